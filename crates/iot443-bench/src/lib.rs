@@ -1,0 +1,1 @@
+//! Benchmarks of iot443; see `benches/`.

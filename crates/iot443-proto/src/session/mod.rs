@@ -1,0 +1,472 @@
+//! The client side of one MQTT session, as a sans-IO state machine.
+//!
+//! See [`Session`] for the contract a driver follows.
+
+mod config;
+mod event;
+mod outbound;
+
+pub use config::{DEFAULT_MAX_INFLIGHT, SessionConfig, SessionError};
+pub use event::{Event, LinkDeadReason, MessageId, ProtocolError};
+
+use crate::codec::{
+    Codec, ConnAck, Connect, EncodeError, Packet, PacketId, PacketType, ProtocolVersion, PubAck,
+    Publish, PublishQos, QoS, SubAck, SubscribeFilter,
+};
+use crate::time::Instant;
+use crate::topic::{TopicFilter, TopicName};
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use bytes::{BufMut, Bytes, BytesMut};
+use outbound::{Outbound, Outgoing};
+
+/// Where the session stands with its current transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No transport, or a transport that must be closed. Commands are queued.
+    Disconnected,
+    /// CONNECT is queued or sent; waiting for CONNACK until the deadline.
+    AwaitingConnAck { deadline: Instant },
+    /// CONNACK accepted the connection.
+    Connected,
+}
+
+/// Keep-alive bookkeeping while connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeepAlive {
+    /// When the last byte was handed to the transport.
+    last_sent: Instant,
+    /// A PINGREQ is outstanding; the link is dead if nothing arrives by then.
+    ping_deadline: Option<Instant>,
+}
+
+/// The client side of an MQTT 3.1.1 session: packet ids, the QoS 1 in-flight window, keep-alive
+/// and redelivery, with no IO and no clock.
+///
+/// A `Session` outlives its connections: after a transport is lost, the driver opens a new one
+/// and calls [`Session::connect`] again, and unacknowledged QoS 1 publishes, SUBSCRIBEs and
+/// UNSUBSCRIBEs are sent again (publishes with DUP) in their original order.
+///
+/// # Contract for a driver
+///
+/// 1. Open a transport (TCP + TLS), then call [`connect`](Session::connect).
+/// 2. Loop, and after every wake-up call, in this order, until each has nothing more:
+///    * [`poll_transmit`](Session::poll_transmit): write what it appended to the transport,
+///      in one write;
+///    * [`poll_event`](Session::poll_event): hand events on. After
+///      [`Event::LinkDead`], [`Event::ConnectionRefused`] or [`Event::ProtocolError`] the
+///      session is disconnected: close the transport;
+///    * [`poll_timeout`](Session::poll_timeout): sleep until that instant at the latest.
+/// 3. The wake-ups are: bytes read ([`handle_bytes`](Session::handle_bytes)), the deadline
+///    reached ([`handle_timeout`](Session::handle_timeout)), the transport closed or failed
+///    ([`handle_connection_lost`](Session::handle_connection_lost)), or an application command
+///    ([`publish`](Session::publish), [`subscribe`](Session::subscribe),
+///    [`unsubscribe`](Session::unsubscribe), [`disconnect`](Session::disconnect)).
+///
+/// Commands are accepted in every state: while disconnected they wait and go out after the
+/// next CONNACK. Time is always an argument; the session never reads a clock.
+///
+/// # Example
+///
+/// ```
+/// use bytes::Bytes;
+/// use core::time::Duration;
+/// use iot443_proto::session::{Event, Session, SessionConfig};
+/// use iot443_proto::{Instant, QoS, topic::TopicName};
+///
+/// let mut session = Session::new(SessionConfig::new("tls-test")).unwrap();
+/// let now = Instant::ZERO;
+/// session.connect(now);
+/// let id = session
+///     .publish(TopicName::new("sdkTest/sub").unwrap(), QoS::AtLeastOnce, Bytes::from("hi"), false)
+///     .unwrap();
+///
+/// let mut wire = Vec::new();
+/// session.poll_transmit(now, &mut wire);
+/// assert_eq!(wire[0], 0x10); // only CONNECT goes out before CONNACK
+///
+/// // The server accepts: CONNACK, session not present.
+/// session.handle_bytes(now, &[0x20, 0x02, 0x00, 0x00]);
+/// assert_eq!(session.poll_event(), Some(Event::Connected { session_present: false }));
+/// wire.clear();
+/// session.poll_transmit(now, &mut wire);
+/// assert_eq!(wire[0], 0x32); // now the QoS 1 PUBLISH, packet id 1
+///
+/// session.handle_bytes(now, &[0x40, 0x02, 0x00, 0x01]); // PUBACK 1
+/// assert!(matches!(session.poll_event(), Some(Event::PublishAcked { id: acked, .. }) if acked == id));
+/// assert_eq!(session.poll_timeout(), Some(now + Duration::from_secs(60))); // next PINGREQ
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    codec: Codec,
+    state: State,
+    keep_alive: KeepAlive,
+    /// Bytes received and not yet decoded (at most one partial packet after `handle_bytes`).
+    rx: BytesMut,
+    outbound: Outbound,
+    events: VecDeque<Event>,
+}
+
+impl Session {
+    /// A disconnected session. Fails if the configuration cannot work (an empty in-flight
+    /// window, a client id over 65,535 bytes, a maximum packet size too small for CONNECT).
+    pub fn new(config: SessionConfig) -> Result<Self, SessionError> {
+        if config.max_inflight == 0 {
+            return Err(SessionError::InvalidConfig("max_inflight must be at least 1"));
+        }
+        let codec = Codec::new(ProtocolVersion::V311).with_max_packet_size(config.max_packet_size);
+        let session = Session {
+            codec,
+            state: State::Disconnected,
+            keep_alive: KeepAlive { last_sent: Instant::ZERO, ping_deadline: None },
+            rx: BytesMut::new(),
+            outbound: Outbound::new(config.max_inflight),
+            events: VecDeque::new(),
+            config,
+        };
+        session.codec.encoded_len(&Packet::Connect(session.connect_packet()))?;
+        if session.codec.max_packet_size() < 64 {
+            return Err(SessionError::InvalidConfig("max_packet_size must be at least 64 bytes"));
+        }
+        Ok(session)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Whether CONNACK has accepted the current connection.
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// QoS 1 publishes sent and awaiting PUBACK.
+    pub fn inflight_len(&self) -> usize {
+        self.outbound.inflight_len()
+    }
+
+    /// Publishes accepted but not yet sent (waiting for a connection or for room in the window).
+    pub fn queued_len(&self) -> usize {
+        self.outbound.waiting_len()
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    /// Starts a connection over a transport the driver has just opened: queues CONNECT and
+    /// waits for CONNACK until `now + connect_timeout`.
+    ///
+    /// Anything still queued for the previous transport is dropped, except application data:
+    /// QoS 0 publishes not yet written go back to the queue, and unacknowledged QoS 1 publishes,
+    /// SUBSCRIBEs and UNSUBSCRIBEs are sent again once CONNACK arrives.
+    pub fn connect(&mut self, now: Instant) {
+        self.reset_transport();
+        self.outbound.push_control(Packet::Connect(self.connect_packet()));
+        self.state = State::AwaitingConnAck { deadline: now + self.config.connect_timeout };
+    }
+
+    /// Queues a publish and returns its id; [`Event::PublishSent`] (QoS 0) or
+    /// [`Event::PublishAcked`] (QoS 1) reports it later.
+    ///
+    /// Publishes keep their order. A QoS 1 publish enters the in-flight window (and gets its
+    /// packet id) when there is room; until then it waits.
+    pub fn publish(
+        &mut self,
+        topic: TopicName,
+        qos: QoS,
+        payload: Bytes,
+        retain: bool,
+    ) -> Result<MessageId, SessionError> {
+        if qos == QoS::ExactlyOnce {
+            return Err(SessionError::QosNotSupported(qos));
+        }
+        let publish = Publish {
+            dup: false,
+            qos: PublishQos::with_packet_id(qos, PacketId::MIN),
+            retain,
+            topic,
+            payload,
+        };
+        self.codec.encoded_len(&Packet::Publish(publish.clone())).and_then(|size| {
+            if size > self.codec.max_packet_size() {
+                Err(EncodeError::PacketTooLarge { size, max: self.codec.max_packet_size() })
+            } else {
+                Ok(size)
+            }
+        })?;
+        let id = self.outbound.enqueue_publish(publish);
+        if self.is_connected() {
+            self.outbound.fill_window();
+        }
+        Ok(id)
+    }
+
+    /// Queues a SUBSCRIBE and returns its packet id; [`Event::SubscribeAcked`] answers it.
+    pub fn subscribe(&mut self, filters: Vec<SubscribeFilter>) -> Result<PacketId, SessionError> {
+        if let Some(entry) = filters.iter().find(|entry| entry.qos == QoS::ExactlyOnce) {
+            return Err(SessionError::QosNotSupported(entry.qos));
+        }
+        let build = |packet_id| {
+            Packet::Subscribe(crate::codec::Subscribe { packet_id, filters: filters.clone() })
+        };
+        self.request(filters.is_empty(), build)
+    }
+
+    /// Queues an UNSUBSCRIBE and returns its packet id; [`Event::UnsubscribeAcked`] answers it.
+    pub fn unsubscribe(&mut self, filters: Vec<TopicFilter>) -> Result<PacketId, SessionError> {
+        let build = |packet_id| {
+            Packet::Unsubscribe(crate::codec::Unsubscribe { packet_id, filters: filters.clone() })
+        };
+        self.request(filters.is_empty(), build)
+    }
+
+    /// Queues DISCONNECT and ends the connection: the driver writes what
+    /// [`poll_transmit`](Session::poll_transmit) still returns, then closes the transport.
+    ///
+    /// To close without losing anything, wait for the outstanding acknowledgements first.
+    pub fn disconnect(&mut self, _now: Instant) {
+        if self.is_connected() {
+            self.outbound.push_control(Packet::Disconnect);
+        }
+        self.state = State::Disconnected;
+        self.keep_alive.ping_deadline = None;
+    }
+
+    // ---- inputs --------------------------------------------------------------------------
+
+    /// Feeds bytes read from the transport. Every complete packet is handled; a partial one is
+    /// kept for the next call. Bytes that arrive while disconnected are ignored.
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        if self.state == State::Disconnected {
+            return;
+        }
+        self.rx.extend_from_slice(bytes);
+        while self.state != State::Disconnected {
+            match self.codec.decode(&mut self.rx) {
+                Ok(Some(packet)) => self.handle_packet(now, packet),
+                Ok(None) => break,
+                Err(error) => self.fail(Event::ProtocolError(ProtocolError::Malformed(error))),
+            }
+        }
+    }
+
+    /// Lets timers fire: the CONNACK deadline, the next PINGREQ and the PINGRESP deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Disconnected => {}
+            State::AwaitingConnAck { deadline } => {
+                if now >= deadline {
+                    self.fail(Event::LinkDead { reason: LinkDeadReason::ConnAckTimeout });
+                }
+            }
+            State::Connected => match self.keep_alive.ping_deadline {
+                Some(deadline) if now >= deadline => {
+                    self.fail(Event::LinkDead { reason: LinkDeadReason::PingTimeout });
+                }
+                Some(_) => {}
+                None => {
+                    if self.next_ping_at().is_some_and(|at| now >= at) {
+                        self.outbound.push_control(Packet::PingReq);
+                        self.keep_alive.ping_deadline = Some(now + self.config.ping_timeout);
+                    }
+                }
+            },
+        }
+    }
+
+    /// The transport closed or failed. The session keeps its queues for the next
+    /// [`connect`](Session::connect).
+    pub fn handle_connection_lost(&mut self, _now: Instant) {
+        self.state = State::Disconnected;
+        self.reset_transport();
+    }
+
+    // ---- outputs -------------------------------------------------------------------------
+
+    /// Appends every packet ready to send to `buf` and returns the number of bytes appended.
+    ///
+    /// With a growable buffer (`Vec<u8>`, `BytesMut`) everything ready is appended, so one
+    /// write per wake-up carries it all. With a fixed-size buffer, packets that do not fit stay
+    /// queued for the next call.
+    pub fn poll_transmit<B: BufMut>(&mut self, now: Instant, buf: &mut B) -> usize {
+        let mut written = 0;
+        while let Some(outgoing) = self.outbound.front() {
+            match self.codec.encode(outgoing.packet(), buf) {
+                Ok(len) => written += len,
+                Err(EncodeError::BufferFull { .. }) => break,
+                // Commands validate their packets, so this is a bug, not a network condition:
+                // drop the packet rather than wedge the queue, and say so.
+                Err(error) => {
+                    self.events.push_back(Event::ProtocolError(ProtocolError::Unencodable {
+                        packet: outgoing.packet().packet_type(),
+                        error,
+                    }))
+                }
+            }
+            if let Some(Outgoing::Qos0 { id, .. }) = self.outbound.pop_front() {
+                self.events.push_back(Event::PublishSent { id });
+            }
+        }
+        if written > 0 {
+            self.keep_alive.last_sent = now;
+        }
+        written
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The instant at which [`handle_timeout`](Session::handle_timeout) must be called next,
+    /// or `None` when no timer runs.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Disconnected => None,
+            State::AwaitingConnAck { deadline } => Some(deadline),
+            State::Connected => self.keep_alive.ping_deadline.or_else(|| self.next_ping_at()),
+        }
+    }
+
+    // ---- internals -----------------------------------------------------------------------
+
+    fn connect_packet(&self) -> Connect {
+        Connect {
+            protocol: ProtocolVersion::V311,
+            client_id: self.config.client_id.clone(),
+            keep_alive: self.config.keep_alive_secs(),
+            clean_session: self.config.clean_session,
+            will: self.config.will.clone(),
+            username: self.config.username.clone(),
+            password: self.config.password.clone(),
+        }
+    }
+
+    fn request(
+        &mut self,
+        empty: bool,
+        build: impl FnOnce(PacketId) -> Packet,
+    ) -> Result<PacketId, SessionError> {
+        if empty {
+            return Err(SessionError::NoTopicFilters);
+        }
+        let packet_id =
+            self.outbound.allocate_packet_id().ok_or(SessionError::PacketIdsExhausted)?;
+        let packet = build(packet_id);
+        let size = self.codec.encoded_len(&packet)?;
+        if size > self.codec.max_packet_size() {
+            return Err(
+                EncodeError::PacketTooLarge { size, max: self.codec.max_packet_size() }.into()
+            );
+        }
+        self.outbound.push_request(packet, self.is_connected());
+        Ok(packet_id)
+    }
+
+    fn next_ping_at(&self) -> Option<Instant> {
+        if self.config.keep_alive.is_zero() {
+            return None;
+        }
+        Some(self.keep_alive.last_sent + self.config.keep_alive)
+    }
+
+    fn reset_transport(&mut self) {
+        self.rx.clear();
+        self.outbound.transport_lost();
+        self.keep_alive.ping_deadline = None;
+    }
+
+    /// Ends the connection with `event` (dead link, refusal, protocol error).
+    fn fail(&mut self, event: Event) {
+        self.events.push_back(event);
+        self.state = State::Disconnected;
+        self.reset_transport();
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        if let Some(deadline) = self.keep_alive.ping_deadline.as_mut() {
+            // Anything from the server proves the link alive; its PINGRESP is behind it.
+            *deadline = now + self.config.ping_timeout;
+        }
+        match (self.state, packet) {
+            (State::AwaitingConnAck { .. }, Packet::ConnAck(connack)) => {
+                self.handle_connack(now, connack)
+            }
+            (State::Connected, Packet::Publish(publish)) => self.handle_publish(publish),
+            (State::Connected, Packet::PubAck(PubAck { packet_id })) => {
+                match self.outbound.acknowledge_publish(packet_id) {
+                    Some(id) => self.events.push_back(Event::PublishAcked { id, packet_id }),
+                    None => self.unexpected_ack(PacketType::PubAck, packet_id),
+                }
+                self.outbound.fill_window();
+            }
+            (State::Connected, Packet::SubAck(suback)) => self.handle_suback(suback),
+            (State::Connected, Packet::UnsubAck(unsuback)) => {
+                let packet_id = unsuback.packet_id;
+                match self.outbound.acknowledge_request(PacketType::Unsubscribe, packet_id) {
+                    Some(_) => self.events.push_back(Event::UnsubscribeAcked { packet_id }),
+                    None => self.unexpected_ack(PacketType::UnsubAck, packet_id),
+                }
+            }
+            (State::Connected, Packet::PingResp) => self.keep_alive.ping_deadline = None,
+            (State::Connected, packet) => {
+                self.fail(Event::ProtocolError(ProtocolError::UnexpectedPacket {
+                    packet: packet.packet_type(),
+                    when: "after CONNACK",
+                }))
+            }
+            (_, packet) => self.fail(Event::ProtocolError(ProtocolError::UnexpectedPacket {
+                packet: packet.packet_type(),
+                when: "before CONNACK",
+            })),
+        }
+    }
+
+    fn handle_connack(&mut self, now: Instant, connack: ConnAck) {
+        if !connack.code.is_accepted() {
+            self.fail(Event::ConnectionRefused { code: connack.code });
+            return;
+        }
+        self.state = State::Connected;
+        self.keep_alive = KeepAlive { last_sent: now, ping_deadline: None };
+        self.events.push_back(Event::Connected { session_present: connack.session_present });
+        self.outbound.resend_unacknowledged();
+        self.outbound.fill_window();
+    }
+
+    fn handle_publish(&mut self, publish: Publish) {
+        match publish.qos {
+            PublishQos::AtMostOnce => {}
+            PublishQos::AtLeastOnce(packet_id) => {
+                self.outbound.push_control(Packet::PubAck(PubAck { packet_id }));
+            }
+            PublishQos::ExactlyOnce(_) => {
+                self.fail(Event::ProtocolError(ProtocolError::UnrequestedQos2));
+                return;
+            }
+        }
+        self.events.push_back(Event::Message(publish));
+    }
+
+    fn handle_suback(&mut self, suback: SubAck) {
+        let SubAck { packet_id, return_codes } = suback;
+        match self.outbound.acknowledge_request(PacketType::Subscribe, packet_id) {
+            Some(Packet::Subscribe(subscribe)) if subscribe.filters.len() != return_codes.len() => {
+                self.fail(Event::ProtocolError(ProtocolError::SubAckLength {
+                    packet_id,
+                    expected: subscribe.filters.len(),
+                    got: return_codes.len(),
+                }));
+            }
+            Some(_) => self.events.push_back(Event::SubscribeAcked { packet_id, return_codes }),
+            None => self.unexpected_ack(PacketType::SubAck, packet_id),
+        }
+    }
+
+    fn unexpected_ack(&mut self, packet: PacketType, packet_id: PacketId) {
+        self.events.push_back(Event::UnexpectedAck { packet, packet_id });
+    }
+}

@@ -1,0 +1,201 @@
+//! Everything the session has to send: control packets, the queue of publishes waiting for the
+//! in-flight window, the window itself, and SUBSCRIBE/UNSUBSCRIBE requests awaiting their ack.
+
+use super::event::MessageId;
+use crate::codec::{Packet, PacketId, PacketType, Publish, PublishQos};
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+/// One packet ready for the transport.
+#[derive(Debug)]
+pub(super) enum Outgoing {
+    /// CONNECT, PUBACK, PINGREQ, DISCONNECT: meaningful only on the current transport.
+    Control(Packet),
+    /// SUBSCRIBE or UNSUBSCRIBE; a copy stays in `requests` until acknowledged.
+    Request(Packet),
+    /// A QoS 0 publish; reported as sent once written.
+    Qos0 { id: MessageId, packet: Packet },
+    /// A QoS 1 publish; a copy stays in `inflight` until PUBACK.
+    Qos1(Packet),
+}
+
+impl Outgoing {
+    pub(super) fn packet(&self) -> &Packet {
+        match self {
+            Outgoing::Control(packet)
+            | Outgoing::Request(packet)
+            | Outgoing::Qos0 { packet, .. }
+            | Outgoing::Qos1(packet) => packet,
+        }
+    }
+}
+
+/// The send side of a session.
+#[derive(Debug)]
+pub(super) struct Outbound {
+    /// Ready to write, in order.
+    outgoing: VecDeque<Outgoing>,
+    /// Publishes accepted but not yet in the window (or not yet sent at QoS 0), in order.
+    waiting: VecDeque<(MessageId, Publish)>,
+    /// QoS 1 publishes sent and awaiting PUBACK, in the order they were first sent.
+    inflight: VecDeque<(MessageId, Publish)>,
+    /// SUBSCRIBE and UNSUBSCRIBE packets awaiting their ack, in order.
+    requests: VecDeque<Packet>,
+    max_inflight: usize,
+    next_packet_id: PacketId,
+    next_message_id: u64,
+}
+
+impl Outbound {
+    pub(super) fn new(max_inflight: u16) -> Self {
+        Outbound {
+            outgoing: VecDeque::new(),
+            waiting: VecDeque::new(),
+            inflight: VecDeque::new(),
+            requests: VecDeque::new(),
+            max_inflight: usize::from(max_inflight),
+            next_packet_id: PacketId::MIN,
+            next_message_id: 0,
+        }
+    }
+
+    pub(super) fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    pub(super) fn waiting_len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub(super) fn front(&self) -> Option<&Outgoing> {
+        self.outgoing.front()
+    }
+
+    pub(super) fn pop_front(&mut self) -> Option<Outgoing> {
+        self.outgoing.pop_front()
+    }
+
+    pub(super) fn push_control(&mut self, packet: Packet) {
+        self.outgoing.push_back(Outgoing::Control(packet));
+    }
+
+    /// Records a SUBSCRIBE or UNSUBSCRIBE; it is sent now when `connected`, else after CONNACK.
+    pub(super) fn push_request(&mut self, packet: Packet, connected: bool) {
+        if connected {
+            self.outgoing.push_back(Outgoing::Request(packet.clone()));
+        }
+        self.requests.push_back(packet);
+    }
+
+    /// Queues a publish behind those already waiting and returns its id.
+    pub(super) fn enqueue_publish(&mut self, publish: Publish) -> MessageId {
+        let id = MessageId(self.next_message_id);
+        self.next_message_id += 1;
+        self.waiting.push_back((id, publish));
+        id
+    }
+
+    /// Moves waiting publishes to the transport, in order, while the window has room.
+    pub(super) fn fill_window(&mut self) {
+        while let Some((_, front)) = self.waiting.front() {
+            let is_qos0 = front.qos == PublishQos::AtMostOnce;
+            if !is_qos0 && self.inflight.len() >= self.max_inflight {
+                return;
+            }
+            let packet_id = if is_qos0 {
+                None
+            } else {
+                match self.allocate_packet_id() {
+                    Some(packet_id) => Some(packet_id),
+                    None => return,
+                }
+            };
+            let Some((id, mut publish)) = self.waiting.pop_front() else { return };
+            match packet_id {
+                None => {
+                    self.outgoing.push_back(Outgoing::Qos0 { id, packet: Packet::Publish(publish) })
+                }
+                Some(packet_id) => {
+                    publish.qos = PublishQos::AtLeastOnce(packet_id);
+                    self.outgoing.push_back(Outgoing::Qos1(Packet::Publish(publish.clone())));
+                    self.inflight.push_back((id, publish));
+                }
+            }
+        }
+    }
+
+    /// Removes the in-flight publish with `packet_id`; `None` if there is none.
+    pub(super) fn acknowledge_publish(&mut self, packet_id: PacketId) -> Option<MessageId> {
+        let index = self
+            .inflight
+            .iter()
+            .position(|(_, publish)| publish.qos.packet_id() == Some(packet_id))?;
+        self.inflight.remove(index).map(|(id, _)| id)
+    }
+
+    /// Removes the outstanding request of `kind` with `packet_id` and returns it.
+    pub(super) fn acknowledge_request(
+        &mut self,
+        kind: PacketType,
+        packet_id: PacketId,
+    ) -> Option<Packet> {
+        let index = self.requests.iter().position(|packet| {
+            packet.packet_type() == kind && request_id(packet) == Some(packet_id)
+        })?;
+        self.requests.remove(index)
+    }
+
+    /// The transport is gone: control packets are dropped, unwritten QoS 0 publishes go back to
+    /// the front of the queue, requests and QoS 1 publishes are kept in their own lists.
+    pub(super) fn transport_lost(&mut self) {
+        let unsent: Vec<(MessageId, Publish)> = self
+            .outgoing
+            .drain(..)
+            .filter_map(|outgoing| match outgoing {
+                Outgoing::Qos0 { id, packet: Packet::Publish(publish) } => Some((id, publish)),
+                _ => None,
+            })
+            .collect();
+        for entry in unsent.into_iter().rev() {
+            self.waiting.push_front(entry);
+        }
+    }
+
+    /// After CONNACK: sends outstanding requests again, then the in-flight publishes with DUP,
+    /// each list in its original order.
+    pub(super) fn resend_unacknowledged(&mut self) {
+        for packet in &self.requests {
+            self.outgoing.push_back(Outgoing::Request(packet.clone()));
+        }
+        for (_, publish) in &mut self.inflight {
+            publish.dup = true;
+            self.outgoing.push_back(Outgoing::Qos1(Packet::Publish(publish.clone())));
+        }
+    }
+
+    /// The next packet id not used by an in-flight publish or an outstanding request.
+    pub(super) fn allocate_packet_id(&mut self) -> Option<PacketId> {
+        for _ in 0..u16::MAX {
+            let candidate = self.next_packet_id;
+            self.next_packet_id = candidate.next();
+            if !self.packet_id_in_use(candidate) {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    fn packet_id_in_use(&self, packet_id: PacketId) -> bool {
+        self.inflight.iter().any(|(_, publish)| publish.qos.packet_id() == Some(packet_id))
+            || self.requests.iter().any(|packet| request_id(packet) == Some(packet_id))
+    }
+}
+
+/// The packet id of a SUBSCRIBE or UNSUBSCRIBE.
+fn request_id(packet: &Packet) -> Option<PacketId> {
+    match packet {
+        Packet::Subscribe(subscribe) => Some(subscribe.packet_id),
+        Packet::Unsubscribe(unsubscribe) => Some(unsubscribe.packet_id),
+        _ => None,
+    }
+}
