@@ -18,6 +18,7 @@ use crate::topic::{TopicFilter, TopicName};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
+use core::time::Duration;
 use outbound::{Outbound, Outgoing};
 
 /// Where the session stands with its current transport.
@@ -158,8 +159,8 @@ impl Session {
     /// waits for CONNACK until `now + connect_timeout`.
     ///
     /// Anything still queued for the previous transport is dropped, except application data:
-    /// QoS 0 publishes not yet written go back to the queue, and unacknowledged QoS 1 publishes,
-    /// SUBSCRIBEs and UNSUBSCRIBEs are sent again once CONNACK arrives.
+    /// publishes not yet written go back to the queue in their order, and unacknowledged QoS 1
+    /// publishes (with DUP), SUBSCRIBEs and UNSUBSCRIBEs are sent again once CONNACK arrives.
     pub fn connect(&mut self, now: Instant) {
         self.reset_transport();
         self.outbound.push_control(Packet::Connect(self.connect_packet()));
@@ -370,7 +371,9 @@ impl Session {
         if self.config.keep_alive.is_zero() {
             return None;
         }
-        Some(self.keep_alive.last_sent + self.config.keep_alive)
+        // CONNECT caps the keep-alive at 65,535 s and the server times out from that value.
+        let interval = self.config.keep_alive.min(Duration::from_secs(u64::from(u16::MAX)));
+        Some(self.keep_alive.last_sent + interval)
     }
 
     fn reset_transport(&mut self) {

@@ -145,17 +145,26 @@ impl Outbound {
         self.requests.remove(index)
     }
 
-    /// The transport is gone: control packets are dropped, unwritten QoS 0 publishes go back to
-    /// the front of the queue, requests and QoS 1 publishes are kept in their own lists.
+    /// The transport is gone: control packets are dropped, requests and QoS 1 publishes already
+    /// written are kept in their own lists, and publishes never written (QoS 0, and QoS 1 on
+    /// their first attempt) go back to the front of the queue, in order: they keep their place
+    /// among the other publishes and go out later without DUP.
     pub(super) fn transport_lost(&mut self) {
-        let unsent: Vec<(MessageId, Publish)> = self
-            .outgoing
-            .drain(..)
-            .filter_map(|outgoing| match outgoing {
-                Outgoing::Qos0 { id, packet: Packet::Publish(publish) } => Some((id, publish)),
-                _ => None,
-            })
-            .collect();
+        let mut unsent: Vec<(MessageId, Publish)> = Vec::new();
+        for outgoing in self.outgoing.drain(..) {
+            match outgoing {
+                Outgoing::Qos0 { id, packet: Packet::Publish(publish) } => {
+                    unsent.push((id, publish))
+                }
+                Outgoing::Qos1(Packet::Publish(publish)) if !publish.dup => {
+                    let index = self.inflight.iter().position(|(_, p)| p.qos == publish.qos);
+                    if let Some(entry) = index.and_then(|index| self.inflight.remove(index)) {
+                        unsent.push(entry);
+                    }
+                }
+                _ => {}
+            }
+        }
         for entry in unsent.into_iter().rev() {
             self.waiting.push_front(entry);
         }
