@@ -1,22 +1,41 @@
-//! `iot443`: publish and subscribe to AWS IoT Core over MQTT through TCP port 443.
-//!
-//! The subcommands (`demo`, `pub`, `sub`, `emulator`) arrive with the client and emulator crates;
-//! for now the binary explains itself.
+//! `iot443`: publish and subscribe to AWS IoT Core over MQTT through TCP port 443, and run a
+//! local IoT Core endpoint to develop against.
+
+// A binary has no public API: `pub` inside it only means "used by a sibling module".
+#![allow(unreachable_pub)]
+
+mod args;
+mod cmd;
+mod exit;
 
 use clap::Parser;
+use std::process::ExitCode;
 
-/// MQTT to AWS IoT Core through TCP port 443 (TLS client certificates + ALPN x-amzn-mqtt-ca).
-///
-/// iot443 connects a device to AWS IoT Core on port 443, which corporate and cellular firewalls
-/// leave open, and ships a local IoT Core endpoint for development without an AWS account.
-#[derive(Debug, Parser)]
-#[command(name = "iot443", version, about, long_about)]
-struct Cli {}
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    init_logging(&cli.command);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return exit::Failure::incomplete(format!("cannot start the async runtime: {error}"))
+                .report();
+        }
+    };
+    match runtime.block_on(cmd::run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!(
-        "iot443 {}: the client and the local endpoint are not built yet; see `iot443 --help`.",
-        env!("CARGO_PKG_VERSION")
-    );
+/// Logs go to stderr. `RUST_LOG` chooses the level; the default is `info` for the emulator
+/// (every refused handshake and every disconnect with its reason) and `warn` otherwise.
+fn init_logging(command: &args::Command) {
+    let default = match command {
+        args::Command::Emulator(_) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -1,0 +1,293 @@
+//! The application's handle: [`Client`], with [`Delivery`] and [`Subscription`].
+
+use crate::config::Config;
+use crate::driver::{Command, Driver, DriverSetup};
+use crate::error::ClientError;
+use crate::message::{ConnectionInfo, Event, Message};
+use crate::transport;
+use bytes::Bytes;
+use iot443_proto::QoS;
+use iot443_proto::codec::{AWS_MAX_PAYLOAD, SubscribeFilter};
+use iot443_proto::session::SessionConfig;
+use iot443_proto::topic::{TopicFilter, TopicName};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+
+/// Commands waiting for the driver. When full, [`Client::publish`] and the other commands wait
+/// (they are `async`) instead of buffering without bound.
+pub const COMMAND_QUEUE: usize = 256;
+
+/// Messages buffered per [`Subscription`] (and for the [`Events`] stream). When the application
+/// does not consume them, the driver stops reading the socket: TCP pushes back on the endpoint,
+/// nothing is dropped and memory stays bounded.
+pub const SUBSCRIPTION_QUEUE: usize = 1024;
+
+/// AWS IoT Core's limit on filters in one SUBSCRIBE.
+pub const MAX_FILTERS_PER_SUBSCRIBE: usize = 8;
+
+/// A connected MQTT client. Cheap to clone; every clone drives the same connection.
+///
+/// One driver task per client owns the socket (see the crate docs). Commands are checked
+/// against AWS IoT Core's limits before anything is sent: a bad topic or an oversize payload
+/// is an error for that call only, and the connection stays up.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use iot443::{Client, Config, QoS};
+///
+/// let config = Config::load("iot443.toml".as_ref())?;
+/// let (client, _events) = Client::connect(&config).await?;
+/// let mut subscription = client.subscribe("sdkTest/sub", QoS::AtLeastOnce).await?;
+/// client.publish("sdkTest/sub", QoS::AtLeastOnce, "hello").await?.await?;
+/// let message = subscription.recv().await.ok_or("subscription closed")?;
+/// println!("{}: {:?}", message.topic, message.payload);
+/// client.disconnect().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    info: Arc<ConnectionInfo>,
+}
+
+/// The stream of [`Event`]s of one client.
+#[derive(Debug)]
+pub struct Events {
+    receiver: mpsc::Receiver<Event>,
+}
+
+impl Events {
+    /// The next event; `None` once the client's driver has ended and every event was taken.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.receiver.recv().await
+    }
+}
+
+impl Client {
+    /// Connects as `config` says: checks the credential files, opens TCP (with `TCP_NODELAY`),
+    /// runs the TLS handshake (ALPN `x-amzn-mqtt-ca` on port 443), sends CONNECT and returns once
+    /// CONNACK has accepted the connection.
+    pub async fn connect(config: &Config) -> Result<(Client, Events), ClientError> {
+        let connection = transport::connect(config).await?;
+        let session = session_config(config);
+        Self::start(connection.stream, session, connection.info, config.connect_timeout).await
+    }
+
+    /// Runs MQTT over a transport the caller has opened (any `AsyncRead + AsyncWrite`: a TLS
+    /// stream of your own, a proxy tunnel, an in-memory pipe in tests). `info` describes it.
+    pub async fn connect_over<S>(
+        stream: S,
+        session: SessionConfig,
+        info: ConnectionInfo,
+    ) -> Result<(Client, Events), ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let timeout = session.connect_timeout;
+        Self::start(stream, session, info, timeout).await
+    }
+
+    async fn start<S>(
+        stream: S,
+        session: SessionConfig,
+        info: ConnectionInfo,
+        connect_timeout: std::time::Duration,
+    ) -> Result<(Client, Events), ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (event_tx, receiver) = mpsc::channel(SUBSCRIPTION_QUEUE);
+        let (connected_tx, connected_rx) = oneshot::channel();
+        let addr = info.addr();
+        let driver = Driver::new(DriverSetup {
+            stream,
+            session,
+            info,
+            commands: command_rx,
+            events: event_tx,
+            connected: connected_tx,
+        })?;
+        tokio::spawn(driver.run());
+        let info = match tokio::time::timeout(
+            connect_timeout + std::time::Duration::from_secs(1),
+            connected_rx,
+        )
+        .await
+        {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => {
+                return Err(ClientError::ConnectionLost { addr, reason: "driver ended".into() });
+            }
+            Err(_) => {
+                return Err(ClientError::Timeout {
+                    addr,
+                    stage: "CONNACK",
+                    after: connect_timeout,
+                    hint: String::new(),
+                });
+            }
+        };
+        Ok((Client { commands, info: Arc::new(info) }, Events { receiver }))
+    }
+
+    /// How this client is connected (port, TLS version, cipher suite, ALPN).
+    pub fn connection_info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    /// Publishes `payload` to `topic`. Returns once the message is queued; await the returned
+    /// [`Delivery`] to know it arrived (PUBACK at QoS 1, written to the socket at QoS 0).
+    ///
+    /// At most 100 QoS 1 messages are in flight (IoT Core's limit); more wait in order. Checked
+    /// first, with nothing sent on failure: the topic (no wildcards, 256 bytes, 7 slashes,
+    /// reserved `$` topics), the payload (128 KiB) and the QoS (0 or 1).
+    pub async fn publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        payload: impl Into<Bytes>,
+    ) -> Result<Delivery, ClientError> {
+        self.publish_with_retain(topic, qos, payload, false).await
+    }
+
+    /// Like [`publish`](Client::publish), asking the endpoint to retain the message.
+    pub async fn publish_with_retain(
+        &self,
+        topic: &str,
+        qos: QoS,
+        payload: impl Into<Bytes>,
+        retain: bool,
+    ) -> Result<Delivery, ClientError> {
+        let topic_name = checked_topic(topic)?;
+        let payload = payload.into();
+        if payload.len() > AWS_MAX_PAYLOAD {
+            return Err(ClientError::PayloadTooLarge {
+                topic: topic.to_owned(),
+                size: payload.len(),
+                max: AWS_MAX_PAYLOAD,
+            });
+        }
+        if qos == QoS::ExactlyOnce {
+            return Err(ClientError::QosNotSupported);
+        }
+        let (done, receiver) = oneshot::channel();
+        self.send(Command::Publish { topic: topic_name, qos, payload, retain, done }).await?;
+        Ok(Delivery { receiver })
+    }
+
+    /// Subscribes to one filter and returns once SUBACK granted it. Messages that match arrive
+    /// on the returned [`Subscription`] (IoT Core's matching: `a/#` does not match `a`).
+    pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<Subscription, ClientError> {
+        self.subscribe_many(&[(filter, qos)]).await
+    }
+
+    /// Subscribes to up to 8 filters in one SUBSCRIBE; one [`Subscription`] receives messages
+    /// matching any of them.
+    pub async fn subscribe_many(
+        &self,
+        filters: &[(&str, QoS)],
+    ) -> Result<Subscription, ClientError> {
+        if filters.len() > MAX_FILTERS_PER_SUBSCRIBE {
+            return Err(ClientError::TooManyFilters { count: filters.len() });
+        }
+        let mut checked = Vec::with_capacity(filters.len());
+        for &(filter, qos) in filters {
+            if qos == QoS::ExactlyOnce {
+                return Err(ClientError::QosNotSupported);
+            }
+            checked.push(SubscribeFilter { filter: checked_filter(filter)?, qos });
+        }
+        if checked.is_empty() {
+            return Err(ClientError::TooManyFilters { count: 0 });
+        }
+        let (messages_tx, messages) = mpsc::channel(SUBSCRIPTION_QUEUE);
+        let (done, receiver) = oneshot::channel();
+        self.send(Command::Subscribe { filters: checked, messages: messages_tx, done }).await?;
+        let granted = receiver.await.map_err(|_| ClientError::Closed)??;
+        Ok(Subscription { messages, granted })
+    }
+
+    /// Removes a subscription made with exactly this filter; returns on UNSUBACK.
+    pub async fn unsubscribe(&self, filter: &str) -> Result<(), ClientError> {
+        let filter = checked_filter(filter)?;
+        let (done, receiver) = oneshot::channel();
+        self.send(Command::Unsubscribe { filter, done }).await?;
+        receiver.await.map_err(|_| ClientError::Closed)?
+    }
+
+    /// Waits until every publish queued so far is delivered, then sends DISCONNECT and closes
+    /// the connection. Other clones of this client stop working too.
+    pub async fn disconnect(&self) -> Result<(), ClientError> {
+        let (done, receiver) = oneshot::channel();
+        self.send(Command::Disconnect { done }).await?;
+        receiver.await.map_err(|_| ClientError::Closed)?
+    }
+
+    async fn send(&self, command: Command) -> Result<(), ClientError> {
+        self.commands.send(command).await.map_err(|_| ClientError::Closed)
+    }
+}
+
+/// The session settings a [`Config`] implies.
+pub(crate) fn session_config(config: &Config) -> SessionConfig {
+    let mut session = SessionConfig::new(config.client_id.clone());
+    session.keep_alive = config.keep_alive;
+    session.clean_session = config.clean_session;
+    session.connect_timeout = config.connect_timeout;
+    session
+}
+
+fn checked_topic(topic: &str) -> Result<TopicName, ClientError> {
+    let invalid = |source| ClientError::InvalidTopic { topic: topic.to_owned(), source };
+    let name = TopicName::new(topic).map_err(invalid)?;
+    name.check_aws_limits().map_err(invalid)?;
+    Ok(name)
+}
+
+fn checked_filter(filter: &str) -> Result<TopicFilter, ClientError> {
+    let invalid = |source| ClientError::InvalidTopic { topic: filter.to_owned(), source };
+    let parsed = TopicFilter::new(filter).map_err(invalid)?;
+    parsed.check_aws_limits().map_err(invalid)?;
+    Ok(parsed)
+}
+
+/// Completes when a publish has been delivered: PUBACK at QoS 1, written at QoS 0.
+#[derive(Debug)]
+#[must_use = "a Delivery does nothing unless awaited; drop it to not wait"]
+pub struct Delivery {
+    receiver: oneshot::Receiver<Result<(), ClientError>>,
+}
+
+impl Future for Delivery {
+    type Output = Result<(), ClientError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.receiver)
+            .poll(cx)
+            .map(|result| result.unwrap_or(Err(ClientError::Closed)))
+    }
+}
+
+/// The messages matching one SUBSCRIBE's filters.
+#[derive(Debug)]
+pub struct Subscription {
+    messages: mpsc::Receiver<Message>,
+    granted: Vec<QoS>,
+}
+
+impl Subscription {
+    /// The next message; `None` once the client is disconnected and every message was taken.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.messages.recv().await
+    }
+
+    /// The QoS granted for each filter, in order.
+    pub fn granted_qos(&self) -> &[QoS] {
+        &self.granted
+    }
+}

@@ -1,0 +1,105 @@
+//! The `IOT443_*` environment variables, which override the file.
+
+use super::{Config, ConfigError};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The variables [`Config::apply_env`] reads, with the setting each overrides.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("IOT443_ENDPOINT", "endpoint"),
+    ("IOT443_PORT", "port"),
+    ("IOT443_CLIENT_ID", "client_id"),
+    ("IOT443_THING_NAME", "thing_name"),
+    ("IOT443_ROOT_CA", "root_ca"),
+    ("IOT443_CERTIFICATE", "certificate"),
+    ("IOT443_PRIVATE_KEY", "private_key"),
+    ("IOT443_ALPN", "alpn"),
+    ("IOT443_KEEP_ALIVE", "keep_alive (seconds)"),
+];
+
+impl Config {
+    /// Overrides settings with the `IOT443_*` variables that `vars` returns: `IOT443_ENDPOINT`,
+    /// `IOT443_PORT`, `IOT443_CLIENT_ID`, `IOT443_THING_NAME`, `IOT443_ROOT_CA`,
+    /// `IOT443_CERTIFICATE`, `IOT443_PRIVATE_KEY`, `IOT443_ALPN` and `IOT443_KEEP_ALIVE`
+    /// (seconds).
+    ///
+    /// `vars` is usually `|name| std::env::var(name).ok()` (see [`Config::apply_process_env`]);
+    /// tests pass their own. A variable set to the empty string counts as unset. Relative paths
+    /// are kept as given (relative to the working directory). An invalid value is an error that
+    /// names the variable, and leaves `self` unchanged.
+    pub fn apply_env(&mut self, vars: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |name: &str| vars(name).filter(|v| !v.is_empty());
+        let mut next = self.clone();
+
+        if let Some(v) = get("IOT443_ENDPOINT") {
+            check("IOT443_ENDPOINT", "endpoint", super::check_endpoint(&v))?;
+            next.endpoint = v;
+        }
+        if let Some(v) = get("IOT443_PORT") {
+            next.port = parse_port(&v).map_err(|m| invalid("IOT443_PORT", "port", m))?;
+        }
+        if let Some(v) = get("IOT443_CLIENT_ID") {
+            check("IOT443_CLIENT_ID", "client_id", super::check_client_id(&v))?;
+            next.client_id = v;
+        }
+        if let Some(v) = get("IOT443_THING_NAME") {
+            check("IOT443_THING_NAME", "thing_name", super::check_thing_name(&v))?;
+            next.thing_name = Some(v);
+        }
+        if let Some(v) = get("IOT443_ROOT_CA") {
+            next.root_ca = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("IOT443_CERTIFICATE") {
+            next.certificate = PathBuf::from(v);
+        }
+        if let Some(v) = get("IOT443_PRIVATE_KEY") {
+            next.private_key = PathBuf::from(v);
+        }
+        if let Some(v) = get("IOT443_ALPN") {
+            check("IOT443_ALPN", "alpn", super::check_alpn(&v))?;
+            next.alpn = Some(v);
+        }
+        if let Some(v) = get("IOT443_KEEP_ALIVE") {
+            let keep_alive =
+                parse_seconds(&v).map_err(|m| invalid("IOT443_KEEP_ALIVE", "keep_alive", m))?;
+            check("IOT443_KEEP_ALIVE", "keep_alive", super::check_keep_alive(keep_alive))?;
+            next.keep_alive = keep_alive;
+        }
+
+        *self = next;
+        Ok(())
+    }
+
+    /// [`Config::apply_env`] with the process's environment.
+    pub fn apply_process_env(&mut self) -> Result<(), ConfigError> {
+        self.apply_env(|name| std::env::var(name).ok())
+    }
+}
+
+fn invalid(var: &str, field: &'static str, message: String) -> ConfigError {
+    ConfigError::InvalidValue { origin: format!("environment variable {var}"), field, message }
+}
+
+fn check(var: &str, field: &'static str, result: Result<(), String>) -> Result<(), ConfigError> {
+    result.map_err(|message| invalid(var, field, message))
+}
+
+fn parse_port(value: &str) -> Result<u16, String> {
+    let value = value.trim();
+    if value == "auto" {
+        return Err(super::port_auto_not_supported());
+    }
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("{value:?} is not a TCP port: use 443 or 8883"))
+}
+
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("{value:?} is not a whole number of seconds, e.g. 60"))
+}

@@ -1,0 +1,527 @@
+//! Where to connect and with which credentials: [`Config`], read from a TOML file, the `IOT443_*`
+//! environment variables, a builder, or a C SDK `aws_iot_config.h`; and [`Credentials`], the
+//! certificate, key and trust roots loaded and checked before any connection.
+//!
+//! Precedence, lowest first: the file, then the environment ([`Config::apply_env`]), then the
+//! caller's own settings (command-line flags set the public fields and call [`Config::validate`]).
+//! Relative paths in a file are relative to the file's folder.
+//!
+//! ```toml
+//! endpoint    = "abc123-ats.iot.ap-northeast-1.amazonaws.com"
+//! port        = 443                # 443: ALPN x-amzn-mqtt-ca · 8883: plain mutual TLS
+//! client_id   = "tls-test"
+//! thing_name  = "tls-test"         # optional, defaults to client_id
+//! root_ca     = "certs/rootCA.crt" # optional, defaults to the Mozilla roots (Amazon Root CA 1-4)
+//! certificate = "certs/cert.pem"
+//! private_key = "certs/privkey.pem"
+//! # alpn = "x-amzn-mqtt-ca"        # optional override of the rule "ALPN exactly on port 443"
+//! # keep_alive = 60                # seconds, 30..=1200 (AWS IoT Core's range)
+//! # clean_session = true
+//! # connect_timeout = 10           # seconds
+//! ```
+
+mod c_header;
+mod credentials;
+mod env;
+mod toml;
+
+pub use env::ENV_VARS;
+
+pub use credentials::{CredentialWarning, Credentials, KeyFormat, KeyKind};
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where to connect and with which credentials.
+///
+/// Build one with [`Config::builder`], [`Config::from_toml_file`], [`Config::from_c_sdk_header`]
+/// or [`Config::load`]; layer the environment on top with [`Config::apply_env`]. Setting a public
+/// field directly is allowed: call [`Config::validate`] afterwards. Files are only named here;
+/// [`Credentials::load`] reads and checks them.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The endpoint's host name, e.g. `abc123-ats.iot.ap-northeast-1.amazonaws.com`
+    /// (`aws iot describe-endpoint --endpoint-type iot:Data-ATS`). Also sent as SNI and checked
+    /// against the server certificate.
+    pub endpoint: String,
+    /// TCP port, 443 by default (ALPN `x-amzn-mqtt-ca`); 8883 is plain MQTT over mutual TLS.
+    pub port: u16,
+    /// The MQTT client identifier: 1 to 128 bytes, not starting with `$`.
+    pub client_id: String,
+    /// The thing name (for the shadow); [`Config::effective_thing_name`] falls back to the client id.
+    pub thing_name: Option<String>,
+    /// A PEM file of trust roots; `None` uses the Mozilla roots (webpki-roots), which contain
+    /// Amazon Root CA 1-4.
+    pub root_ca: Option<PathBuf>,
+    /// The device certificate (PEM, optionally followed by intermediates).
+    pub certificate: PathBuf,
+    /// The device private key (PEM: PKCS#1 RSA, SEC1 EC or PKCS#8).
+    pub private_key: PathBuf,
+    /// ALPN protocol to offer instead of the default rule; see [`Config::alpn_protocol`].
+    pub alpn: Option<String>,
+    /// MQTT keep-alive, 30 s to 1200 s (AWS IoT Core's accepted range); 60 s by default.
+    pub keep_alive: Duration,
+    /// MQTT clean session; `true` by default.
+    pub clean_session: bool,
+    /// Time allowed for TCP connect, TLS handshake and CONNACK, each; 10 s by default.
+    pub connect_timeout: Duration,
+    /// The file this configuration was read from, for messages.
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    /// The port used when none is given.
+    pub const DEFAULT_PORT: u16 = 443;
+    /// The ALPN protocol AWS IoT Core requires for MQTT with client certificates on port 443.
+    pub const ALPN_MQTT_CA: &'static str = "x-amzn-mqtt-ca";
+    /// Keep-alive used when none is given.
+    pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
+    /// The keep-alive range AWS IoT Core accepts.
+    pub const KEEP_ALIVE_RANGE: std::ops::RangeInclusive<Duration> =
+        Duration::from_secs(30)..=Duration::from_secs(1200);
+    /// Connect timeout used when none is given.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Starts a configuration from the four settings that have no default.
+    ///
+    /// ```
+    /// # use iot443::config::Config;
+    /// let config = Config::builder(
+    ///     "abc123-ats.iot.ap-northeast-1.amazonaws.com",
+    ///     "tls-test",
+    ///     "certs/cert.pem",
+    ///     "certs/privkey.pem",
+    /// )
+    /// .root_ca("certs/rootCA.crt")
+    /// .build()?;
+    /// assert_eq!(config.alpn_protocol(), Some("x-amzn-mqtt-ca"));
+    /// # Ok::<(), iot443::config::ConfigError>(())
+    /// ```
+    pub fn builder(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        certificate: impl Into<PathBuf>,
+        private_key: impl Into<PathBuf>,
+    ) -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config {
+                endpoint: endpoint.into(),
+                port: Self::DEFAULT_PORT,
+                client_id: client_id.into(),
+                thing_name: None,
+                root_ca: None,
+                certificate: certificate.into(),
+                private_key: private_key.into(),
+                alpn: None,
+                keep_alive: Self::DEFAULT_KEEP_ALIVE,
+                clean_session: true,
+                connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+                source: None,
+            },
+        }
+    }
+
+    /// Reads a configuration file: a C SDK header when its name ends in `.h` (certificates in
+    /// the default folder, see [`Config::from_c_sdk_header`]), TOML otherwise.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let is_header =
+            path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("h"));
+        if is_header { Config::from_c_sdk_header(path, None) } else { Config::from_toml_file(path) }
+    }
+
+    /// The ALPN protocol offered in the TLS ClientHello: [`Config::alpn`] when set, else
+    /// `x-amzn-mqtt-ca` exactly when the port is 443, else none.
+    pub fn alpn_protocol(&self) -> Option<&str> {
+        match &self.alpn {
+            Some(alpn) => Some(alpn),
+            None if self.port == 443 => Some(Self::ALPN_MQTT_CA),
+            None => None,
+        }
+    }
+
+    /// The thing name, or the client id when no thing name is set (as the C SDK samples do).
+    pub fn effective_thing_name(&self) -> &str {
+        self.thing_name.as_deref().unwrap_or(&self.client_id)
+    }
+
+    /// `host:port`, for messages (IPv6 literals in brackets).
+    pub fn server_addr(&self) -> String {
+        if self.endpoint.contains(':') {
+            format!("[{}]:{}", self.endpoint, self.port)
+        } else {
+            format!("{}:{}", self.endpoint, self.port)
+        }
+    }
+
+    /// Checks every setting; errors name the file the configuration came from, if any.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let origin = self.origin();
+        let check = |field: &'static str, result: Result<(), String>| {
+            result.map_err(|message| ConfigError::InvalidValue {
+                origin: origin.clone(),
+                field,
+                message,
+            })
+        };
+        check("endpoint", check_endpoint(&self.endpoint))?;
+        check("port", check_port(self.port))?;
+        check("client_id", check_client_id(&self.client_id))?;
+        if let Some(thing_name) = &self.thing_name {
+            check("thing_name", check_thing_name(thing_name))?;
+        }
+        if let Some(root_ca) = &self.root_ca {
+            check("root_ca", check_path(root_ca))?;
+        }
+        check("certificate", check_path(&self.certificate))?;
+        check("private_key", check_path(&self.private_key))?;
+        if let Some(alpn) = &self.alpn {
+            check("alpn", check_alpn(alpn))?;
+        }
+        check("keep_alive", check_keep_alive(self.keep_alive))?;
+        check("connect_timeout", check_connect_timeout(self.connect_timeout))?;
+        Ok(())
+    }
+
+    /// How errors name where this configuration came from.
+    pub(crate) fn origin(&self) -> String {
+        match &self.source {
+            Some(path) => path.display().to_string(),
+            None => "the configuration".to_owned(),
+        }
+    }
+}
+
+/// Builds a [`Config`]; start with [`Config::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl ConfigBuilder {
+    /// TCP port (default 443).
+    pub fn port(mut self, port: u16) -> Self {
+        self.config.port = port;
+        self
+    }
+
+    /// Thing name (default: the client id).
+    pub fn thing_name(mut self, thing_name: impl Into<String>) -> Self {
+        self.config.thing_name = Some(thing_name.into());
+        self
+    }
+
+    /// Trust roots from this PEM file instead of the Mozilla roots.
+    pub fn root_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.root_ca = Some(path.into());
+        self
+    }
+
+    /// Offers this ALPN protocol whatever the port.
+    pub fn alpn(mut self, protocol: impl Into<String>) -> Self {
+        self.config.alpn = Some(protocol.into());
+        self
+    }
+
+    /// MQTT keep-alive, 30 s to 1200 s (default 60 s).
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.config.keep_alive = keep_alive;
+        self
+    }
+
+    /// MQTT clean session (default `true`).
+    pub fn clean_session(mut self, clean_session: bool) -> Self {
+        self.config.clean_session = clean_session;
+        self
+    }
+
+    /// Time allowed for each of TCP connect, TLS handshake and CONNACK (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// The file these settings came from, for messages.
+    pub fn source(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.source = Some(path.into());
+        self
+    }
+
+    /// Checks the settings ([`Config::validate`]) and returns the configuration.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
+/// Why a configuration or its credential files cannot be used.
+///
+/// Every message names the file, environment variable or key, says what is wrong and what to do.
+/// Private key material never appears in a message.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error(
+        "cannot read {}: {source}; check the path (paths in a config file are relative to its \
+         folder) and the file's permissions",
+        .path.display()
+    )]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A configuration file is not valid TOML.
+    #[error("{} is not valid TOML: {message}", .path.display())]
+    Toml {
+        /// The file (`<TOML text>` for [`Config::from_toml_str`]).
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A configuration file has a key this version does not know.
+    #[error(
+        "unknown key `{key}` in {}; the known keys are {}",
+        .path.display(),
+        toml::KNOWN_KEYS.join(", ")
+    )]
+    UnknownKey {
+        /// The file (`<TOML text>` for [`Config::from_toml_str`]).
+        path: PathBuf,
+        /// The key as written.
+        key: String,
+    },
+    /// A required setting is missing.
+    #[error("{origin}: `{field}` is required but missing; add it")]
+    MissingField {
+        /// Where the configuration came from: a file, or a description.
+        origin: String,
+        /// The key (or C `#define`) that is missing.
+        field: &'static str,
+    },
+    /// A setting has a value that cannot be used.
+    #[error("{origin}: invalid `{field}`: {message}")]
+    InvalidValue {
+        /// Where the value came from: a file, an environment variable, or a description.
+        origin: String,
+        /// The key (or C `#define`) concerned.
+        field: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The certificate file holds no certificate.
+    #[error(
+        "no certificate in {}: expected a PEM block `-----BEGIN CERTIFICATE-----` (the device \
+         certificate AWS IoT gave you, e.g. xxxx-certificate.pem.crt); check that `certificate` \
+         does not point at the key or the public key",
+        .path.display()
+    )]
+    NoCertificateInFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The private key file holds no private key.
+    #[error(
+        "no private key in {}: expected a PEM block `-----BEGIN RSA PRIVATE KEY-----`, \
+         `-----BEGIN EC PRIVATE KEY-----` or `-----BEGIN PRIVATE KEY-----` (AWS IoT's \
+         xxxx-private.pem.key); check that `private_key` does not point at the certificate or the \
+         public key",
+        .path.display()
+    )]
+    NoPrivateKeyInFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The private key is of a kind or format that cannot be used.
+    #[error("private key {} cannot be used: {detail}", .path.display())]
+    UnsupportedKey {
+        /// The key file.
+        path: PathBuf,
+        /// What kind it is and what to use instead.
+        detail: String,
+    },
+    /// The private key is not the one the certificate was issued for.
+    #[error(
+        "private key {} does not belong to certificate {}; use the key file created together \
+         with this certificate (AWS IoT shows a certificate's key only once, at creation)",
+        .private_key.display(),
+        .certificate.display()
+    )]
+    KeyDoesNotMatchCertificate {
+        /// The certificate file.
+        certificate: PathBuf,
+        /// The key file.
+        private_key: PathBuf,
+    },
+    /// The device certificate has expired.
+    #[error(
+        "certificate {} expired on {}; create a new certificate in AWS IoT (attach the same \
+         policy and thing) and replace the file, or check the device clock if that date is wrong",
+        .path.display(),
+        utc(.not_after)
+    )]
+    CertificateExpired {
+        /// The certificate file.
+        path: PathBuf,
+        /// Its end of validity.
+        not_after: time::OffsetDateTime,
+    },
+    /// The device certificate is not valid yet.
+    #[error(
+        "certificate {} is not valid before {}; check the device clock (`date -u`), it is \
+         probably behind",
+        .path.display(),
+        utc(.not_before)
+    )]
+    CertificateNotYetValid {
+        /// The certificate file.
+        path: PathBuf,
+        /// Its start of validity.
+        not_before: time::OffsetDateTime,
+    },
+    /// The root CA file holds no certificate.
+    #[error(
+        "no certificate in root CA file {}: expected a PEM block `-----BEGIN CERTIFICATE-----` \
+         such as AmazonRootCA1.pem; or remove `root_ca` to use the built-in Mozilla roots, which \
+         include Amazon Root CA 1-4",
+        .path.display()
+    )]
+    NoRootInFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A certificate file holds something that is not a usable certificate.
+    #[error("certificate file {} is not usable: {detail}", .path.display())]
+    BadCertificate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+}
+
+/// A UTC time as `2025-01-31 23:59:59 UTC`.
+fn utc(t: &time::OffsetDateTime) -> impl fmt::Display {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+// Field checks shared by the builder, the TOML and header readers and the environment layer.
+// Each returns what is wrong and what to do; the caller adds where the value came from.
+
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    if endpoint.is_empty() {
+        return Err("the endpoint is empty; get it with `aws iot describe-endpoint \
+                    --endpoint-type iot:Data-ATS`"
+            .to_owned());
+    }
+    if endpoint.contains("://") || endpoint.contains('/') {
+        return Err(format!(
+            "{endpoint:?} is not a host name: remove the scheme and any path, e.g. \
+             abc123-ats.iot.ap-northeast-1.amazonaws.com"
+        ));
+    }
+    let port_suffix = endpoint.rsplit_once(':').map(|(_, port)| port);
+    if endpoint.matches(':').count() == 1
+        && port_suffix.is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(format!(
+            "{endpoint:?} contains a port: give the host name alone and the port in `port`"
+        ));
+    }
+    rustls_pki_types::ServerName::try_from(endpoint).map(drop).map_err(|_| {
+        format!(
+            "{endpoint:?} is neither a valid DNS name nor an IP address, e.g. \
+             abc123-ats.iot.ap-northeast-1.amazonaws.com"
+        )
+    })
+}
+
+fn check_port(port: u16) -> Result<(), String> {
+    if port == 0 {
+        return Err("0 is not a usable port: use 443 (ALPN x-amzn-mqtt-ca) or 8883".to_owned());
+    }
+    Ok(())
+}
+
+fn check_client_id(client_id: &str) -> Result<(), String> {
+    if client_id.is_empty() {
+        return Err("the client id is empty: use 1 to 128 bytes, e.g. the thing name".to_owned());
+    }
+    if client_id.len() > 128 {
+        return Err(format!(
+            "the client id is {} bytes long; AWS IoT Core accepts at most 128",
+            client_id.len()
+        ));
+    }
+    if client_id.starts_with('$') {
+        return Err(format!(
+            "{client_id:?} starts with `$`, which AWS IoT Core reserves for its own client ids"
+        ));
+    }
+    if client_id.contains('\0') {
+        return Err("the client id contains a NUL character".to_owned());
+    }
+    Ok(())
+}
+
+fn check_thing_name(thing_name: &str) -> Result<(), String> {
+    let valid_chars =
+        thing_name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-'));
+    if thing_name.is_empty() || thing_name.len() > 128 || !valid_chars {
+        return Err(format!(
+            "{thing_name:?} is not a thing name: use 1 to 128 characters among a-z A-Z 0-9 : _ -"
+        ));
+    }
+    Ok(())
+}
+
+fn check_path(path: &Path) -> Result<(), String> {
+    if path.as_os_str().is_empty() {
+        return Err("the file name is empty".to_owned());
+    }
+    Ok(())
+}
+
+fn check_alpn(alpn: &str) -> Result<(), String> {
+    if alpn.is_empty() || alpn.len() > 255 {
+        return Err(format!(
+            "{alpn:?} is not an ALPN protocol name: use 1 to 255 bytes, e.g. x-amzn-mqtt-ca"
+        ));
+    }
+    Ok(())
+}
+
+fn check_keep_alive(keep_alive: Duration) -> Result<(), String> {
+    if !Config::KEEP_ALIVE_RANGE.contains(&keep_alive) {
+        return Err(format!(
+            "{} s is outside the range AWS IoT Core accepts: use 30 to 1200 seconds",
+            keep_alive.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+fn check_connect_timeout(timeout: Duration) -> Result<(), String> {
+    if timeout.is_zero() {
+        return Err("the connect timeout is zero: use a few seconds, e.g. 10".to_owned());
+    }
+    Ok(())
+}
+
+/// The error for `port = "auto"`, a planned feature.
+fn port_auto_not_supported() -> String {
+    "port = \"auto\" is not supported yet; use 443 (ALPN x-amzn-mqtt-ca) or 8883".to_owned()
+}

@@ -1,0 +1,188 @@
+//! The TOML configuration file (format in the [module docs](super)).
+
+use super::{Config, ConfigError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Value;
+
+/// Every key a configuration file may hold, in the documented order.
+pub(super) const KNOWN_KEYS: &[&str] = &[
+    "endpoint",
+    "port",
+    "client_id",
+    "thing_name",
+    "root_ca",
+    "certificate",
+    "private_key",
+    "alpn",
+    "keep_alive",
+    "clean_session",
+    "connect_timeout",
+];
+
+/// How [`Config::from_toml_str`] names its input in errors.
+const INLINE_NAME: &str = "<TOML text>";
+
+impl Config {
+    /// Reads a TOML configuration file; relative paths in it are relative to its folder.
+    ///
+    /// Unknown keys are an error (a misspelt key would otherwise be ignored silently).
+    pub fn from_toml_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
+        parse(&text, base_dir, path, Some(path))
+    }
+
+    /// Parses TOML text; relative paths are resolved against `base_dir`. Errors name the input
+    /// `<TOML text>`.
+    pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        parse(text, base_dir, Path::new(INLINE_NAME), None)
+    }
+}
+
+/// Reads the settings of `text`; `name` is how errors call the input, `source` is the file.
+fn parse(
+    text: &str,
+    base_dir: &Path,
+    name: &Path,
+    source: Option<&Path>,
+) -> Result<Config, ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Toml {
+        path: name.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    let origin = name.display().to_string();
+    let reader = Reader { origin: &origin, base_dir };
+
+    let mut fields = Fields::default();
+    for (key, value) in &table {
+        match key.as_str() {
+            "endpoint" => fields.endpoint = Some(reader.string("endpoint", value)?),
+            "port" => fields.port = Some(reader.port(value)?),
+            "client_id" => fields.client_id = Some(reader.string("client_id", value)?),
+            "thing_name" => fields.thing_name = Some(reader.string("thing_name", value)?),
+            "root_ca" => fields.root_ca = Some(reader.path("root_ca", value)?),
+            "certificate" => fields.certificate = Some(reader.path("certificate", value)?),
+            "private_key" => fields.private_key = Some(reader.path("private_key", value)?),
+            "alpn" => fields.alpn = Some(reader.string("alpn", value)?),
+            "keep_alive" => fields.keep_alive = Some(reader.seconds("keep_alive", value)?),
+            "clean_session" => fields.clean_session = Some(reader.boolean("clean_session", value)?),
+            "connect_timeout" => {
+                fields.connect_timeout = Some(reader.seconds("connect_timeout", value)?)
+            }
+            _ => return Err(ConfigError::UnknownKey { path: name.to_owned(), key: key.clone() }),
+        }
+    }
+
+    let missing = |field: &'static str| ConfigError::MissingField { origin: origin.clone(), field };
+    let mut builder = Config::builder(
+        fields.endpoint.ok_or_else(|| missing("endpoint"))?,
+        fields.client_id.ok_or_else(|| missing("client_id"))?,
+        fields.certificate.ok_or_else(|| missing("certificate"))?,
+        fields.private_key.ok_or_else(|| missing("private_key"))?,
+    );
+    // The builder's checks name the file: give it the name even for inline text.
+    builder = builder.source(source.unwrap_or(name));
+    if let Some(port) = fields.port {
+        builder = builder.port(port);
+    }
+    if let Some(thing_name) = fields.thing_name {
+        builder = builder.thing_name(thing_name);
+    }
+    if let Some(root_ca) = fields.root_ca {
+        builder = builder.root_ca(root_ca);
+    }
+    if let Some(alpn) = fields.alpn {
+        builder = builder.alpn(alpn);
+    }
+    if let Some(keep_alive) = fields.keep_alive {
+        builder = builder.keep_alive(keep_alive);
+    }
+    if let Some(clean_session) = fields.clean_session {
+        builder = builder.clean_session(clean_session);
+    }
+    if let Some(timeout) = fields.connect_timeout {
+        builder = builder.connect_timeout(timeout);
+    }
+    let mut config = builder.build()?;
+    config.source = source.map(Path::to_owned);
+    Ok(config)
+}
+
+/// The settings found in a file, before defaults.
+#[derive(Default)]
+struct Fields {
+    endpoint: Option<String>,
+    port: Option<u16>,
+    client_id: Option<String>,
+    thing_name: Option<String>,
+    root_ca: Option<PathBuf>,
+    certificate: Option<PathBuf>,
+    private_key: Option<PathBuf>,
+    alpn: Option<String>,
+    keep_alive: Option<Duration>,
+    clean_session: Option<bool>,
+    connect_timeout: Option<Duration>,
+}
+
+/// Converts TOML values into settings, with errors that name the file and the key.
+struct Reader<'a> {
+    origin: &'a str,
+    base_dir: &'a Path,
+}
+
+impl Reader<'_> {
+    fn invalid(&self, field: &'static str, message: String) -> ConfigError {
+        ConfigError::InvalidValue { origin: self.origin.to_owned(), field, message }
+    }
+
+    fn expected(&self, field: &'static str, what: &str, value: &Value) -> ConfigError {
+        self.invalid(field, format!("expected {what}, found {} {value}", value.type_str()))
+    }
+
+    fn string(&self, field: &'static str, value: &Value) -> Result<String, ConfigError> {
+        match value {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(self.expected(field, "a string", other)),
+        }
+    }
+
+    fn path(&self, field: &'static str, value: &Value) -> Result<PathBuf, ConfigError> {
+        let path = PathBuf::from(self.string(field, value)?);
+        if path.as_os_str().is_empty() {
+            return Err(self.invalid(field, "the file name is empty".to_owned()));
+        }
+        Ok(if path.is_absolute() { path } else { self.base_dir.join(path) })
+    }
+
+    fn port(&self, value: &Value) -> Result<u16, ConfigError> {
+        match value {
+            Value::Integer(n) => u16::try_from(*n)
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| self.invalid("port", format!("{n} is not a TCP port (1-65535)"))),
+            Value::String(s) if s == "auto" => {
+                Err(self.invalid("port", super::port_auto_not_supported()))
+            }
+            other => Err(self.expected("port", "an integer such as 443 or 8883", other)),
+        }
+    }
+
+    fn seconds(&self, field: &'static str, value: &Value) -> Result<Duration, ConfigError> {
+        let seconds = match value {
+            Value::Integer(n) => *n as f64,
+            Value::Float(f) => *f,
+            other => return Err(self.expected(field, "a number of seconds", other)),
+        };
+        Duration::try_from_secs_f64(seconds)
+            .map_err(|_| self.invalid(field, format!("{seconds} is not a number of seconds")))
+    }
+
+    fn boolean(&self, field: &'static str, value: &Value) -> Result<bool, ConfigError> {
+        match value {
+            Value::Boolean(b) => Ok(*b),
+            other => Err(self.expected(field, "true or false", other)),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Everything that can go wrong for a [`Client`](crate::Client), with where and what to do.
+
+use crate::config::ConfigError;
+use iot443_proto::codec::ConnectReturnCode;
+use iot443_proto::session::ProtocolError;
+use iot443_proto::topic::TopicError;
+use std::time::Duration;
+
+/// Why a client operation failed.
+///
+/// Every message names the place (host:port, topic, file) and suggests what to do next. Use
+/// [`ClientError::kind`] to branch on the broad category (the CLI maps it to its exit codes).
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The configuration or the credential files are not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Resolving or reaching the endpoint over TCP failed.
+    #[error(
+        "cannot reach {addr} over TCP: {source}; check the endpoint name, the port and that a firewall lets it out{hint}"
+    )]
+    Connect {
+        /// `host:port`.
+        addr: String,
+        /// The operating system's error.
+        source: std::io::Error,
+        /// Extra advice, starting with "; " when present.
+        hint: &'static str,
+    },
+    /// A TCP connect, TLS handshake or CONNACK did not complete in time.
+    #[error("{stage} with {addr} timed out after {after:?}{hint}")]
+    Timeout {
+        /// `host:port`.
+        addr: String,
+        /// What was waited for: "TCP connect", "TLS handshake", "CONNACK".
+        stage: &'static str,
+        /// The timeout.
+        after: Duration,
+        /// Extra advice, starting with "; " when present.
+        hint: String,
+    },
+    /// The TLS handshake failed.
+    #[error("TLS handshake with {addr} failed: {detail}{hint}")]
+    Tls {
+        /// `host:port`.
+        addr: String,
+        /// What rustls or the server said.
+        detail: String,
+        /// Likely cause and fix, starting with "; " when known.
+        hint: String,
+    },
+    /// The endpoint answered CONNECT with a refusal.
+    #[error("{addr} refused the MQTT connection: {code}{hint}")]
+    ConnectionRefused {
+        /// `host:port`.
+        addr: String,
+        /// The CONNACK return code.
+        code: ConnectReturnCode,
+        /// Likely cause and fix.
+        hint: &'static str,
+    },
+    /// A topic or filter breaks MQTT's or AWS IoT Core's rules. Nothing was sent.
+    #[error("invalid topic {topic:?}: {source}; nothing was sent")]
+    InvalidTopic {
+        /// The topic as given.
+        topic: String,
+        /// What is wrong.
+        source: TopicError,
+    },
+    /// A payload over AWS IoT Core's 128 KiB limit. Nothing was sent.
+    #[error(
+        "payload of {size} bytes for topic {topic:?} exceeds AWS IoT Core's limit of {max} bytes; nothing was sent"
+    )]
+    PayloadTooLarge {
+        /// The topic.
+        topic: String,
+        /// Payload size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// QoS 2, which AWS IoT Core does not support. Nothing was sent.
+    #[error("QoS 2 is not supported by AWS IoT Core; use QoS 0 or 1 (nothing was sent)")]
+    QosNotSupported,
+    /// More than 8 filters in one SUBSCRIBE (AWS IoT Core's limit). Nothing was sent.
+    #[error("{count} filters in one SUBSCRIBE; AWS IoT Core accepts at most 8 (nothing was sent)")]
+    TooManyFilters {
+        /// Filters given.
+        count: usize,
+    },
+    /// The endpoint refused a subscription (SUBACK failure code).
+    #[error(
+        "{addr} refused the subscription to {filter:?}; check the policy attached to the certificate allows iot:Subscribe on it"
+    )]
+    SubscriptionRefused {
+        /// `host:port`.
+        addr: String,
+        /// The filter.
+        filter: String,
+    },
+    /// The endpoint broke the MQTT protocol; the connection was closed.
+    #[error("protocol error from {addr}: {source}")]
+    Protocol {
+        /// `host:port`.
+        addr: String,
+        /// What it did.
+        source: ProtocolError,
+    },
+    /// The connection ended before the operation completed.
+    #[error("connection to {addr} lost before the operation completed: {reason}")]
+    ConnectionLost {
+        /// `host:port`.
+        addr: String,
+        /// Why the connection ended.
+        reason: String,
+    },
+    /// The MQTT session refused the command (for example every packet id is in use).
+    #[error("the MQTT session refused the command: {0}")]
+    Session(#[from] iot443_proto::session::SessionError),
+    /// The client was disconnected (by `disconnect`, or after a fatal error) and accepts no more
+    /// operations.
+    #[error("the client is disconnected; create a new one with Client::connect")]
+    Closed,
+}
+
+/// The broad category of a [`ClientError`], stable for programs and exit codes.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Configuration, credential files, or an invalid argument (topic, payload, QoS).
+    Usage,
+    /// TLS handshake or authentication (certificate, CA, ALPN, CONNACK refusal).
+    TlsOrAuth,
+    /// The endpoint could not be reached, timed out, or the connection was lost.
+    Connection,
+    /// The endpoint broke the MQTT protocol.
+    Protocol,
+}
+
+impl ClientError {
+    /// The broad category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ClientError::Config(_)
+            | ClientError::InvalidTopic { .. }
+            | ClientError::PayloadTooLarge { .. }
+            | ClientError::QosNotSupported
+            | ClientError::TooManyFilters { .. }
+            | ClientError::Session(_) => ErrorKind::Usage,
+            ClientError::Tls { .. }
+            | ClientError::ConnectionRefused { .. }
+            | ClientError::SubscriptionRefused { .. } => ErrorKind::TlsOrAuth,
+            ClientError::Connect { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::ConnectionLost { .. }
+            | ClientError::Closed => ErrorKind::Connection,
+            ClientError::Protocol { .. } => ErrorKind::Protocol,
+        }
+    }
+}
+
+/// The advice that goes with a CONNACK refusal code.
+pub(crate) fn refusal_hint(code: ConnectReturnCode) -> &'static str {
+    match code {
+        ConnectReturnCode::NOT_AUTHORIZED => {
+            "; the certificate is not allowed to connect with this client id: check that it is \
+             ACTIVE and that its policy allows iot:Connect for this client id"
+        }
+        ConnectReturnCode::IDENTIFIER_REJECTED => {
+            "; the client id was rejected: use 1 to 128 bytes, not starting with '$'"
+        }
+        ConnectReturnCode::UNACCEPTABLE_PROTOCOL_VERSION => {
+            "; the endpoint does not speak MQTT 3.1.1"
+        }
+        _ => "",
+    }
+}

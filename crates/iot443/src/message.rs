@@ -1,0 +1,78 @@
+//! Messages received, and what the client reports about its connection.
+
+use bytes::Bytes;
+use iot443_proto::QoS;
+use std::net::SocketAddr;
+
+/// An application message received from the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic it was published to.
+    pub topic: String,
+    /// The payload, shared without copying.
+    pub payload: Bytes,
+    /// The QoS it was delivered with.
+    pub qos: QoS,
+    /// A retained message delivered on subscribe.
+    pub retain: bool,
+    /// The endpoint says it may have delivered this message before.
+    pub dup: bool,
+}
+
+/// How the client is connected: the facts that prove the path (port 443, ALPN, TLS version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The endpoint's host name as configured (and sent as SNI).
+    pub host: String,
+    /// The port connected to.
+    pub port: u16,
+    /// The remote address connected to, when the transport is TCP.
+    pub remote_addr: Option<SocketAddr>,
+    /// `"TLS1.3"` or `"TLS1.2"`; empty when the transport is not TLS.
+    pub tls_version: String,
+    /// The negotiated cipher suite, e.g. `"TLS13_AES_128_GCM_SHA256"`.
+    pub cipher_suite: String,
+    /// The ALPN protocol the server selected, e.g. `"x-amzn-mqtt-ca"`.
+    pub alpn: Option<String>,
+    /// The server resumed a stored session.
+    pub session_present: bool,
+}
+
+impl ConnectionInfo {
+    /// `host:port`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// One line for people, e.g.
+    /// `connected to host:443 via TLS1.3 TLS13_AES_128_GCM_SHA256 alpn=x-amzn-mqtt-ca`.
+    pub fn summary(&self) -> String {
+        let alpn = self.alpn.as_deref().unwrap_or("none");
+        if self.tls_version.is_empty() {
+            format!("connected to {} (no TLS) alpn={alpn}", self.addr())
+        } else {
+            format!(
+                "connected to {} via {} {} alpn={alpn}",
+                self.addr(),
+                self.tls_version,
+                self.cipher_suite
+            )
+        }
+    }
+}
+
+/// What happened to the connection, for the application's event stream.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// CONNACK accepted the connection.
+    Connected(ConnectionInfo),
+    /// A message that matched no [`Subscription`](crate::Subscription) of this client (for
+    /// example one queued by a persistent session before the application subscribed again).
+    Message(Message),
+    /// The connection ended; the client accepts no more operations.
+    Disconnected {
+        /// Why, in words.
+        reason: String,
+    },
+}

@@ -1,0 +1,55 @@
+//! TLS for AWS IoT Core: rustls with the ring provider, TLS 1.3 and 1.2, the device certificate
+//! as client authentication, SNI and host-name verification always on, and the ALPN protocol of
+//! [`Config::alpn_protocol`] (`x-amzn-mqtt-ca` on port 443).
+
+use crate::config::{Config, ConfigError, Credentials};
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use std::sync::Arc;
+
+/// The rustls client configuration for `config`, authenticating with `credentials`.
+///
+/// The server certificate is always verified against `credentials.roots` and the endpoint's host
+/// name; there is no option to turn that off. ALPN offers exactly one protocol,
+/// [`Config::alpn_protocol`], or none.
+pub fn client_config(
+    config: &Config,
+    credentials: &Credentials,
+) -> Result<Arc<ClientConfig>, ConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| ConfigError::InvalidValue {
+            origin: "the TLS settings".to_owned(),
+            field: "tls",
+            message: format!("rustls refused TLS 1.2 and 1.3 with the ring provider: {e}"),
+        })?
+        .with_root_certificates(credentials.roots.clone())
+        .with_client_auth_cert(credentials.cert_chain.clone(), credentials.key.clone_key())
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => ConfigError::KeyDoesNotMatchCertificate {
+                certificate: config.certificate.clone(),
+                private_key: config.private_key.clone(),
+            },
+            other => ConfigError::UnsupportedKey {
+                path: config.private_key.clone(),
+                detail: format!("rustls cannot use it for client authentication: {other}"),
+            },
+        })?;
+    tls.alpn_protocols =
+        config.alpn_protocol().map(|p| vec![p.as_bytes().to_vec()]).unwrap_or_default();
+    Ok(Arc::new(tls))
+}
+
+/// The name the server certificate must match, also sent as SNI (for a DNS name).
+pub fn server_name(config: &Config) -> Result<ServerName<'static>, ConfigError> {
+    ServerName::try_from(config.endpoint.clone()).map_err(|_| ConfigError::InvalidValue {
+        origin: config.origin(),
+        field: "endpoint",
+        message: format!(
+            "{:?} is neither a valid DNS name nor an IP address, e.g. \
+             abc123-ats.iot.ap-northeast-1.amazonaws.com",
+            config.endpoint
+        ),
+    })
+}

@@ -1,0 +1,176 @@
+//! Opening the transport: TCP (with `TCP_NODELAY`), then TLS with the device certificate and,
+//! on port 443, ALPN `x-amzn-mqtt-ca`. Failures are explained in terms of their usual causes.
+
+use crate::config::{Config, Credentials};
+use crate::error::ClientError;
+use crate::message::ConnectionInfo;
+use crate::tls;
+use rustls::{AlertDescription, CertificateError};
+use std::io;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// A TLS connection ready for MQTT, with the facts about how it was made.
+pub(crate) struct Connection {
+    pub(crate) stream: TlsStream<TcpStream>,
+    pub(crate) info: ConnectionInfo,
+}
+
+/// Checks the credentials, then connects TCP and TLS, each within `config.connect_timeout`.
+pub(crate) async fn connect(config: &Config) -> Result<Connection, ClientError> {
+    let credentials = Credentials::load(config)?;
+    for warning in &credentials.warnings {
+        tracing::warn!("{warning}");
+    }
+    let tls_config = tls::client_config(config, &credentials)?;
+    let server_name = tls::server_name(config)?;
+    let addr = config.server_addr();
+    let timeout = config.connect_timeout;
+
+    let tcp = match tokio::time::timeout(
+        timeout,
+        TcpStream::connect((config.endpoint.as_str(), config.port)),
+    )
+    .await
+    {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(source)) => return Err(tcp_error(addr, config.port, source)),
+        Err(_) => {
+            return Err(ClientError::Timeout {
+                addr,
+                stage: "TCP connect",
+                after: timeout,
+                hint: port_hint(config.port),
+            });
+        }
+    };
+    tcp.set_nodelay(true).map_err(|source| tcp_error(addr.clone(), config.port, source))?;
+    let remote_addr = tcp.peer_addr().ok();
+
+    let connector = TlsConnector::from(Arc::clone(&tls_config));
+    let stream = match tokio::time::timeout(timeout, connector.connect(server_name, tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return Err(tls_error(config, error)),
+        Err(_) => {
+            return Err(ClientError::Timeout {
+                addr,
+                stage: "TLS handshake",
+                after: timeout,
+                hint: String::new(),
+            });
+        }
+    };
+    let (_, connection) = stream.get_ref();
+    let info = ConnectionInfo {
+        host: config.endpoint.clone(),
+        port: config.port,
+        remote_addr,
+        tls_version: connection
+            .protocol_version()
+            .map(|version| match version {
+                rustls::ProtocolVersion::TLSv1_3 => "TLS1.3".to_owned(),
+                rustls::ProtocolVersion::TLSv1_2 => "TLS1.2".to_owned(),
+                other => format!("{other:?}"),
+            })
+            .unwrap_or_default(),
+        cipher_suite: connection
+            .negotiated_cipher_suite()
+            .map(|suite| format!("{:?}", suite.suite()))
+            .unwrap_or_default(),
+        alpn: connection.alpn_protocol().map(|alpn| String::from_utf8_lossy(alpn).into_owned()),
+        session_present: false,
+    };
+    Ok(Connection { stream, info })
+}
+
+fn port_hint(port: u16) -> String {
+    if port == 443 {
+        String::new()
+    } else {
+        format!(
+            "; a firewall may be dropping port {port}: try port 443 (ALPN x-amzn-mqtt-ca), which firewalls usually let out"
+        )
+    }
+}
+
+fn tcp_error(addr: String, port: u16, source: io::Error) -> ClientError {
+    let hint = match source.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            "; nothing listens there: is the endpoint and port right?"
+        }
+        _ if port != 443 => "; if a firewall blocks this port, try port 443",
+        _ => "",
+    };
+    ClientError::Connect { addr, source, hint }
+}
+
+/// A TLS failure with the likely cause spelled out.
+fn tls_error(config: &Config, error: io::Error) -> ClientError {
+    let addr = config.server_addr();
+    let offered = config.alpn_protocol();
+    let rustls_error = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let (detail, hint) = match rustls_error {
+        Some(rustls::Error::AlertReceived(AlertDescription::NoApplicationProtocol)) => (
+            "the server sent the alert no_application_protocol".to_owned(),
+            match offered {
+                None => {
+                    "; the client offered no ALPN, and ALPN x-amzn-mqtt-ca is probably missing: \
+                         AWS IoT Core needs it for MQTT with certificates on port 443 (set \
+                         alpn = \"x-amzn-mqtt-ca\", or use port 8883)"
+                        .to_owned()
+                }
+                Some(protocol) => format!(
+                    "; the server does not accept ALPN {protocol:?}: for MQTT with client \
+                     certificates on port 443, AWS IoT Core needs ALPN x-amzn-mqtt-ca"
+                ),
+            },
+        ),
+        Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => (
+            "the server certificate is not signed by a trusted root".to_owned(),
+            match &config.root_ca {
+                Some(path) => format!(
+                    "; check root_ca ({}): for AWS IoT Core use AmazonRootCA1.pem, for the iot443 \
+                     emulator its ca.pem",
+                    path.display()
+                ),
+                None => "; no root_ca is set, so the Mozilla roots were used: set root_ca to the \
+                         CA that signed the server certificate"
+                    .to_owned(),
+            },
+        ),
+        Some(rustls::Error::InvalidCertificate(CertificateError::NotValidForName))
+        | Some(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            ..
+        })) => (
+            format!("the server certificate is not valid for {:?}", config.endpoint),
+            "; use the endpoint from `aws iot describe-endpoint --endpoint-type iot:Data-ATS`"
+                .to_owned(),
+        ),
+        Some(rustls::Error::InvalidCertificate(CertificateError::Expired))
+        | Some(rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { .. })) => {
+            ("the server certificate has expired".to_owned(), "; check the system clock".to_owned())
+        }
+        Some(rustls::Error::AlertReceived(alert)) => (
+            format!("the server sent the alert {alert:?}"),
+            format!(
+                "; the endpoint probably refused the device certificate ({}): check it is \
+                 registered and ACTIVE, signed by a CA the endpoint trusts, and not expired",
+                config.certificate.display()
+            ),
+        ),
+        Some(other) => (other.to_string(), String::new()),
+        None if error.kind() == io::ErrorKind::UnexpectedEof => (
+            "the server closed the connection during the handshake".to_owned(),
+            if offered.is_none() {
+                "; ALPN x-amzn-mqtt-ca is probably missing (AWS IoT Core needs it on port 443)"
+                    .to_owned()
+            } else {
+                "; the endpoint probably refused the device certificate".to_owned()
+            },
+        ),
+        None => (error.to_string(), String::new()),
+    };
+    ClientError::Tls { addr, detail, hint }
+}

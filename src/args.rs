@@ -1,0 +1,248 @@
+//! Command-line arguments (clap derive). Flags follow `mosquitto_pub`/`mosquitto_sub` where the
+//! meaning is the same.
+
+use crate::exit;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// MQTT to AWS IoT Core through TCP port 443 (TLS client certificates + ALPN x-amzn-mqtt-ca).
+///
+/// iot443 connects a device to AWS IoT Core on port 443, which corporate and cellular firewalls
+/// leave open, and ships a local IoT Core endpoint (the emulator) so that everything can be
+/// tried without an AWS account: `iot443 demo` runs the whole sample with zero set-up.
+#[derive(Debug, Parser)]
+#[command(name = "iot443", version, about, long_about, after_help = exit::HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Embedded C SDK's subscribe_publish_sample: subscribe to sdkTest/sub, publish
+    /// alternately at QoS 0 and 1, and print every message that comes back.
+    ///
+    /// Without --config it starts the local IoT Core endpoint in-process (PKI in the user's
+    /// data folder; port 443 when it can be bound, else a free port) and runs against it.
+    #[command(after_help = exit::HELP)]
+    Demo(DemoArgs),
+    /// Publish messages (like mosquitto_pub).
+    #[command(name = "pub", disable_help_flag = true, after_help = exit::HELP)]
+    Pub(PubArgs),
+    /// Subscribe and print messages (like mosquitto_sub).
+    #[command(name = "sub", disable_help_flag = true, after_help = exit::HELP)]
+    Sub(SubArgs),
+    /// Run the local AWS IoT Core endpoint (TLS client certificates, ALPN rules of port 443,
+    /// IoT Core's MQTT rules and quotas).
+    Emulator(EmulatorArgs),
+}
+
+/// `iot443 demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Configuration file: iot443.toml, or the C SDK's aws_iot_config.h. Without it, the demo
+    /// runs against the embedded emulator.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Number of round trips; 0 runs until Ctrl-C.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub count: u64,
+}
+
+/// Connection flags shared by `pub` and `sub`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectArgs {
+    /// Configuration file: iot443.toml, or the C SDK's aws_iot_config.h. Default: ./iot443.toml
+    /// if it exists. Flags override it; IOT443_* environment variables override the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Endpoint host name (aws iot describe-endpoint --endpoint-type iot:Data-ATS).
+    #[arg(short = 'h', long = "endpoint", value_name = "HOST")]
+    pub endpoint: Option<String>,
+    /// Port: 443 (ALPN x-amzn-mqtt-ca is offered) or 8883.
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// MQTT client id (IoT Core: unique per connected device, at most 128 bytes).
+    #[arg(short = 'i', long = "client-id", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Root CA file that signed the endpoint's certificate (AWS: AmazonRootCA1.pem). Default:
+    /// the Mozilla roots, which include Amazon's.
+    #[arg(long, value_name = "FILE")]
+    pub cafile: Option<PathBuf>,
+    /// Device certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Device private key (PEM: PKCS#1, PKCS#8 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// ALPN protocol to offer (default: x-amzn-mqtt-ca exactly when the port is 443).
+    #[arg(long, value_name = "PROTOCOL")]
+    pub alpn: Option<String>,
+    /// Print how the connection was made (port, TLS version, cipher suite, ALPN) on stderr.
+    #[arg(short = 'V', long, action = ArgAction::SetTrue)]
+    pub verbose: bool,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+/// QoS levels AWS IoT Core supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum QosArg {
+    /// At most once.
+    #[default]
+    #[value(name = "0")]
+    Zero,
+    /// At least once (acknowledged with PUBACK).
+    #[value(name = "1")]
+    One,
+}
+
+impl From<QosArg> for iot443::QoS {
+    fn from(qos: QosArg) -> Self {
+        match qos {
+            QosArg::Zero => iot443::QoS::AtMostOnce,
+            QosArg::One => iot443::QoS::AtLeastOnce,
+        }
+    }
+}
+
+/// `iot443 pub`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["message", "file", "stdin_lines", "null_message"])))]
+pub struct PubArgs {
+    /// Topic to publish to (no wildcards; at most 256 bytes and 7 slashes).
+    #[arg(short = 't', long, value_name = "TOPIC")]
+    pub topic: String,
+    /// The message.
+    #[arg(short = 'm', long, value_name = "MESSAGE")]
+    pub message: Option<String>,
+    /// Send the contents of a file as the message.
+    #[arg(short = 'f', long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Send one message per line of stdin; exit once every one is acknowledged.
+    #[arg(short = 'l', long = "stdin-line", action = ArgAction::SetTrue)]
+    pub stdin_lines: bool,
+    /// Send an empty message.
+    #[arg(short = 'n', long = "null-message", action = ArgAction::SetTrue)]
+    pub null_message: bool,
+    /// QoS: 0 or 1.
+    #[arg(short = 'q', long, value_enum, default_value = "0")]
+    pub qos: QosArg,
+    /// Ask the endpoint to retain the message.
+    #[arg(short = 'r', long, action = ArgAction::SetTrue)]
+    pub retain: bool,
+    /// Publish the message this many times.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub repeat: u64,
+    /// Connection flags.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `iot443 sub`.
+#[derive(Debug, Args)]
+pub struct SubArgs {
+    /// Topic filter to subscribe to; repeat for several (`+` one level, `#` the rest).
+    #[arg(short = 't', long = "topic", value_name = "FILTER", required = true)]
+    pub filters: Vec<String>,
+    /// QoS: 0 or 1.
+    #[arg(short = 'q', long, value_enum, default_value = "0")]
+    pub qos: QosArg,
+    /// Exit after this many messages.
+    #[arg(short = 'C', long = "count", value_name = "COUNT")]
+    pub count: Option<u64>,
+    /// Print the topic before each message.
+    #[arg(short = 'v', long = "print-topic", action = ArgAction::SetTrue)]
+    pub print_topic: bool,
+    /// Print each message as one JSON object per line.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub json: bool,
+    /// Keep the session on the endpoint while away (clean session off): QoS 1 messages
+    /// published meanwhile arrive at the next connection with the same client id.
+    #[arg(short = 'c', long = "no-clean", action = ArgAction::SetTrue)]
+    pub no_clean: bool,
+    /// Connection flags.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// What the ALPN listener does with a client that offers no ALPN or another one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum MissingAlpnArg {
+    /// Fail the TLS handshake with the no_application_protocol alert.
+    #[default]
+    Alert,
+    /// Complete TLS, then never answer CONNECT (also reported from the field).
+    NoConnack,
+}
+
+/// Device key type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DeviceKeyArg {
+    /// EC P-256 (PKCS#8 PEM).
+    #[default]
+    Ec,
+    /// RSA-2048 in PKCS#1 PEM, as the AWS console hands out.
+    Rsa,
+}
+
+/// `iot443 emulator`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EmulatorArgs {
+    /// Extra commands.
+    #[command(subcommand)]
+    pub action: Option<EmulatorAction>,
+    /// Folder of the PKI and iot443.toml (created on first start, reused later).
+    #[arg(long, value_name = "DIR", default_value = "iot443-emulator")]
+    pub dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port of the listener that behaves as IoT Core's port 443 (ALPN x-amzn-mqtt-ca required).
+    /// 0 picks a free port.
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub alpn_port: u16,
+    /// Port of the MQTTS listener (no ALPN needed). 0 picks a free port.
+    #[arg(long, value_name = "PORT", default_value_t = 8883)]
+    pub mqtts_port: u16,
+    /// Extra host name for the server certificate (repeatable).
+    #[arg(long = "hostname", value_name = "NAME")]
+    pub hostnames: Vec<String>,
+    /// Key type of the device identity created on first start.
+    #[arg(long, value_enum, default_value = "ec")]
+    pub device_key: DeviceKeyArg,
+    /// What the ALPN listener does without ALPN x-amzn-mqtt-ca.
+    #[arg(long, value_enum, default_value = "alert")]
+    pub missing_alpn: MissingAlpnArg,
+    /// Refuse a missing SNI, or one that is not a name of the server certificate.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub strict_sni: bool,
+    /// Policy file (JSON) restricting client ids and topics per device certificate.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Enforce IoT Core's rate quotas (100 publishes/s per connection, 1 CONNECT/s per client
+    /// id, replay at 10 messages/s). Off by default so that tests and benchmarks can stream.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub strict_rates: bool,
+}
+
+/// `iot443 emulator <action>`.
+#[derive(Debug, Subcommand)]
+pub enum EmulatorAction {
+    /// Add a device identity NAME.crt / NAME.key signed by the emulator's CA.
+    IssueDevice {
+        /// Device name ([A-Za-z0-9_-], at most 128 characters).
+        name: String,
+        /// Folder of the PKI.
+        #[arg(long, value_name = "DIR", default_value = "iot443-emulator")]
+        dir: PathBuf,
+        /// Key type.
+        #[arg(long, value_enum, default_value = "ec")]
+        device_key: DeviceKeyArg,
+    },
+}

@@ -1,0 +1,57 @@
+//! Building the client configuration from a file, the environment and flags.
+
+use crate::args::ConnectArgs;
+use crate::exit::Failure;
+use iot443::Config;
+use std::path::Path;
+
+/// The file read when no `--config` is given and no endpoint flags either.
+const DEFAULT_CONFIG: &str = "iot443.toml";
+
+/// file < IOT443_* environment < flags.
+pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
+    let file = match &args.config {
+        Some(path) => Some(path.clone()),
+        None if Path::new(DEFAULT_CONFIG).is_file() => Some(DEFAULT_CONFIG.into()),
+        None => None,
+    };
+    let mut config = match file {
+        Some(path) => Config::load(&path)?,
+        None => {
+            let (Some(endpoint), Some(cert), Some(key)) = (&args.endpoint, &args.cert, &args.key)
+            else {
+                return Err(Failure::usage(
+                    "no configuration: pass --config FILE (iot443.toml or aws_iot_config.h), or \
+                     -h HOST --cert FILE --key FILE; `iot443 emulator` writes an iot443.toml for \
+                     the local endpoint, and `iot443 demo` needs none",
+                ));
+            };
+            let client_id = args.client_id.clone().unwrap_or_else(|| "iot443".to_owned());
+            Config::builder(endpoint.clone(), client_id, cert.clone(), key.clone()).build()?
+        }
+    };
+    config.apply_process_env()?;
+    if let Some(endpoint) = &args.endpoint {
+        config.endpoint = endpoint.clone();
+    }
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    if let Some(client_id) = &args.client_id {
+        config.client_id = client_id.clone();
+    }
+    if let Some(cafile) = &args.cafile {
+        config.root_ca = Some(cafile.clone());
+    }
+    if let Some(cert) = &args.cert {
+        config.certificate = cert.clone();
+    }
+    if let Some(key) = &args.key {
+        config.private_key = key.clone();
+    }
+    if let Some(alpn) = &args.alpn {
+        config.alpn = Some(alpn.clone());
+    }
+    config.validate()?;
+    Ok(config)
+}

@@ -1,0 +1,20 @@
+//! One module per subcommand.
+
+mod config;
+mod demo;
+mod emulator;
+mod publish;
+mod subscribe;
+
+use crate::args::Command;
+use crate::exit::Failure;
+
+/// Runs a subcommand.
+pub async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Pub(args) => publish::run(args).await,
+        Command::Sub(args) => subscribe::run(args).await,
+        Command::Emulator(args) => emulator::run(args).await,
+    }
+}

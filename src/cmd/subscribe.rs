@@ -1,0 +1,99 @@
+//! `iot443 sub`: subscribe and print messages as they arrive.
+
+use super::config;
+use crate::args::SubArgs;
+use crate::exit::Failure;
+use iot443::{Client, Event, MAX_FILTERS_PER_SUBSCRIBE, Message, QoS};
+use std::io::Write;
+
+pub async fn run(args: SubArgs) -> Result<(), Failure> {
+    let mut config = config::resolve(&args.connect)?;
+    if args.no_clean {
+        config.clean_session = false;
+    }
+    let (client, mut events) = Client::connect(&config).await?;
+    if args.connect.verbose {
+        eprintln!("{}", client.connection_info().summary());
+    }
+    let qos = QoS::from(args.qos);
+    let (messages_tx, mut messages) = tokio::sync::mpsc::channel::<Message>(1024);
+    for chunk in args.filters.chunks(MAX_FILTERS_PER_SUBSCRIBE) {
+        let filters: Vec<(&str, QoS)> = chunk.iter().map(|filter| (filter.as_str(), qos)).collect();
+        let mut subscription = client.subscribe_many(&filters).await?;
+        let forward = messages_tx.clone();
+        tokio::spawn(async move {
+            while let Some(message) = subscription.recv().await {
+                if forward.send(message).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    // Messages that arrive before the subscription (a persistent session's backlog) come as events.
+    let forward = messages_tx.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Message(message) if forward.send(message.clone()).await.is_err() => return,
+                Event::Disconnected { reason } => {
+                    eprintln!("iot443: disconnected: {reason}");
+                    return;
+                }
+                _ => {}
+            }
+        }
+    });
+    drop(messages_tx);
+
+    let mut received = 0u64;
+    let stdout = std::io::stdout();
+    loop {
+        let message = tokio::select! {
+            message = messages.recv() => message,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(message) = message else { break };
+        let mut out = stdout.lock();
+        let written = if args.json {
+            writeln!(out, "{}", json_line(&message))
+        } else if args.print_topic {
+            writeln!(out, "{} {}", message.topic, String::from_utf8_lossy(&message.payload))
+        } else {
+            writeln!(out, "{}", String::from_utf8_lossy(&message.payload))
+        };
+        if written.and_then(|()| out.flush()).is_err() {
+            break; // stdout closed (e.g. piped into `head`)
+        }
+        received += 1;
+        if args.count.is_some_and(|count| received >= count) {
+            break;
+        }
+    }
+    client.disconnect().await.or_else(|error| match error {
+        iot443::ClientError::Closed => Ok(()),
+        other => Err(other),
+    })?;
+    if let Some(count) = args.count {
+        if received < count {
+            return Err(Failure::from(iot443::ClientError::ConnectionLost {
+                addr: config.server_addr(),
+                reason: format!("received {received} of {count} messages"),
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn json_line(message: &Message) -> serde_json::Value {
+    let payload = match std::str::from_utf8(&message.payload) {
+        Ok(text) => serde_json::Value::String(text.to_owned()),
+        Err(_) => serde_json::Value::Array(message.payload.iter().map(|&b| b.into()).collect()),
+    };
+    serde_json::json!({
+        "topic": message.topic,
+        "payload": payload,
+        "qos": message.qos as u8,
+        "retain": message.retain,
+        "dup": message.dup,
+    })
+}

@@ -1,0 +1,76 @@
+//! The exit codes of `iot443`, documented in `--help` and the README.
+
+use iot443::{ClientError, ErrorKind};
+use std::process::ExitCode;
+
+/// The command ran but did not achieve its goal (for example `demo`: a message did not come back).
+pub const INCOMPLETE: u8 = 1;
+/// Usage or configuration error: bad flag, unreadable or invalid file, invalid topic or payload.
+pub const USAGE: u8 = 2;
+/// TLS or authentication error: handshake failed, certificate refused, ALPN missing, CONNACK refused.
+pub const TLS_OR_AUTH: u8 = 3;
+/// The endpoint could not be reached, timed out, or the connection was lost.
+pub const CONNECTION: u8 = 4;
+/// The endpoint broke the MQTT protocol.
+pub const PROTOCOL: u8 = 5;
+
+/// The `--help` paragraph that lists the codes.
+pub const HELP: &str = "Exit codes:
+  0  success
+  1  the command ran but did not complete (e.g. demo: a message did not come back)
+  2  usage or configuration error (flags, files, topic, payload)
+  3  TLS or authentication error (certificate, CA, ALPN, CONNACK refusal)
+  4  connection refused, timed out or lost
+  5  protocol error from the endpoint";
+
+/// A failure of a command: what to print and which code to exit with.
+#[derive(Debug)]
+pub struct Failure {
+    /// The message for stderr.
+    pub message: String,
+    /// The exit code.
+    pub code: u8,
+}
+
+impl Failure {
+    /// A usage or configuration failure.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure { message: message.into(), code: USAGE }
+    }
+
+    /// The command ran but did not complete.
+    pub fn incomplete(message: impl Into<String>) -> Self {
+        Failure { message: message.into(), code: INCOMPLETE }
+    }
+
+    /// Exits with this failure's code after printing it.
+    pub fn report(&self) -> ExitCode {
+        eprintln!("iot443: {}", self.message);
+        ExitCode::from(self.code)
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        let code = match error.kind() {
+            ErrorKind::Usage => USAGE,
+            ErrorKind::TlsOrAuth => TLS_OR_AUTH,
+            ErrorKind::Connection => CONNECTION,
+            ErrorKind::Protocol => PROTOCOL,
+            _ => INCOMPLETE,
+        };
+        Failure { message: error.to_string(), code }
+    }
+}
+
+impl From<iot443::ConfigError> for Failure {
+    fn from(error: iot443::ConfigError) -> Self {
+        Failure::usage(error.to_string())
+    }
+}
+
+impl From<iot443_emulator::server::ServerError> for Failure {
+    fn from(error: iot443_emulator::server::ServerError) -> Self {
+        Failure::usage(error.to_string())
+    }
+}
