@@ -14,7 +14,13 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     init_logging(&cli.command);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // A device client needs one thread: less memory, no cross-thread hand-offs. The emulator
+    // serves many connections and uses every core.
+    let mut builder = match cli.command {
+        args::Command::Emulator(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             return exit::Failure::incomplete(format!("cannot start the async runtime: {error}"))

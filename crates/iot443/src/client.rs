@@ -65,6 +65,11 @@ impl Events {
     pub async fn recv(&mut self) -> Option<Event> {
         self.receiver.recv().await
     }
+
+    /// The next event if one is ready, without waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.receiver.try_recv().ok()
+    }
 }
 
 impl Client {
