@@ -309,11 +309,25 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
     }
 
     fn no_connack_hint(&self) -> String {
-        let mut hint = String::from("; TLS succeeded but the endpoint never answered CONNECT");
-        if self.info.port == 443 && self.info.alpn.is_none() {
+        let tls = !self.info.tls_version.is_empty();
+        let mut hint = String::from(if tls {
+            "; TLS succeeded but the endpoint never answered CONNECT"
+        } else {
+            "; the endpoint never answered CONNECT"
+        });
+        if tls && self.info.alpn.is_none() && self.info.port == 443 {
             hint.push_str(
                 ": on port 443 that usually means ALPN x-amzn-mqtt-ca was not offered or not \
                  accepted (set alpn = \"x-amzn-mqtt-ca\", or use port 8883)",
+            );
+        } else if tls && self.info.alpn.is_none() {
+            // Not port 443, but possibly an endpoint that behaves like it (a tunnel, a proxy,
+            // the emulator): no ALPN was negotiated, which such an endpoint answers with silence.
+            hint.push_str(
+                ": no ALPN was negotiated; if this endpoint stands for AWS IoT Core's port 443 \
+                 (a tunnel, a proxy, the emulator), ALPN x-amzn-mqtt-ca is probably missing (set \
+                 alpn = \"x-amzn-mqtt-ca\"); otherwise check that the certificate is ACTIVE and \
+                 its policy allows iot:Connect",
             );
         } else {
             hint.push_str(
@@ -414,6 +428,9 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
         if let Err(_) | Ok(Err(_)) = result {
             tracing::debug!("DISCONNECT could not be flushed; closing anyway");
         }
+        // Refuse further commands before answering, so that a call made after `disconnect`
+        // returned fails with `Closed` at once instead of being queued for a driver that ends.
+        self.commands.close();
         if let Some(done) = self.disconnecting.take() {
             let _ = done.send(Ok(()));
         }
@@ -443,6 +460,8 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
             return;
         }
         tracing::warn!("{error}");
+        // No command is taken any more: later calls fail with `Closed` at once.
+        self.commands.close();
         let reason = error.to_string();
         let lost =
             || ClientError::ConnectionLost { addr: self.info.addr(), reason: reason.clone() };

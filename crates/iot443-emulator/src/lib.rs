@@ -1,0 +1,13 @@
+//! A local AWS IoT Core endpoint for development and tests.
+//!
+//! * [`pki`]: a test certificate authority, a server certificate and device identities,
+//!   generated at first start (rcgen) and reused afterwards.
+//! * [`tls`]: the TLS listeners' rules: client certificate required, ALPN `x-amzn-mqtt-ca`
+//!   required on the port-443-style listener, optional strict SNI.
+//! * [`broker`]: a sans-IO MQTT 3.1.1 broker core with IoT Core's rules and quotas.
+#![forbid(unsafe_code)]
+
+pub mod broker;
+pub mod pki;
+pub mod server;
+pub mod tls;

@@ -1,0 +1,237 @@
+//! The tokio shell around the sans-IO [`Broker`]: listeners, one task per connection, and the
+//! broker's timers.
+//!
+//! [`run`] takes listeners the caller has bound (port 0 in tests) and a shutdown future, as
+//! mini-redis does (STYLE.md habit 7). [`Emulator::start`] does everything for in-process use:
+//! PKI, binding, and a handle that stops the emulator when dropped.
+
+mod connection;
+mod shared;
+
+use crate::broker::{Broker, BrokerConfig};
+use crate::pki::{Pki, PkiError, PkiOptions};
+use crate::tls::{ListenerKind, MissingAlpn, TlsAcceptor};
+use shared::Shared;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+/// How an emulator is set up.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// Folder of the PKI and `iot443.toml`.
+    pub dir: PathBuf,
+    /// Address to listen on. Default 127.0.0.1.
+    pub bind: IpAddr,
+    /// Port of the listener that behaves as IoT Core's port 443 (ALPN required). 0 = ephemeral.
+    pub alpn_port: u16,
+    /// Port of the plain MQTTS listener (no ALPN needed), or `None` for no such listener.
+    pub mqtts_port: Option<u16>,
+    /// What the ALPN listener does with a client that offers no or another ALPN.
+    pub missing_alpn: MissingAlpn,
+    /// Refuse a missing SNI, or one that is not a name of the server certificate.
+    pub strict_sni: bool,
+    /// Extra names for the server certificate.
+    pub hostnames: Vec<String>,
+    /// Options of the PKI created on first start.
+    pub pki: PkiOptions,
+    /// The broker's rules and quotas.
+    pub broker: BrokerConfig,
+}
+
+impl EmulatorOptions {
+    /// Defaults for `dir`: 127.0.0.1, ALPN listener on 443, MQTTS on 8883, handshake refused
+    /// without ALPN, lenient SNI.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        EmulatorOptions {
+            dir: dir.into(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            alpn_port: 443,
+            mqtts_port: Some(8883),
+            missing_alpn: MissingAlpn::Alert,
+            strict_sni: false,
+            hostnames: Vec::new(),
+            pki: PkiOptions::default(),
+            broker: BrokerConfig::default(),
+        }
+    }
+}
+
+/// Why the emulator could not start.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Creating or loading the PKI failed.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// The TLS configuration could not be built.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// One bound listener and the TLS rules it applies.
+#[derive(Debug)]
+pub struct Listener {
+    /// The socket.
+    pub tcp: TcpListener,
+    /// The TLS rules.
+    pub tls: Arc<TlsAcceptor>,
+    /// `"mqtt-alpn"` or `"mqtts"`, for logs.
+    pub name: &'static str,
+}
+
+/// Serves `listeners` until `shutdown` completes, then closes every connection.
+pub async fn run(
+    listeners: Vec<Listener>,
+    broker: BrokerConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let shared = Arc::new(Shared::new(Broker::new(broker)));
+    let stop = Arc::new(Notify::new());
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(shared::run_timers(Arc::clone(&shared), Arc::clone(&stop))));
+    for listener in listeners {
+        tasks.push(tokio::spawn(accept_loop(listener, Arc::clone(&shared), Arc::clone(&stop))));
+    }
+    shutdown.await;
+    tracing::info!("shutting down");
+    shared.shut_down();
+    stop.notify_waiters();
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+}
+
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, stop: Arc<Notify>) {
+    let stopped = stop.notified();
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            () = &mut stopped => return,
+            accepted = listener.tcp.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let tls = Arc::clone(&listener.tls);
+                    let shared = Arc::clone(&shared);
+                    let stop = Arc::clone(&stop);
+                    tokio::spawn(async move {
+                        connection::serve(tcp, peer, tls, shared, stop).await;
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: log, breathe, go on.
+                    tracing::warn!(listener = listener.name, "accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// An emulator running in this process, stopped when dropped or by [`Emulator::stop`].
+#[derive(Debug)]
+pub struct Emulator {
+    /// The PKI (CA, server and device certificates, `iot443.toml`).
+    pub pki: Pki,
+    /// Where the ALPN listener is.
+    pub alpn_addr: SocketAddr,
+    /// Where the MQTTS listener is, if any.
+    pub mqtts_addr: Option<SocketAddr>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Creates or loads the PKI, binds the listeners (writing the ALPN port into
+    /// `iot443.toml`) and starts serving.
+    pub async fn start(options: EmulatorOptions) -> Result<Emulator, ServerError> {
+        let alpn_tcp = bind(SocketAddr::new(options.bind, options.alpn_port)).await?;
+        let alpn_addr = alpn_tcp.local_addr().map_err(|source| ServerError::Bind {
+            addr: SocketAddr::new(options.bind, options.alpn_port),
+            source,
+            hint: "",
+        })?;
+        let mqtts_tcp = match options.mqtts_port {
+            Some(port) => Some(bind(SocketAddr::new(options.bind, port)).await?),
+            None => None,
+        };
+        let mqtts_addr = mqtts_tcp.as_ref().and_then(|tcp| tcp.local_addr().ok());
+
+        let mut pki_options = options.pki.clone();
+        pki_options.hostnames.extend(options.hostnames.iter().cloned());
+        pki_options.endpoint_port = Some(alpn_addr.port());
+        let pki = Pki::load_or_create(&options.dir, &pki_options)?;
+
+        let alpn_kind = ListenerKind::Alpn { on_missing: options.missing_alpn };
+        let mut listeners = vec![Listener {
+            tcp: alpn_tcp,
+            tls: Arc::new(acceptor(&pki, alpn_kind, options.strict_sni)?),
+            name: "mqtt-alpn",
+        }];
+        if let Some(tcp) = mqtts_tcp {
+            listeners.push(Listener {
+                tcp,
+                tls: Arc::new(acceptor(&pki, ListenerKind::Mqtts, options.strict_sni)?),
+                name: "mqtts",
+            });
+        }
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let broker = options.broker.clone();
+        let task = tokio::spawn(run(listeners, broker, async {
+            let _ = stopped.await;
+        }));
+        Ok(Emulator { pki, alpn_addr, mqtts_addr, shutdown: Some(shutdown), task: Some(task) })
+    }
+
+    /// Stops serving and waits until every connection is closed.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+fn acceptor(pki: &Pki, kind: ListenerKind, strict_sni: bool) -> Result<TlsAcceptor, ServerError> {
+    TlsAcceptor::new(pki, kind, strict_sni).map_err(|error| ServerError::Tls(error.to_string()))
+}
+
+/// Binds a listener, explaining the usual failures.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).await.map_err(|source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                "; ports below 1024 need root or CAP_NET_BIND_SERVICE: choose another port (0 = any free one)"
+            }
+            std::io::ErrorKind::AddrInUse => "; another program listens there: choose another port (0 = any free one)",
+            _ => "",
+        };
+        ServerError::Bind { addr, source, hint }
+    })
+}
