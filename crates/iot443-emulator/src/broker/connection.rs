@@ -1,0 +1,160 @@
+//! One TLS connection as the broker sees it: before CONNECT, then attached to a client id.
+
+use super::quotas::{PUBLISHES_PER_SECOND, REPLAY_PER_SECOND, TokenBucket};
+use super::{BrokerEvent, ConnectionId, PeerIdentity};
+use bytes::BytesMut;
+use iot443_proto::Instant;
+use iot443_proto::codec::{Codec, LastWill, Packet};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// IoT Core's default and maximum keep-alive, in seconds.
+pub const MAX_KEEP_ALIVE_SECS: u16 = 1200;
+/// IoT Core's minimum keep-alive, in seconds.
+pub const MIN_KEEP_ALIVE_SECS: u16 = 30;
+
+/// The keep-alive IoT Core uses for a requested one (AWS-IOT.md §3.4): 0 or more than 1200 s
+/// becomes 1200 s, 1 to 29 s becomes 30 s.
+///
+/// ```
+/// use iot443_emulator::broker::clamp_keep_alive;
+/// assert_eq!(clamp_keep_alive(0), 1200);
+/// assert_eq!(clamp_keep_alive(5), 30);
+/// assert_eq!(clamp_keep_alive(60), 60);
+/// assert_eq!(clamp_keep_alive(3600), 1200);
+/// ```
+pub const fn clamp_keep_alive(requested: u16) -> u16 {
+    match requested {
+        0 => MAX_KEEP_ALIVE_SECS,
+        r if r > MAX_KEEP_ALIVE_SECS => MAX_KEEP_ALIVE_SECS,
+        r if r < MIN_KEEP_ALIVE_SECS => MIN_KEEP_ALIVE_SECS,
+        r => r,
+    }
+}
+
+/// How long a client may stay silent: 1.5 times its keep-alive.
+pub(crate) fn keep_alive_grace(keep_alive_secs: u16) -> Duration {
+    Duration::from_millis(u64::from(keep_alive_secs) * 1500)
+}
+
+/// Where a connection stands.
+#[derive(Debug)]
+pub(crate) enum ConnState {
+    /// Accepted; closed at `deadline` unless a CONNECT arrives.
+    AwaitingConnect {
+        /// End of the connect timeout.
+        deadline: Instant,
+    },
+    /// CONNECT accepted.
+    Connected(Attached),
+}
+
+/// A connection after its CONNECT was accepted.
+#[derive(Debug)]
+pub(crate) struct Attached {
+    /// The client id, whose session the connection uses.
+    pub(crate) client_id: String,
+    /// The keep-alive in force, after clamping.
+    pub(crate) keep_alive: u16,
+    /// Closed at this instant unless a packet arrives first.
+    pub(crate) deadline: Instant,
+    /// Published on an abnormal close; cleared by DISCONNECT.
+    pub(crate) will: Option<LastWill>,
+}
+
+/// One connection: its state, buffers and rate buckets.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) id: ConnectionId,
+    pub(crate) peer: PeerIdentity,
+    pub(crate) state: ConnState,
+    /// Received bytes not yet decoded: less than one packet between calls.
+    pub(crate) rx: BytesMut,
+    /// Encoded output the shell has not taken yet.
+    pub(crate) tx: BytesMut,
+    /// IoT Core's 100 publishes per second, inbound and outbound (strict rates only).
+    pub(crate) publish_bucket: TokenBucket,
+    /// IoT Core's 10 stored messages per second on resume (strict rates only).
+    pub(crate) replay_bucket: TokenBucket,
+    /// Publishes discarded by the publish quota.
+    pub(crate) discarded: u64,
+}
+
+impl Connection {
+    /// A connection accepted at `now`, waiting for CONNECT until `now + connect_timeout`.
+    pub(crate) fn new(
+        id: ConnectionId,
+        peer: PeerIdentity,
+        now: Instant,
+        connect_timeout: Duration,
+    ) -> Self {
+        Connection {
+            id,
+            peer,
+            state: ConnState::AwaitingConnect { deadline: now + connect_timeout },
+            rx: BytesMut::new(),
+            tx: BytesMut::new(),
+            publish_bucket: TokenBucket::new(PUBLISHES_PER_SECOND, PUBLISHES_PER_SECOND),
+            replay_bucket: TokenBucket::new(REPLAY_PER_SECOND, REPLAY_PER_SECOND),
+            discarded: 0,
+        }
+    }
+
+    /// The connect or keep-alive deadline.
+    pub(crate) fn deadline(&self) -> Instant {
+        match &self.state {
+            ConnState::AwaitingConnect { deadline } => *deadline,
+            ConnState::Connected(attached) => attached.deadline,
+        }
+    }
+
+    /// The attached state, once CONNECT was accepted.
+    pub(crate) fn attached(&self) -> Option<&Attached> {
+        match &self.state {
+            ConnState::Connected(attached) => Some(attached),
+            ConnState::AwaitingConnect { .. } => None,
+        }
+    }
+
+    /// A packet arrived at `now`: the keep-alive timer starts again.
+    pub(crate) fn touch(&mut self, now: Instant) {
+        if let ConnState::Connected(attached) = &mut self.state {
+            attached.deadline = now + keep_alive_grace(attached.keep_alive);
+        }
+    }
+
+    /// Appends `packet` to the output and reports [`BrokerEvent::Wake`] if the output was
+    /// empty. A packet that cannot be encoded is logged and dropped.
+    pub(crate) fn send(
+        &mut self,
+        codec: &Codec,
+        packet: &Packet,
+        events: &mut VecDeque<BrokerEvent>,
+    ) {
+        let was_empty = self.tx.is_empty();
+        if let Err(error) = codec.encode(packet, &mut self.tx) {
+            tracing::warn!(conn = %self.id, %error, "dropping an outgoing packet that does not encode");
+            return;
+        }
+        if was_empty && !self.tx.is_empty() {
+            events.push_back(BrokerEvent::Wake(self.id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_alive_clamping_follows_iot_core() {
+        assert_eq!(clamp_keep_alive(0), 1200);
+        assert_eq!(clamp_keep_alive(1), 30);
+        assert_eq!(clamp_keep_alive(29), 30);
+        assert_eq!(clamp_keep_alive(30), 30);
+        assert_eq!(clamp_keep_alive(1200), 1200);
+        assert_eq!(clamp_keep_alive(1201), 1200);
+        assert_eq!(clamp_keep_alive(u16::MAX), 1200);
+        assert_eq!(keep_alive_grace(30), Duration::from_secs(45));
+    }
+}
