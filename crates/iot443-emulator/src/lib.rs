@@ -8,6 +8,9 @@
 #![forbid(unsafe_code)]
 
 pub mod broker;
+#[cfg(feature = "server")]
 pub mod pki;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod tls;
