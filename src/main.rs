@@ -9,6 +9,7 @@ mod cmd;
 mod exit;
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -44,6 +44,9 @@ pub async fn run(args: SubArgs) -> Result<(), Failure> {
         }
     });
     drop(messages_tx);
+    if args.connect.verbose {
+        eprintln!("subscribed to {}", args.filters.join(" "));
+    }
 
     let mut received = 0u64;
     let stdout = std::io::stdout();

@@ -1,0 +1,170 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! The emulator against paho-mqtt 2.x (Python, the `ssl` module of CPython with OpenSSL):
+//! with `set_alpn_protocols(["x-amzn-mqtt-ca"])` and the device certificate it subscribes to a
+//! wildcard (and an exact topic) and gets its QoS 0, QoS 1 and retained messages back; without
+//! ALPN it is refused.
+
+use iot443_interop::paths::peers_python;
+use iot443_interop::{ALPN, InProcessEmulator, Proc, TIMEOUT, temp_dir};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+
+/// Connects with the emulator's device identity, publishes a retained message, subscribes to a
+/// wildcard and to the retained message's exact topic (IoT Core delivers a retained message on
+/// SUBSCRIBE only for an exact-topic filter, AWS-IOT.md §3.7), publishes QoS 0 and QoS 1
+/// messages and prints every event and message as one JSON object per line. Exits 1 with
+/// `{"event": "error"}` when anything fails or does not happen within the time limit.
+const PAHO_SCRIPT: &str = r#"
+import json, ssl, sys, threading
+import paho.mqtt.client as mqtt
+
+host, port, folder, alpn, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+LIMIT = 20
+
+def emit(**fields):
+    print(json.dumps(fields), flush=True)
+
+def fail(error):
+    emit(event="error", error=str(error))
+    sys.exit(1)
+
+context = ssl.create_default_context(cafile=folder + "/ca.pem")
+context.load_cert_chain(folder + "/device.crt", folder + "/device.key")
+if alpn != "none":
+    context.set_alpn_protocols([alpn])
+
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-" + mode, clean_session=True)
+client.tls_set_context(context)
+connected, subscribed = threading.Event(), threading.Event()
+messages, done = [], threading.Event()
+
+def on_connect(client, userdata, flags, reason_code, properties):
+    emit(event="connected", reason=str(reason_code), alpn=client.socket().selected_alpn_protocol())
+    connected.set()
+
+def on_subscribe(client, userdata, mid, reason_codes, properties):
+    emit(event="subscribed", granted=[rc.value for rc in reason_codes])
+    subscribed.set()
+
+def on_message(client, userdata, message):
+    emit(event="message", topic=message.topic, payload=message.payload.decode(),
+         qos=message.qos, retain=bool(message.retain))
+    messages.append(message)
+    if len(messages) >= 3:
+        done.set()
+
+client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+try:
+    client.connect(host, port, keepalive=60)
+except Exception as error:
+    fail(error)
+client.loop_start()
+if not connected.wait(LIMIT):
+    fail("no CONNACK within %d s" % LIMIT)
+
+client.publish("paho/kept", "retained", qos=1, retain=True).wait_for_publish(LIMIT)
+client.subscribe([("paho/+/+", 1), ("paho/kept", 1)])
+if not subscribed.wait(LIMIT):
+    fail("no SUBACK within %d s" % LIMIT)
+client.publish("paho/a/b", "qos0", qos=0)
+client.publish("paho/a/c", "qos1", qos=1).wait_for_publish(LIMIT)
+if not done.wait(LIMIT):
+    fail("only %d of 3 messages within %d s" % (len(messages), LIMIT))
+client.disconnect()
+client.loop_stop()
+emit(event="done")
+"#;
+
+fn run_paho(emulator_dir: &Path, port: u16, alpn: &str, mode: &str) -> (bool, Vec<Value>, String) {
+    let scripts = temp_dir();
+    let script = scripts.path().join("paho_client.py");
+    std::fs::write(&script, PAHO_SCRIPT).unwrap();
+    let mut command = Command::new(peers_python());
+    command
+        .arg(&script)
+        .arg("localhost")
+        .arg(port.to_string())
+        .arg(emulator_dir)
+        .arg(alpn)
+        .arg(mode);
+    let finished = Proc::run("paho-mqtt", command, TIMEOUT * 2);
+    let events = finished
+        .stdout
+        .iter()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}\n{finished:?}"))
+        })
+        .collect();
+    (finished.status.success(), events, finished.stderr_text())
+}
+
+fn of_event<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
+    events.iter().filter(|event| event["event"] == name).collect()
+}
+
+#[test]
+#[ignore = "needs paho-mqtt in the peers' Python venv: run by .ci/interop"]
+fn paho_with_alpn_publishes_and_receives_qos0_qos1_and_retained() {
+    let dir = temp_dir();
+    let emulator = InProcessEmulator::start(dir.path());
+    let (ok, events, stderr) = run_paho(emulator.dir(), emulator.alpn_port(), ALPN, "alpn");
+    assert!(ok, "paho failed: {events:?}\n{stderr}");
+
+    let connected = of_event(&events, "connected");
+    assert_eq!(connected.len(), 1, "{events:?}");
+    assert_eq!(connected[0]["alpn"], ALPN, "the emulator must select {ALPN}: {events:?}");
+    assert_eq!(of_event(&events, "subscribed")[0]["granted"], json!([1, 1]), "{events:?}");
+
+    let mut messages: Vec<Value> = of_event(&events, "message")
+        .into_iter()
+        .map(|m| json!([m["topic"], m["payload"], m["qos"], m["retain"]]))
+        .collect();
+    messages.sort_by_key(|m| m[0].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        messages,
+        [
+            json!(["paho/a/b", "qos0", 0, false]),
+            json!(["paho/a/c", "qos1", 1, false]),
+            json!(["paho/kept", "retained", 1, true]),
+        ],
+        "{events:?}"
+    );
+    assert_eq!(of_event(&events, "done").len(), 1, "{events:?}");
+}
+
+#[test]
+#[ignore = "needs paho-mqtt in the peers' Python venv: run by .ci/interop"]
+fn paho_without_alpn_is_refused() {
+    let dir = temp_dir();
+    let emulator = InProcessEmulator::start(dir.path());
+    let (ok, events, stderr) = run_paho(emulator.dir(), emulator.alpn_port(), "none", "noalpn");
+    assert!(!ok, "paho without ALPN was not refused: {events:?}\n{stderr}");
+    assert!(of_event(&events, "connected").is_empty(), "{events:?}");
+    let errors = of_event(&events, "error");
+    assert_eq!(errors.len(), 1, "{events:?}\n{stderr}");
+    // OpenSSL's name for the alert the emulator sends: no_application_protocol (120).
+    let error = errors[0]["error"].as_str().unwrap_or_default().to_ascii_uppercase();
+    assert!(
+        error.contains("NO APPLICATION PROTOCOL") || error.contains("NO_APPLICATION_PROTOCOL"),
+        "{error}"
+    );
+}
+
+#[test]
+#[ignore = "needs paho-mqtt in the peers' Python venv: run by .ci/interop"]
+fn paho_without_alpn_works_on_the_mqtts_listener() {
+    let dir = temp_dir();
+    let emulator = InProcessEmulator::start(dir.path());
+    let (ok, events, stderr) = run_paho(emulator.dir(), emulator.mqtts_port(), "none", "mqtts");
+    assert!(ok, "paho on the MQTTS listener failed: {events:?}\n{stderr}");
+    assert_eq!(of_event(&events, "connected")[0]["alpn"], Value::Null, "{events:?}");
+    assert_eq!(of_event(&events, "message").len(), 3, "{events:?}");
+}
