@@ -21,6 +21,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use core::time::Duration;
 use outbound::{Outbound, Outgoing};
 
+/// Filters per SUBSCRIBE when the session restores its subscriptions (IoT Core's limit).
+const RESUBSCRIBE_CHUNK: usize = 8;
+
 /// Where the session stands with its current transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -46,7 +49,8 @@ struct KeepAlive {
 ///
 /// A `Session` outlives its connections: after a transport is lost, the driver opens a new one
 /// and calls [`Session::connect`] again, and unacknowledged QoS 1 publishes, SUBSCRIBEs and
-/// UNSUBSCRIBEs are sent again (publishes with DUP) in their original order.
+/// UNSUBSCRIBEs are sent again (publishes with DUP) in their original order. When the server
+/// answers CONNACK without a stored session, every filter it had granted is subscribed again.
 ///
 /// # Contract for a driver
 ///
@@ -107,6 +111,10 @@ pub struct Session {
     rx: BytesMut,
     outbound: Outbound,
     events: VecDeque<Event>,
+    /// Filters the server granted, re-subscribed after a CONNACK without a stored session.
+    subscriptions: Vec<SubscribeFilter>,
+    /// Packet ids of the SUBSCRIBEs the session sent by itself to restore `subscriptions`.
+    resubscribe_ids: Vec<PacketId>,
 }
 
 impl Session {
@@ -124,6 +132,8 @@ impl Session {
             rx: BytesMut::new(),
             outbound: Outbound::new(config.max_inflight),
             events: VecDeque::new(),
+            subscriptions: Vec::new(),
+            resubscribe_ids: Vec::new(),
             config,
         };
         session.codec.encoded_len(&Packet::Connect(session.connect_packet()))?;
@@ -151,6 +161,33 @@ impl Session {
     /// Publishes accepted but not yet sent (waiting for a connection or for room in the window).
     pub fn queued_len(&self) -> usize {
         self.outbound.waiting_len()
+    }
+
+    /// Payload bytes of the publishes accepted but not yet sent.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbound.waiting_bytes()
+    }
+
+    /// The oldest QoS 1 publish sent and still awaiting PUBACK, with its topic.
+    pub fn oldest_unacknowledged(&self) -> Option<(MessageId, &TopicName)> {
+        self.outbound.oldest_inflight().map(|(id, publish)| (id, &publish.topic))
+    }
+
+    /// The oldest QoS 0 publish still waiting to be sent.
+    pub fn oldest_queued_qos0(&self) -> Option<MessageId> {
+        self.outbound.oldest_waiting_qos0()
+    }
+
+    /// Gives up on the publish `id` (queued or awaiting PUBACK) and returns it; no event will be
+    /// reported for it. Meant for a disconnected session: a message the endpoint keeps refusing
+    /// is set aside, or the oldest QoS 0 message makes room in a full queue.
+    pub fn discard_publish(&mut self, id: MessageId) -> Option<Publish> {
+        self.outbound.discard(id)
+    }
+
+    /// The filters the server has granted and the session restores after a reconnect.
+    pub fn subscriptions(&self) -> &[SubscribeFilter] {
+        &self.subscriptions
     }
 
     // ---- commands ------------------------------------------------------------------------
@@ -410,6 +447,11 @@ impl Session {
             (State::Connected, Packet::UnsubAck(unsuback)) => {
                 let packet_id = unsuback.packet_id;
                 match self.outbound.acknowledge_request(PacketType::Unsubscribe, packet_id) {
+                    Some(Packet::Unsubscribe(unsubscribe)) => {
+                        self.subscriptions
+                            .retain(|known| !unsubscribe.filters.contains(&known.filter));
+                        self.events.push_back(Event::UnsubscribeAcked { packet_id });
+                    }
                     Some(_) => self.events.push_back(Event::UnsubscribeAcked { packet_id }),
                     None => self.unexpected_ack(PacketType::UnsubAck, packet_id),
                 }
@@ -436,8 +478,28 @@ impl Session {
         self.state = State::Connected;
         self.keep_alive = KeepAlive { last_sent: now, ping_deadline: None };
         self.events.push_back(Event::Connected { session_present: connack.session_present });
+        // Restoring SUBSCRIBEs of an earlier connection are replaced by fresh ones below.
+        for packet_id in self.resubscribe_ids.drain(..) {
+            self.outbound.acknowledge_request(PacketType::Subscribe, packet_id);
+        }
         self.outbound.resend_unacknowledged();
+        if !connack.session_present {
+            self.restore_subscriptions();
+        }
         self.outbound.fill_window();
+    }
+
+    /// Subscribes again to every granted filter (the server kept no session), at most 8
+    /// filters per SUBSCRIBE as IoT Core allows.
+    fn restore_subscriptions(&mut self) {
+        let filters = self.subscriptions.clone();
+        for chunk in filters.chunks(RESUBSCRIBE_CHUNK) {
+            let Some(packet_id) = self.outbound.allocate_packet_id() else { return };
+            let packet =
+                Packet::Subscribe(crate::codec::Subscribe { packet_id, filters: chunk.to_vec() });
+            self.outbound.push_request(packet, true);
+            self.resubscribe_ids.push(packet_id);
+        }
     }
 
     fn handle_publish(&mut self, publish: Publish) {
@@ -464,8 +526,17 @@ impl Session {
                     got: return_codes.len(),
                 }));
             }
-            Some(_) => self.events.push_back(Event::SubscribeAcked { packet_id, return_codes }),
-            None => self.unexpected_ack(PacketType::SubAck, packet_id),
+            Some(Packet::Subscribe(subscribe)) => {
+                self.resubscribe_ids.retain(|id| *id != packet_id);
+                for (entry, code) in subscribe.filters.iter().zip(&return_codes) {
+                    self.subscriptions.retain(|known| known.filter != entry.filter);
+                    if code.granted_qos().is_some() {
+                        self.subscriptions.push(entry.clone());
+                    }
+                }
+                self.events.push_back(Event::SubscribeAcked { packet_id, return_codes });
+            }
+            Some(_) | None => self.unexpected_ack(PacketType::SubAck, packet_id),
         }
     }
 

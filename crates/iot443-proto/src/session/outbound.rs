@@ -41,6 +41,8 @@ pub(super) struct Outbound {
     inflight: VecDeque<(MessageId, Publish)>,
     /// SUBSCRIBE and UNSUBSCRIBE packets awaiting their ack, in order.
     requests: VecDeque<Packet>,
+    /// Payload bytes of the publishes in `waiting`.
+    waiting_bytes: usize,
     max_inflight: usize,
     next_packet_id: PacketId,
     next_message_id: u64,
@@ -53,6 +55,7 @@ impl Outbound {
             waiting: VecDeque::new(),
             inflight: VecDeque::new(),
             requests: VecDeque::new(),
+            waiting_bytes: 0,
             max_inflight: usize::from(max_inflight),
             next_packet_id: PacketId::MIN,
             next_message_id: 0,
@@ -91,8 +94,44 @@ impl Outbound {
     pub(super) fn enqueue_publish(&mut self, publish: Publish) -> MessageId {
         let id = MessageId(self.next_message_id);
         self.next_message_id += 1;
+        self.waiting_bytes += publish.payload.len();
         self.waiting.push_back((id, publish));
         id
+    }
+
+    /// Payload bytes of the publishes waiting.
+    pub(super) fn waiting_bytes(&self) -> usize {
+        self.waiting_bytes
+    }
+
+    /// The oldest QoS 1 publish awaiting PUBACK.
+    pub(super) fn oldest_inflight(&self) -> Option<(MessageId, &Publish)> {
+        self.inflight.front().map(|(id, publish)| (*id, publish))
+    }
+
+    /// The oldest waiting QoS 0 publish.
+    pub(super) fn oldest_waiting_qos0(&self) -> Option<MessageId> {
+        self.waiting
+            .iter()
+            .find(|(_, publish)| publish.qos == PublishQos::AtMostOnce)
+            .map(|(id, _)| *id)
+    }
+
+    /// Forgets the publish `id`, wherever it waits, and returns it.
+    pub(super) fn discard(&mut self, id: MessageId) -> Option<Publish> {
+        if let Some(index) = self.waiting.iter().position(|(entry, _)| *entry == id) {
+            let (_, publish) = self.waiting.remove(index)?;
+            self.waiting_bytes = self.waiting_bytes.saturating_sub(publish.payload.len());
+            return Some(publish);
+        }
+        let index = self.inflight.iter().position(|(entry, _)| *entry == id)?;
+        let (_, publish) = self.inflight.remove(index)?;
+        let packet_id = publish.qos.packet_id();
+        self.outgoing.retain(|outgoing| match outgoing {
+            Outgoing::Qos1(Packet::Publish(queued)) => queued.qos.packet_id() != packet_id,
+            _ => true,
+        });
+        Some(publish)
     }
 
     /// Moves waiting publishes to the transport, in order, while the window has room.
@@ -111,6 +150,7 @@ impl Outbound {
                 }
             };
             let Some((id, mut publish)) = self.waiting.pop_front() else { return };
+            self.waiting_bytes = self.waiting_bytes.saturating_sub(publish.payload.len());
             match packet_id {
                 None => {
                     self.outgoing.push_back(Outgoing::Qos0 { id, packet: Packet::Publish(publish) })
@@ -166,6 +206,7 @@ impl Outbound {
             }
         }
         for entry in unsent.into_iter().rev() {
+            self.waiting_bytes += entry.1.payload.len();
             self.waiting.push_front(entry);
         }
     }

@@ -1,0 +1,126 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! Subscriptions survive a reconnect: when CONNACK says the server kept no session, every
+//! granted filter is subscribed again (8 per SUBSCRIBE); when it kept one, nothing is repeated.
+
+use iot443_proto::session::{Event, SessionConfig};
+use iot443_proto::topic::TopicFilter;
+use iot443_proto::{Packet, QoS};
+use iot443_test_support::Pair;
+use iot443_test_support::packets::*;
+
+fn subscribed(filters: &[&str]) -> Pair {
+    let mut pair = Pair::new(SessionConfig::new("c"));
+    pair.connect(false);
+    let entries = filters.iter().map(|text| filter(text, QoS::AtLeastOnce)).collect();
+    let packet_id = pair.session.subscribe(entries).unwrap();
+    pair.transfer();
+    pair.broker.expect_matching("SUBSCRIBE", |p| matches!(p, Packet::Subscribe(_)));
+    pair.broker.send(&suback(packet_id.get(), &vec![QoS::AtLeastOnce; filters.len()]));
+    pair.transfer();
+    pair.take_events();
+    pair
+}
+
+fn resubscribed_filters(pair: &mut Pair) -> Vec<Vec<String>> {
+    let mut sent = Vec::new();
+    while pair.broker.pending() > 0 {
+        match pair.broker.expect() {
+            Packet::Subscribe(subscribe) => sent.push(
+                subscribe.filters.iter().map(|entry| entry.filter.as_str().to_owned()).collect(),
+            ),
+            other => panic!("expected only SUBSCRIBE, got {other:?}"),
+        }
+    }
+    sent
+}
+
+#[test]
+fn granted_filters_are_subscribed_again_when_the_server_kept_no_session() {
+    let mut pair = subscribed(&["a/#", "b/+"]);
+    pair.cut();
+    pair.connect(false);
+    assert_eq!(resubscribed_filters(&mut pair), vec![vec!["a/#".to_owned(), "b/+".to_owned()]]);
+}
+
+#[test]
+fn nothing_is_repeated_when_the_server_kept_the_session() {
+    let mut pair = subscribed(&["a/#"]);
+    pair.cut();
+    pair.connect(true);
+    assert!(resubscribed_filters(&mut pair).is_empty());
+}
+
+#[test]
+fn restoring_uses_at_most_eight_filters_per_subscribe() {
+    let filters: Vec<String> = (0..10).map(|n| format!("f/{n}")).collect();
+    let texts: Vec<&str> = filters.iter().map(String::as_str).collect();
+    let mut pair = Pair::new(SessionConfig::new("c"));
+    pair.connect(false);
+    for chunk in texts.chunks(5) {
+        let entries = chunk.iter().map(|text| filter(text, QoS::AtMostOnce)).collect();
+        let packet_id = pair.session.subscribe(entries).unwrap();
+        pair.transfer();
+        pair.broker.expect();
+        pair.broker.send(&suback(packet_id.get(), &vec![QoS::AtMostOnce; chunk.len()]));
+        pair.transfer();
+    }
+    pair.cut();
+    pair.connect(false);
+    let sent = resubscribed_filters(&mut pair);
+    assert_eq!(sent.iter().map(Vec::len).collect::<Vec<_>>(), [8, 2]);
+    assert_eq!(sent.concat(), filters);
+}
+
+#[test]
+fn unsubscribed_and_refused_filters_are_not_restored() {
+    let mut pair = Pair::new(SessionConfig::new("c"));
+    pair.connect(false);
+    let packet_id = pair
+        .session
+        .subscribe(vec![filter("keep", QoS::AtLeastOnce), filter("refused", QoS::AtLeastOnce)])
+        .unwrap();
+    pair.transfer();
+    pair.broker.expect();
+    pair.broker.send(&Packet::SubAck(iot443_proto::codec::SubAck {
+        packet_id,
+        return_codes: vec![
+            iot443_proto::codec::SubAckReturnCode::GRANTED_QOS1,
+            iot443_proto::codec::SubAckReturnCode::FAILURE,
+        ],
+    }));
+    pair.transfer();
+    let gone = pair.session.subscribe(vec![filter("gone", QoS::AtMostOnce)]).unwrap();
+    pair.transfer();
+    pair.broker.expect();
+    pair.broker.send(&suback(gone.get(), &[QoS::AtMostOnce]));
+    pair.transfer();
+    let unsubscribe = pair.session.unsubscribe(vec![TopicFilter::new("gone").unwrap()]).unwrap();
+    pair.transfer();
+    pair.broker.expect();
+    pair.broker.send(&unsuback(unsubscribe.get()));
+    pair.transfer();
+    assert_eq!(pair.session.subscriptions().len(), 1);
+
+    pair.cut();
+    pair.connect(false);
+    assert_eq!(resubscribed_filters(&mut pair), vec![vec!["keep".to_owned()]]);
+}
+
+#[test]
+fn a_restoring_subscribe_lost_in_a_second_cut_is_sent_once_not_twice() {
+    let mut pair = subscribed(&["a"]);
+    pair.cut();
+    pair.connect(false);
+    assert_eq!(resubscribed_filters(&mut pair).len(), 1);
+    pair.cut(); // before the SUBACK of the restoring SUBSCRIBE
+    pair.connect(false);
+    assert_eq!(resubscribed_filters(&mut pair), vec![vec!["a".to_owned()]]);
+    let events = pair.take_events();
+    assert!(!events.iter().any(|event| matches!(event, Event::ProtocolError(_))), "{events:?}");
+}
