@@ -124,3 +124,19 @@ fn a_restoring_subscribe_lost_in_a_second_cut_is_sent_once_not_twice() {
     let events = pair.take_events();
     assert!(!events.iter().any(|event| matches!(event, Event::ProtocolError(_))), "{events:?}");
 }
+
+#[test]
+fn a_refused_restore_is_reported_and_the_filter_forgotten() {
+    let mut pair = subscribed(&["a"]);
+    pair.cut();
+    pair.connect(false);
+    let Packet::Subscribe(restore) = pair.broker.expect() else { panic!("no restoring SUBSCRIBE") };
+    pair.broker.send(&Packet::SubAck(iot443_proto::codec::SubAck {
+        packet_id: restore.packet_id,
+        return_codes: vec![iot443_proto::codec::SubAckReturnCode::FAILURE],
+    }));
+    pair.transfer();
+    let events = pair.take_events();
+    assert_eq!(events, vec![Event::RestoreRefused { filter: TopicFilter::new("a").unwrap() }]);
+    assert!(pair.session.subscriptions().is_empty());
+}

@@ -4,6 +4,7 @@
 use crate::codec::{
     ConnectReturnCode, DecodeError, EncodeError, PacketId, PacketType, Publish, SubAckReturnCode,
 };
+use crate::topic::TopicFilter;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -64,6 +65,12 @@ pub enum Event {
     UnsubscribeAcked {
         /// The UNSUBSCRIBE's packet id.
         packet_id: PacketId,
+    },
+    /// After a reconnect, the server refused to restore a subscription it had granted before
+    /// (for example after a policy change). Messages for it will no longer arrive.
+    RestoreRefused {
+        /// The filter.
+        filter: TopicFilter,
     },
     /// An acknowledgement for a packet id with nothing outstanding (a late duplicate, or a
     /// server bug). Reported, otherwise ignored.

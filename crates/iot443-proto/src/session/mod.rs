@@ -527,14 +527,22 @@ impl Session {
                 }));
             }
             Some(Packet::Subscribe(subscribe)) => {
+                let restoring = self.resubscribe_ids.contains(&packet_id);
                 self.resubscribe_ids.retain(|id| *id != packet_id);
                 for (entry, code) in subscribe.filters.iter().zip(&return_codes) {
                     self.subscriptions.retain(|known| known.filter != entry.filter);
                     if code.granted_qos().is_some() {
                         self.subscriptions.push(entry.clone());
+                    } else if restoring {
+                        self.events
+                            .push_back(Event::RestoreRefused { filter: entry.filter.clone() });
                     }
                 }
-                self.events.push_back(Event::SubscribeAcked { packet_id, return_codes });
+                // A restoring SUBSCRIBE is the session's own business: the application asked
+                // for nothing and waits for no answer.
+                if !restoring {
+                    self.events.push_back(Event::SubscribeAcked { packet_id, return_codes });
+                }
             }
             Some(_) | None => self.unexpected_ack(PacketType::SubAck, packet_id),
         }
