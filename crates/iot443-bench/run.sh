@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The end-to-end bench of iot443 against its peers (see src/bin/e2e.rs and BENCHMARKS.md).
+# Installs the peers when missing, builds what is measured, then runs the bench; extra
+# arguments go to it, e.g. `crates/iot443-bench/run.sh --rounds 5 --messages 20000`.
+# Loopback only; every child is bounded in time; mosquitto and haproxy are stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+.ci/install-peers >/dev/null
+if ! [ -f /usr/include/mosquitto.h ]; then
+    echo "installing libmosquitto-dev for the libmosquitto C peer"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmosquitto-dev >/dev/null
+fi
+cargo build --release --bin iot443
+if [ -f crates/iot443/examples/publish.rs ]; then
+    cargo build --release -p iot443 --example publish
+fi
+cargo build --release -p iot443-bench --bin e2e
+exec target/release/e2e "$@"
