@@ -6,10 +6,12 @@
 //! * [`Pair`]: a [`Session`] wired to a [`ScriptedBroker`] and a [`VirtualClock`], moving bytes
 //!   both ways and firing due timers, like quinn's test `Pair`.
 //! * [`packets`]: short builders for the packets tests write again and again.
+//! * [`fault_proxy`]: a loopback TCP proxy that cuts, black-holes, delays and refuses connections.
 //!
 //! These helpers panic with a clear message when an expectation fails: they are for tests only.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod fault_proxy;
 pub mod packets;
 
 use bytes::BytesMut;
