@@ -76,7 +76,7 @@ async fn run_sample(config: &Config, count: u64) -> Result<(), Failure> {
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     while count == 0 || sent < count {
-        let qos = if sent % 2 == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        let qos = if sent.is_multiple_of(2) { QoS::AtMostOnce } else { QoS::AtLeastOnce };
         let payload = format!("hello from SDK QOS{} : {sent}", qos as u8);
         let started = Instant::now();
         let delivery = client.publish(TOPIC, qos, payload.clone()).await?;

@@ -59,10 +59,10 @@ pub async fn run(args: PubArgs) -> Result<(), Failure> {
 
 async fn push_bounded(pending: &mut VecDeque<Delivery>, delivery: Delivery) -> Result<(), Failure> {
     pending.push_back(delivery);
-    if pending.len() > MAX_PENDING_DELIVERIES {
-        if let Some(oldest) = pending.pop_front() {
-            oldest.await?;
-        }
+    if pending.len() > MAX_PENDING_DELIVERIES
+        && let Some(oldest) = pending.pop_front()
+    {
+        oldest.await?;
     }
     Ok(())
 }

@@ -76,13 +76,13 @@ pub async fn run(args: SubArgs) -> Result<(), Failure> {
         iot443::ClientError::Closed => Ok(()),
         other => Err(other),
     })?;
-    if let Some(count) = args.count {
-        if received < count {
-            return Err(Failure::from(iot443::ClientError::ConnectionLost {
-                addr: config.server_addr(),
-                reason: format!("received {received} of {count} messages"),
-            }));
-        }
+    if let Some(count) = args.count
+        && received < count
+    {
+        return Err(Failure::from(iot443::ClientError::ConnectionLost {
+            addr: config.server_addr(),
+            reason: format!("received {received} of {count} messages"),
+        }));
     }
     Ok(())
 }

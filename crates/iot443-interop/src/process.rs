@@ -177,10 +177,11 @@ impl Proc {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(remaining) {
                 Ok(event) => {
-                    if let Some((from, line)) = self.record(event) {
-                        if from == stream && matches(&line) {
-                            return Some(line);
-                        }
+                    if let Some((from, line)) = self.record(event)
+                        && from == stream
+                        && matches(&line)
+                    {
+                        return Some(line);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => return None,

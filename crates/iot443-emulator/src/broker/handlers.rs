@@ -36,10 +36,10 @@ impl Broker {
             Packet::Publish(publish) => self.handle_publish(now, conn, publish),
             Packet::PubAck(PubAck { packet_id }) => {
                 let Some(client_id) = self.client_id(conn) else { return };
-                if let Some(session) = self.sessions.get_mut(&client_id) {
-                    if !session.acknowledge(packet_id) {
-                        tracing::debug!(conn = %conn, %packet_id, "PUBACK for no message in flight");
-                    }
+                if let Some(session) = self.sessions.get_mut(&client_id)
+                    && !session.acknowledge(packet_id)
+                {
+                    tracing::debug!(conn = %conn, %packet_id, "PUBACK for no message in flight");
                 }
                 self.pump(now, &client_id);
             }
@@ -97,11 +97,11 @@ impl Broker {
             return self.close(now, conn, CloseReason::ConnectRateExceeded { client_id });
         }
         let common_name = self.connections.get(&conn).and_then(|c| c.peer.common_name.clone());
-        if let Some(policy) = &self.config.policy {
-            if !policy.allows_connect(common_name.as_deref(), &client_id) {
-                let reason = CloseReason::PolicyDenied { action: "connect", resource: client_id };
-                return self.refuse(now, conn, ConnectReturnCode::NOT_AUTHORIZED, reason);
-            }
+        if let Some(policy) = &self.config.policy
+            && !policy.allows_connect(common_name.as_deref(), &client_id)
+        {
+            let reason = CloseReason::PolicyDenied { action: "connect", resource: client_id };
+            return self.refuse(now, conn, ConnectReturnCode::NOT_AUTHORIZED, reason);
         }
         if let Some(will) = &connect.will {
             let refusal = if will.payload.len() > AWS_MAX_PAYLOAD {
@@ -120,12 +120,12 @@ impl Broker {
             if let Some(reason) = refusal {
                 return self.close(now, conn, reason);
             }
-            if let Some(policy) = &self.config.policy {
-                if !policy.allows_publish(common_name.as_deref(), &client_id, &will.topic) {
-                    let resource = will.topic.to_string();
-                    let reason = CloseReason::PolicyDenied { action: "publish", resource };
-                    return self.refuse(now, conn, ConnectReturnCode::NOT_AUTHORIZED, reason);
-                }
+            if let Some(policy) = &self.config.policy
+                && !policy.allows_publish(common_name.as_deref(), &client_id, &will.topic)
+            {
+                let resource = will.topic.to_string();
+                let reason = CloseReason::PolicyDenied { action: "publish", resource };
+                return self.refuse(now, conn, ConnectReturnCode::NOT_AUTHORIZED, reason);
             }
         }
 
@@ -205,15 +205,15 @@ impl Broker {
             let reason = CloseReason::RetainOnReservedTopic { topic: publish.topic.into_string() };
             return self.close(now, conn, reason);
         }
-        if let Some(policy) = &self.config.policy {
-            if !policy.allows_publish(common_name.as_deref(), &client_id, &publish.topic) {
-                let resource = publish.topic.into_string();
-                return self.close(
-                    now,
-                    conn,
-                    CloseReason::PolicyDenied { action: "publish", resource },
-                );
-            }
+        if let Some(policy) = &self.config.policy
+            && !policy.allows_publish(common_name.as_deref(), &client_id, &publish.topic)
+        {
+            let resource = publish.topic.into_string();
+            return self.close(
+                now,
+                conn,
+                CloseReason::PolicyDenied { action: "publish", resource },
+            );
         }
         let admitted = match self.connections.get_mut(&conn) {
             Some(connection) if self.config.strict_rates => {

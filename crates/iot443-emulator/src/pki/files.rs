@@ -165,10 +165,7 @@ mod tests {
 
     #[test]
     fn port_line_is_added_when_missing() {
-        assert_eq!(
-            config_with_port("alpn = \"a\"\n", 1),
-            "alpn = \"a\"\nport        = 1\n"
-        );
+        assert_eq!(config_with_port("alpn = \"a\"\n", 1), "alpn = \"a\"\nport        = 1\n");
         assert_eq!(
             config_with_port("alpn = \"a\"\n[t]\nport = 2\n", 3),
             "port = 3\nalpn = \"a\"\n[t]\nport = 2\n"

@@ -93,11 +93,10 @@ async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(0) => return Some("the connection closed while writing".into()),
                 Ok(n) => {
                     write_buf.advance(n);
-                    if write_buf.is_empty() {
-                        if let Err(error) = writer.flush().await {
+                    if write_buf.is_empty()
+                        && let Err(error) = writer.flush().await {
                             return Some(format!("write failed: {error}"));
                         }
-                    }
                 }
                 Err(error) => return Some(format!("write failed: {error}")),
             },

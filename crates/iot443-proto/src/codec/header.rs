@@ -125,10 +125,10 @@ impl FixedHeader {
         let flags = first & 0x0F;
         let packet_type =
             PacketType::from_nibble(nibble).ok_or(DecodeError::InvalidPacketType(nibble))?;
-        if let Some(required) = packet_type.required_flags() {
-            if flags != required {
-                return Err(DecodeError::ReservedFlags { packet: packet_type, flags });
-            }
+        if let Some(required) = packet_type.required_flags()
+            && flags != required
+        {
+            return Err(DecodeError::ReservedFlags { packet: packet_type, flags });
         }
         let mut remaining_len = 0usize;
         for (index, &byte) in buf.iter().skip(1).take(4).enumerate() {

@@ -226,13 +226,15 @@ impl Session {
             topic,
             payload,
         };
-        self.codec.encoded_len(&Packet::Publish(publish.clone())).and_then(|size| {
-            if size > self.codec.max_packet_size() {
-                Err(EncodeError::PacketTooLarge { size, max: self.codec.max_packet_size() })
-            } else {
-                Ok(size)
-            }
-        })?;
+        let packet = Packet::Publish(publish);
+        let size = self.codec.encoded_len(&packet)?;
+        let max = self.codec.max_packet_size();
+        if size > max {
+            return Err(EncodeError::PacketTooLarge { size, max }.into());
+        }
+        let Packet::Publish(publish) = packet else {
+            return Err(SessionError::InvalidConfig("internal: publish packet expected"));
+        };
         let id = self.outbound.enqueue_publish(publish);
         if self.is_connected() {
             self.outbound.fill_window();
@@ -394,11 +396,17 @@ impl Session {
         let packet_id =
             self.outbound.allocate_packet_id().ok_or(SessionError::PacketIdsExhausted)?;
         let packet = build(packet_id);
-        let size = self.codec.encoded_len(&packet)?;
-        if size > self.codec.max_packet_size() {
-            return Err(
-                EncodeError::PacketTooLarge { size, max: self.codec.max_packet_size() }.into()
-            );
+        match self.codec.encoded_len(&packet) {
+            Ok(size) if size <= self.codec.max_packet_size() => {}
+            Ok(size) => {
+                self.outbound.release_packet_id(packet_id);
+                let max = self.codec.max_packet_size();
+                return Err(EncodeError::PacketTooLarge { size, max }.into());
+            }
+            Err(error) => {
+                self.outbound.release_packet_id(packet_id);
+                return Err(error.into());
+            }
         }
         self.outbound.push_request(packet, self.is_connected());
         Ok(packet_id)

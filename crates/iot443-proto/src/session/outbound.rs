@@ -43,6 +43,9 @@ pub(super) struct Outbound {
     requests: VecDeque<Packet>,
     /// Payload bytes of the publishes in `waiting`.
     waiting_bytes: usize,
+    /// Packet ids in use by `inflight` and `requests`: one bit per id, 8 KiB, so that
+    /// allocating an id costs the same with 1 or 65,535 outstanding.
+    ids_in_use: Vec<u64>,
     max_inflight: usize,
     next_packet_id: PacketId,
     next_message_id: u64,
@@ -56,6 +59,7 @@ impl Outbound {
             inflight: VecDeque::new(),
             requests: VecDeque::new(),
             waiting_bytes: 0,
+            ids_in_use: alloc::vec![0; 1024],
             max_inflight: usize::from(max_inflight),
             next_packet_id: PacketId::MIN,
             next_message_id: 0,
@@ -127,6 +131,7 @@ impl Outbound {
         let index = self.inflight.iter().position(|(entry, _)| *entry == id)?;
         let (_, publish) = self.inflight.remove(index)?;
         let packet_id = publish.qos.packet_id();
+        self.release(packet_id);
         self.outgoing.retain(|outgoing| match outgoing {
             Outgoing::Qos1(Packet::Publish(queued)) => queued.qos.packet_id() != packet_id,
             _ => true,
@@ -170,6 +175,7 @@ impl Outbound {
             .inflight
             .iter()
             .position(|(_, publish)| publish.qos.packet_id() == Some(packet_id))?;
+        self.release(Some(packet_id));
         self.inflight.remove(index).map(|(id, _)| id)
     }
 
@@ -182,6 +188,7 @@ impl Outbound {
         let index = self.requests.iter().position(|packet| {
             packet.packet_type() == kind && request_id(packet) == Some(packet_id)
         })?;
+        self.release(Some(packet_id));
         self.requests.remove(index)
     }
 
@@ -191,7 +198,8 @@ impl Outbound {
     /// among the other publishes and go out later without DUP.
     pub(super) fn transport_lost(&mut self) {
         let mut unsent: Vec<(MessageId, Publish)> = Vec::new();
-        for outgoing in self.outgoing.drain(..) {
+        let outgoing: Vec<Outgoing> = self.outgoing.drain(..).collect();
+        for outgoing in outgoing {
             match outgoing {
                 Outgoing::Qos0 { id, packet: Packet::Publish(publish) } => {
                     unsent.push((id, publish))
@@ -199,6 +207,7 @@ impl Outbound {
                 Outgoing::Qos1(Packet::Publish(publish)) if !publish.dup => {
                     let index = self.inflight.iter().position(|(_, p)| p.qos == publish.qos);
                     if let Some(entry) = index.and_then(|index| self.inflight.remove(index)) {
+                        self.release(entry.1.qos.packet_id());
                         unsent.push(entry);
                     }
                 }
@@ -229,6 +238,7 @@ impl Outbound {
             let candidate = self.next_packet_id;
             self.next_packet_id = candidate.next();
             if !self.packet_id_in_use(candidate) {
+                self.mark_in_use(candidate);
                 return Some(candidate);
             }
         }
@@ -236,9 +246,36 @@ impl Outbound {
     }
 
     fn packet_id_in_use(&self, packet_id: PacketId) -> bool {
-        self.inflight.iter().any(|(_, publish)| publish.qos.packet_id() == Some(packet_id))
-            || self.requests.iter().any(|packet| request_id(packet) == Some(packet_id))
+        let (word, bit) = id_bit(packet_id);
+        self.ids_in_use.get(word).is_some_and(|bits| bits & bit != 0)
     }
+
+    fn mark_in_use(&mut self, packet_id: PacketId) {
+        let (word, bit) = id_bit(packet_id);
+        if let Some(bits) = self.ids_in_use.get_mut(word) {
+            *bits |= bit;
+        }
+    }
+
+    /// Gives back an id allocated for a request that was then not sent.
+    pub(super) fn release_packet_id(&mut self, packet_id: PacketId) {
+        self.release(Some(packet_id));
+    }
+
+    fn release(&mut self, packet_id: Option<PacketId>) {
+        if let Some(packet_id) = packet_id {
+            let (word, bit) = id_bit(packet_id);
+            if let Some(bits) = self.ids_in_use.get_mut(word) {
+                *bits &= !bit;
+            }
+        }
+    }
+}
+
+/// Where a packet id's bit is in `ids_in_use`.
+fn id_bit(packet_id: PacketId) -> (usize, u64) {
+    let id = usize::from(packet_id.get());
+    (id / 64, 1 << (id % 64))
 }
 
 /// The packet id of a SUBSCRIBE or UNSUBSCRIBE.
