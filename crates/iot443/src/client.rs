@@ -1,9 +1,11 @@
 //! The application's handle: [`Client`], with [`Delivery`] and [`Subscription`].
 
 use crate::config::Config;
-use crate::driver::{Command, Driver, DriverSetup};
+use crate::driver::{BoxTransport, Command, Connector, Driver, DriverSetup};
 use crate::error::ClientError;
 use crate::message::{ConnectionInfo, Event, Message};
+use crate::outbox::Outbox;
+use crate::reconnect::{OfflineQueue, ReconnectPolicy};
 use crate::transport;
 use bytes::Bytes;
 use iot443_proto::QoS;
@@ -14,8 +16,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 /// Commands waiting for the driver. When full, [`Client::publish`] and the other commands wait
 /// (they are `async`) instead of buffering without bound.
@@ -52,6 +56,19 @@ pub const MAX_FILTERS_PER_SUBSCRIBE: usize = 8;
 pub struct Client {
     commands: mpsc::Sender<Command>,
     info: Arc<ConnectionInfo>,
+    /// QoS 1 publishes go to the outbox: `publish` returns once they are on disk.
+    durable: bool,
+}
+
+/// What a driver is started with.
+struct Setup {
+    transport: BoxTransport,
+    info: ConnectionInfo,
+    connector: Connector,
+    session: SessionConfig,
+    reconnect: ReconnectPolicy,
+    offline_queue: OfflineQueue,
+    outbox: Option<Outbox>,
 }
 
 /// The stream of [`Event`]s of one client.
@@ -77,13 +94,27 @@ impl Client {
     /// runs the TLS handshake (ALPN `x-amzn-mqtt-ca` on port 443), sends CONNECT and returns once
     /// CONNACK has accepted the connection.
     pub async fn connect(config: &Config) -> Result<(Client, Events), ClientError> {
+        // The outbox first: a locked or corrupt file is an error before any connection.
+        let outbox = match &config.outbox {
+            Some(path) => Some(Outbox::open(path)?),
+            None => None,
+        };
         let connection = transport::connect(config).await?;
-        let session = session_config(config);
-        Self::start(connection.stream, session, connection.info, config.connect_timeout).await
+        let setup = Setup {
+            transport: Box::new(connection.stream),
+            info: connection.info,
+            connector: Connector::Tls(Arc::new(config.clone())),
+            session: session_config(config),
+            reconnect: config.reconnect.clone(),
+            offline_queue: config.offline_queue.clone(),
+            outbox,
+        };
+        Self::start(setup, config.connect_timeout).await
     }
 
     /// Runs MQTT over a transport the caller has opened (any `AsyncRead + AsyncWrite`: a TLS
     /// stream of your own, a proxy tunnel, an in-memory pipe in tests). `info` describes it.
+    /// Such a client cannot reconnect: when the transport ends, so does the client.
     pub async fn connect_over<S>(
         stream: S,
         session: SessionConfig,
@@ -93,33 +124,43 @@ impl Client {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let timeout = session.connect_timeout;
-        Self::start(stream, session, info, timeout).await
+        let setup = Setup {
+            transport: Box::new(stream),
+            info,
+            connector: Connector::Given,
+            session,
+            reconnect: ReconnectPolicy::default(),
+            offline_queue: OfflineQueue::default(),
+            outbox: None,
+        };
+        Self::start(setup, timeout).await
     }
 
-    async fn start<S>(
-        stream: S,
-        session: SessionConfig,
-        info: ConnectionInfo,
-        connect_timeout: std::time::Duration,
-    ) -> Result<(Client, Events), ClientError>
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
+    async fn start(
+        setup: Setup,
+        connect_timeout: Duration,
+    ) -> Result<(Client, Events), ClientError> {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, receiver) = mpsc::channel(SUBSCRIPTION_QUEUE);
         let (connected_tx, connected_rx) = oneshot::channel();
-        let addr = info.addr();
+        let addr = setup.info.addr();
+        let durable = setup.outbox.is_some();
+        let span = tracing::info_span!("iot443", addr = %addr);
         let driver = Driver::new(DriverSetup {
-            stream,
-            session,
-            info,
+            transport: setup.transport,
+            info: setup.info,
+            connector: setup.connector,
+            session: setup.session,
+            reconnect: setup.reconnect,
+            offline_queue: setup.offline_queue,
+            outbox: setup.outbox,
             commands: command_rx,
             events: event_tx,
             connected: connected_tx,
         })?;
-        tokio::spawn(driver.run());
+        tokio::spawn(driver.run().instrument(span));
         let info = match tokio::time::timeout(
-            connect_timeout + std::time::Duration::from_secs(1),
+            connect_timeout + Duration::from_secs(1),
             connected_rx,
         )
         .await
@@ -137,7 +178,7 @@ impl Client {
                 });
             }
         };
-        Ok((Client { commands, info: Arc::new(info) }, Events { receiver }))
+        Ok((Client { commands, info: Arc::new(info), durable }, Events { receiver }))
     }
 
     /// How this client is connected (port, TLS version, cipher suite, ALPN).
@@ -181,7 +222,24 @@ impl Client {
             return Err(ClientError::QosNotSupported);
         }
         let (done, receiver) = oneshot::channel();
-        self.send(Command::Publish { topic: topic_name, qos, payload, retain, done }).await?;
+        if self.durable && qos == QoS::AtLeastOnce {
+            // On disk before this call returns.
+            let (accepted, on_disk) = oneshot::channel();
+            let command = Command::Publish {
+                topic: topic_name,
+                qos,
+                payload,
+                retain,
+                accepted: Some(accepted),
+                done,
+            };
+            self.send(command).await?;
+            on_disk.await.map_err(|_| ClientError::Closed)??;
+        } else {
+            let command =
+                Command::Publish { topic: topic_name, qos, payload, retain, accepted: None, done };
+            self.send(command).await?;
+        }
         Ok(Delivery { receiver })
     }
 

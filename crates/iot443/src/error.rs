@@ -118,6 +118,36 @@ pub enum ClientError {
     /// The MQTT session refused the command (for example every packet id is in use).
     #[error("the MQTT session refused the command: {0}")]
     Session(#[from] iot443_proto::session::SessionError),
+    /// The queue of publishes waiting for a connection is full (see `OfflineQueue`).
+    #[error(
+        "the offline queue is full ({messages} messages, {bytes} bytes waiting): the endpoint has been unreachable for a while; publish less often, raise the queue's bounds, or let it drop the oldest QoS 0 messages"
+    )]
+    QueueFull {
+        /// Messages waiting.
+        messages: usize,
+        /// Payload bytes waiting.
+        bytes: usize,
+    },
+    /// A queued QoS 0 message was dropped to make room in a full offline queue.
+    #[error("QoS 0 message to {topic:?} dropped from the full offline queue")]
+    Dropped {
+        /// Its topic.
+        topic: String,
+    },
+    /// A QoS 1 message the endpoint kept refusing was set aside (in the outbox's dead letters
+    /// when there is an outbox) instead of being re-sent forever.
+    #[error(
+        "message to {topic:?} set aside as a dead letter: {reason}; check that the policy allows iot:Publish on this topic"
+    )]
+    DeadLettered {
+        /// Its topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// The durable outbox failed.
+    #[error("outbox: {0}")]
+    Outbox(String),
     /// The client was disconnected (by `disconnect`, or after a fatal error) and accepts no more
     /// operations.
     #[error("the client is disconnected; create a new one with Client::connect")]
@@ -147,16 +177,46 @@ impl ClientError {
             | ClientError::PayloadTooLarge { .. }
             | ClientError::QosNotSupported
             | ClientError::TooManyFilters { .. }
-            | ClientError::Session(_) => ErrorKind::Usage,
+            | ClientError::Session(_)
+            | ClientError::Outbox(_) => ErrorKind::Usage,
             ClientError::Tls { .. }
             | ClientError::ConnectionRefused { .. }
             | ClientError::SubscriptionRefused { .. } => ErrorKind::TlsOrAuth,
             ClientError::Connect { .. }
             | ClientError::Timeout { .. }
             | ClientError::ConnectionLost { .. }
+            | ClientError::QueueFull { .. }
+            | ClientError::Dropped { .. }
             | ClientError::Closed => ErrorKind::Connection,
+            ClientError::DeadLettered { .. } => ErrorKind::TlsOrAuth,
             ClientError::Protocol { .. } => ErrorKind::Protocol,
         }
+    }
+}
+
+impl ClientError {
+    /// A copy of the errors a publish can be refused with, for a second waiter (errors that
+    /// carry an operating-system error are not cloneable and become [`ClientError::Closed`]).
+    pub(crate) fn clone_for_reply(&self) -> ClientError {
+        match self {
+            ClientError::QueueFull { messages, bytes } => {
+                ClientError::QueueFull { messages: *messages, bytes: *bytes }
+            }
+            ClientError::PayloadTooLarge { topic, size, max } => {
+                ClientError::PayloadTooLarge { topic: topic.clone(), size: *size, max: *max }
+            }
+            ClientError::QosNotSupported => ClientError::QosNotSupported,
+            ClientError::Session(error) => ClientError::Session(error.clone()),
+            ClientError::Outbox(text) => ClientError::Outbox(text.clone()),
+            ClientError::Dropped { topic } => ClientError::Dropped { topic: topic.clone() },
+            _ => ClientError::Closed,
+        }
+    }
+}
+
+impl From<crate::outbox::OutboxError> for ClientError {
+    fn from(error: crate::outbox::OutboxError) -> Self {
+        ClientError::Outbox(error.to_string())
     }
 }
 

@@ -24,6 +24,8 @@ pub mod config;
 mod driver;
 mod error;
 mod message;
+pub mod outbox;
+pub mod reconnect;
 pub mod tls;
 mod transport;
 
@@ -38,3 +40,5 @@ pub use error::{ClientError, ErrorKind};
 pub use iot443_proto::QoS;
 pub use iot443_proto::session::SessionConfig;
 pub use message::{ConnectionInfo, Event, Message};
+pub use outbox::{Outbox, OutboxError};
+pub use reconnect::{OfflineQueue, ReconnectPolicy, WhenFull};

@@ -70,7 +70,24 @@ pub enum Event {
     /// A message that matched no [`Subscription`](crate::Subscription) of this client (for
     /// example one queued by a persistent session before the application subscribed again).
     Message(Message),
-    /// The connection ended; the client accepts no more operations.
+    /// The connection was lost; the client reconnects after `delay`. Publishes are kept and
+    /// subscriptions restored.
+    Reconnecting {
+        /// Attempts since the last healthy connection (1 for the first).
+        attempt: u32,
+        /// The wait before the attempt (exponential backoff with full jitter).
+        delay: std::time::Duration,
+        /// Why: the network, or the endpoint refusing the client (with the likely cause).
+        cause: String,
+    },
+    /// A QoS 1 message the endpoint kept refusing was set aside instead of re-sent forever.
+    DeadLettered {
+        /// Its topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// The connection ended for good; the client accepts no more operations.
     Disconnected {
         /// Why, in words.
         reason: String,

@@ -295,10 +295,10 @@ fn parse_key(path: &Path, bytes: &[u8]) -> Result<PrivateKeyDer<'static>, Config
         Ok(key) => Ok(key),
         Err(rustls_pki_types::pem::Error::NoItemsFound) => {
             // A binary (DER) key; never a certificate, whose DER also starts with a SEQUENCE.
-            if x509_parser::parse_x509_certificate(bytes).is_err() {
-                if let Ok(key) = PrivateKeyDer::try_from(bytes) {
-                    return Ok(key.clone_key());
-                }
+            if x509_parser::parse_x509_certificate(bytes).is_err()
+                && let Ok(key) = PrivateKeyDer::try_from(bytes)
+            {
+                return Ok(key.clone_key());
             }
             Err(ConfigError::NoPrivateKeyInFile { path: path.to_owned() })
         }

@@ -69,6 +69,12 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// The file this configuration was read from, for messages.
     pub source: Option<PathBuf>,
+    /// How to reconnect after the connection is lost.
+    pub reconnect: crate::reconnect::ReconnectPolicy,
+    /// Bounds of the queue of publishes made while disconnected.
+    pub offline_queue: crate::reconnect::OfflineQueue,
+    /// A file (SQLite) where QoS 1 publishes are kept until acknowledged, across restarts.
+    pub outbox: Option<PathBuf>,
 }
 
 impl Config {
@@ -119,6 +125,9 @@ impl Config {
                 clean_session: true,
                 connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
                 source: None,
+                reconnect: crate::reconnect::ReconnectPolicy::default(),
+                offline_queue: crate::reconnect::OfflineQueue::default(),
+                outbox: None,
             },
         }
     }
@@ -246,6 +255,18 @@ impl ConfigBuilder {
     /// The file these settings came from, for messages.
     pub fn source(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.source = Some(path.into());
+        self
+    }
+
+    /// Keeps QoS 1 publishes in this SQLite file until acknowledged, across restarts.
+    pub fn outbox(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.outbox = Some(path.into());
+        self
+    }
+
+    /// Sets the reconnect policy.
+    pub fn reconnect(mut self, policy: crate::reconnect::ReconnectPolicy) -> Self {
+        self.config.reconnect = policy;
         self
     }
 

@@ -71,6 +71,7 @@ fn parse(
             "connect_timeout" => {
                 fields.connect_timeout = Some(reader.seconds("connect_timeout", value)?)
             }
+            "outbox" => fields.outbox = Some(reader.path("outbox", value)?),
             _ => return Err(ConfigError::UnknownKey { path: name.to_owned(), key: key.clone() }),
         }
     }
@@ -105,6 +106,9 @@ fn parse(
     if let Some(timeout) = fields.connect_timeout {
         builder = builder.connect_timeout(timeout);
     }
+    if let Some(outbox) = fields.outbox {
+        builder = builder.outbox(outbox);
+    }
     let mut config = builder.build()?;
     config.source = source.map(Path::to_owned);
     Ok(config)
@@ -124,6 +128,7 @@ struct Fields {
     keep_alive: Option<Duration>,
     clean_session: Option<bool>,
     connect_timeout: Option<Duration>,
+    outbox: Option<PathBuf>,
 }
 
 /// Converts TOML values into settings, with errors that name the file and the key.

@@ -1,27 +1,44 @@
-//! The driver task: one per client, owning the socket and the sans-IO [`Session`].
+//! The driver task: one per client, alive for the client's whole life (not per connection),
+//! owning the socket, the sans-IO [`Session`] and, when configured, the durable outbox.
 //!
-//! Each turn of its loop waits on four things at once — a command from any `Client` clone,
-//! bytes from the socket, room in the socket for bytes to write, and the session's next
-//! deadline — then drains the session: bytes to write go into one buffer (one TLS record batch
-//! per wake-up), events are handed on. Messages go to bounded per-subscription queues; when one
-//! is full the driver stops reading the socket until there is room (TCP pushes back on the
-//! endpoint) instead of dropping or buffering without bound.
+//! Each turn of its loop waits on everything at once — a command from any `Client` clone,
+//! bytes from the socket, room in the socket for bytes to write, a reconnect attempt finishing,
+//! the backoff timer and the session's next deadline — then drains the session: bytes to write
+//! go into one buffer (one TLS record batch per wake-up), events are handed on.
+//!
+//! The connection state (`Connecting → Connected → Backoff → Connecting …`) lives here; the
+//! session survives reconnects, which is what makes redelivery with DUP and re-subscription
+//! natural. Messages go to bounded per-subscription queues; when one is full the driver stops
+//! reading the socket until there is room (TCP pushes back) instead of dropping or buffering
+//! without bound.
+
+mod delivery;
+mod link;
+
+pub(crate) use link::{BoxTransport, Connector};
 
 use crate::error::{ClientError, refusal_hint};
 use crate::message::{ConnectionInfo, Event, Message};
+use crate::outbox::{NewMessage, Outbox, OutboxId};
+use crate::reconnect::{Backoff, Cause, OfflineQueue, ReconnectPolicy, WhenFull};
 use bytes::{Buf, Bytes, BytesMut};
-use iot443_proto::codec::{EncodeError, PacketId, Publish, SubscribeFilter};
+use delivery::Deliveries;
+use iot443_proto::codec::{EncodeError, PacketId, SubscribeFilter};
 use iot443_proto::session::{
     Event as SessionEvent, LinkDeadReason, MessageId, Session, SessionConfig, SessionError,
 };
-use iot443_proto::topic::{MatchRule, TopicFilter, TopicName};
+use iot443_proto::topic::{TopicFilter, TopicName};
 use iot443_proto::{Instant, QoS};
-use std::collections::{HashMap, VecDeque};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use link::{Connecting, Ended, Ending, classify_attempt, classify_end};
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 /// Size of the socket read buffer.
 const READ_BUFFER: usize = 64 * 1024;
+/// Most commands taken in one turn, so that outbox writes are committed in groups.
+const COMMAND_BATCH: usize = 256;
 
 type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 
@@ -33,6 +50,8 @@ pub(crate) enum Command {
         qos: QoS,
         payload: Bytes,
         retain: bool,
+        /// Answered once the message is accepted (on disk, with an outbox).
+        accepted: Option<Reply<()>>,
         done: Reply<()>,
     },
     Subscribe {
@@ -50,20 +69,17 @@ pub(crate) enum Command {
 }
 
 /// Everything a driver starts with.
-pub(crate) struct DriverSetup<S> {
-    pub(crate) stream: S,
-    pub(crate) session: SessionConfig,
+pub(crate) struct DriverSetup {
+    pub(crate) transport: BoxTransport,
     pub(crate) info: ConnectionInfo,
+    pub(crate) connector: Connector,
+    pub(crate) session: SessionConfig,
+    pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) offline_queue: OfflineQueue,
+    pub(crate) outbox: Option<Outbox>,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: mpsc::Sender<Event>,
     pub(crate) connected: oneshot::Sender<Result<ConnectionInfo, ClientError>>,
-}
-
-/// Where a received message goes.
-#[derive(Debug)]
-enum Target {
-    Subscription(mpsc::Sender<Message>),
-    Events,
 }
 
 struct PendingSubscribe {
@@ -71,102 +87,171 @@ struct PendingSubscribe {
     done: Reply<Vec<QoS>>,
 }
 
-pub(crate) struct Driver<S> {
-    reader: ReadHalf<S>,
-    writer: WriteHalf<S>,
+/// A publish the application waits for.
+struct Pending {
+    topic: String,
+    done: Option<Reply<()>>,
+    outbox_id: Option<OutboxId>,
+}
+
+/// Facts about the current transport, while there is one.
+struct Link {
+    since: tokio::time::Instant,
+    healthy: bool,
+}
+
+pub(crate) struct Driver {
+    reader: Option<ReadHalf<BoxTransport>>,
+    writer: Option<WriteHalf<BoxTransport>>,
+    link: Option<Link>,
+    connecting: Option<Connecting>,
+    retry_at: Option<tokio::time::Instant>,
+    connector: Connector,
     session: Session,
     origin: tokio::time::Instant,
     info: ConnectionInfo,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
     connected: Option<oneshot::Sender<Result<ConnectionInfo, ClientError>>>,
-    deliveries: HashMap<MessageId, Reply<()>>,
+    pending: HashMap<MessageId, Pending>,
     subscribes: HashMap<PacketId, PendingSubscribe>,
     unsubscribes: HashMap<PacketId, (TopicFilter, Reply<()>)>,
-    routes: Vec<(TopicFilter, mpsc::Sender<Message>)>,
-    /// Messages waiting for room in their queue, in arrival order; reading pauses meanwhile.
-    stalled: VecDeque<(Target, Message)>,
+    deliveries: Deliveries,
+    policy: ReconnectPolicy,
+    backoff: Backoff,
+    offline_queue: OfflineQueue,
+    outbox: Option<Outbox>,
+    /// Outbox rows acknowledged and not yet removed (removed in groups).
+    acknowledged: Vec<OutboxId>,
+    /// The oldest unacknowledged message at the last refusals, and how many in a row.
+    refusal_streak: (Option<MessageId>, u32),
     read_buf: BytesMut,
     write_buf: BytesMut,
     needs_flush: bool,
     disconnecting: Option<Reply<()>>,
-    /// Set when the connection is over, with the reason.
+    /// Set when the driver is done, with the reason.
     ended: Option<String>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
-    pub(crate) fn new(setup: DriverSetup<S>) -> Result<Self, ClientError> {
+impl Driver {
+    pub(crate) fn new(setup: DriverSetup) -> Result<Self, ClientError> {
         let session = Session::new(setup.session).map_err(ClientError::Session)?;
-        let (reader, writer) = tokio::io::split(setup.stream);
-        Ok(Driver {
-            reader,
-            writer,
+        let (reader, writer) = tokio::io::split(setup.transport);
+        let now = tokio::time::Instant::now();
+        let mut driver = Driver {
+            reader: Some(reader),
+            writer: Some(writer),
+            link: Some(Link { since: now, healthy: false }),
+            connecting: None,
+            retry_at: None,
+            connector: setup.connector,
             session,
-            origin: tokio::time::Instant::now(),
+            origin: now,
             info: setup.info,
             commands: setup.commands,
             events: setup.events,
             connected: Some(setup.connected),
-            deliveries: HashMap::new(),
+            pending: HashMap::new(),
             subscribes: HashMap::new(),
             unsubscribes: HashMap::new(),
-            routes: Vec::new(),
-            stalled: VecDeque::new(),
+            deliveries: Deliveries::default(),
+            backoff: Backoff::new(setup.reconnect.clone()),
+            policy: setup.reconnect,
+            offline_queue: setup.offline_queue,
+            outbox: setup.outbox,
+            acknowledged: Vec::new(),
+            refusal_streak: (None, 0),
             read_buf: BytesMut::with_capacity(READ_BUFFER),
             write_buf: BytesMut::new(),
             needs_flush: false,
             disconnecting: None,
             ended: None,
-        })
+        };
+        driver.replay_outbox()?;
+        Ok(driver)
     }
 
     fn now(&self) -> Instant {
         Instant::from_duration(self.origin.elapsed())
     }
 
-    /// Runs until the connection ends.
+    /// Queues what the outbox kept from an earlier run, in order, before anything new.
+    fn replay_outbox(&mut self) -> Result<(), ClientError> {
+        let Some(outbox) = &self.outbox else { return Ok(()) };
+        let entries = outbox.pending()?;
+        if !entries.is_empty() {
+            tracing::info!(count = entries.len(), path = %outbox.path().display(), "replaying the outbox");
+        }
+        for entry in entries {
+            let Ok(topic) = TopicName::new(entry.topic.clone()) else {
+                tracing::warn!(topic = entry.topic, "outbox entry with an invalid topic skipped");
+                continue;
+            };
+            let qos = if entry.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+            let id = self.session.publish(topic, qos, entry.payload.clone(), entry.retain)?;
+            self.pending
+                .insert(id, Pending { topic: entry.topic, done: None, outbox_id: Some(entry.id) });
+        }
+        Ok(())
+    }
+
+    /// Runs until the client disconnects or the connection is lost for good.
     pub(crate) async fn run(mut self) {
-        let span = tracing::info_span!("connection", addr = %self.info.addr());
-        let _entered = span.enter();
         self.session.connect(self.now());
         loop {
             self.drain_session();
+            self.flush_outbox_removals();
             self.maybe_finish_disconnect().await;
             if self.ended.is_some() {
                 break;
             }
+            self.check_health();
             let deadline =
                 self.session.poll_timeout().map(|at| self.origin + at.duration_since_origin());
-            let reading = self.stalled.is_empty();
+            let stalled = self.deliveries.is_stalled();
+            let linked = self.link.is_some();
+            let writing = linked && (!self.write_buf.is_empty() || self.needs_flush);
+            let accepting = self.disconnecting.is_none();
+            let connecting = self.connecting.is_some();
+            let backing_off = self.retry_at.is_some();
+            let retry_at = self.retry_at;
             tokio::select! {
-                command = self.commands.recv(), if self.disconnecting.is_none() => match command {
-                    Some(command) => self.handle_command(command),
+                command = self.commands.recv(), if accepting => match command {
+                    Some(command) => self.handle_commands(command),
                     // Every Client clone is gone: nobody can wait for anything any more.
                     None => self.disconnecting = Some(oneshot::channel().0),
                 },
-                read = self.reader.read_buf(&mut self.read_buf), if reading => match read {
-                    Ok(0) => self.connection_lost("the endpoint closed the connection".into()),
+                read = read_some(self.reader.as_mut(), &mut self.read_buf), if linked && !stalled => match read {
+                    Ok(0) => self.link_ended(Ending::ClosedByEndpoint),
                     Ok(_) => {
                         let now = self.now();
                         self.session.handle_bytes(now, &self.read_buf);
                         self.read_buf.clear();
                     }
-                    Err(error) => self.connection_lost(format!("read failed: {error}")),
+                    Err(error) => self.link_ended(Ending::Broken(format!("read failed: {error}"))),
                 },
-                output = write_or_flush(&mut self.writer, &self.write_buf), if !self.write_buf.is_empty() || self.needs_flush => match output {
-                    Ok(Output::Written(0)) => self.connection_lost("the connection closed while writing".into()),
+                output = write_or_flush(self.writer.as_mut(), &self.write_buf), if writing => match output {
+                    Ok(Output::Written(0)) => self.link_ended(Ending::Broken("the connection closed while writing".into())),
                     Ok(Output::Written(n)) => {
                         self.write_buf.advance(n);
                         self.needs_flush = true;
                     }
                     Ok(Output::Flushed) => self.needs_flush = false,
-                    Err(error) => self.connection_lost(format!("write failed: {error}")),
+                    Err(error) => self.link_ended(Ending::Broken(format!("write failed: {error}"))),
                 },
-                room = wait_for_room(self.stalled.front(), &self.events), if !reading => {
+                attempt = wait_connecting(&mut self.connecting), if connecting => {
+                    self.connecting = None;
+                    self.attempt_finished(attempt);
+                },
+                () = sleep_until(retry_at), if backing_off => {
+                    self.retry_at = None;
+                    self.connecting = self.connector.connect();
+                },
+                room = self.deliveries.wait_for_room(&self.events), if stalled => {
                     if room {
-                        self.release_stalled();
-                    } else if let Some(_dropped) = self.stalled.pop_front() {
-                        // The receiver is gone (subscription dropped): nobody to deliver to.
+                        self.deliveries.release(&self.events);
+                    } else {
+                        self.deliveries.drop_first();
                     }
                 },
                 () = sleep_until(deadline), if deadline.is_some() => {
@@ -178,51 +263,163 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
         self.finish().await;
     }
 
-    fn handle_command(&mut self, command: Command) {
-        match command {
-            Command::Publish { topic, qos, payload, retain, done } => {
-                let topic_text = topic.as_str().to_owned();
-                match self.session.publish(topic, qos, payload, retain) {
-                    Ok(id) => {
-                        self.deliveries.insert(id, done);
-                    }
-                    Err(error) => {
-                        let _ = done.send(Err(session_error(error, topic_text)));
-                    }
-                }
+    // ---- commands ----------------------------------------------------------------------------
+
+    /// Handles `first` and whatever else is already queued (up to a batch), so that publishes
+    /// bound for the outbox are committed to disk together.
+    fn handle_commands(&mut self, first: Command) {
+        let mut batch = vec![first];
+        while batch.len() < COMMAND_BATCH {
+            match self.commands.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
             }
-            Command::Subscribe { filters, messages, done } => {
-                match self.session.subscribe(filters.clone()) {
-                    Ok(packet_id) => {
-                        for entry in &filters {
-                            self.routes.push((entry.filter.clone(), messages.clone()));
+        }
+        let durable_ids = self.persist(&batch);
+        let mut durable_ids = durable_ids.into_iter();
+        for command in batch {
+            match command {
+                Command::Publish { topic, qos, payload, retain, accepted, done } => {
+                    let outbox_id = if self.outbox.is_some() && qos == QoS::AtLeastOnce {
+                        match durable_ids.next() {
+                            Some(Ok(id)) => Some(id),
+                            other => {
+                                let error = error_text(other.and_then(Result::err));
+                                reply(accepted, Err(ClientError::Outbox(error.clone())));
+                                let _ = done.send(Err(ClientError::Outbox(error)));
+                                continue;
+                            }
                         }
-                        self.subscribes.insert(packet_id, PendingSubscribe { filters, done });
-                    }
-                    Err(error) => {
-                        let _ = done.send(Err(session_error(error, String::new())));
+                    } else {
+                        None
+                    };
+                    self.publish(topic, qos, payload, retain, outbox_id, accepted, done);
+                }
+                Command::Subscribe { filters, messages, done } => {
+                    match self.session.subscribe(filters.clone()) {
+                        Ok(packet_id) => {
+                            for entry in &filters {
+                                self.deliveries.add_route(entry.filter.clone(), messages.clone());
+                            }
+                            self.subscribes.insert(packet_id, PendingSubscribe { filters, done });
+                        }
+                        Err(error) => {
+                            let _ = done.send(Err(session_error(error, String::new())));
+                        }
                     }
                 }
-            }
-            Command::Unsubscribe { filter, done } => {
-                match self.session.unsubscribe(vec![filter.clone()]) {
-                    Ok(packet_id) => {
-                        self.unsubscribes.insert(packet_id, (filter, done));
-                    }
-                    Err(error) => {
-                        let _ = done.send(Err(session_error(error, filter.into_string())));
+                Command::Unsubscribe { filter, done } => {
+                    match self.session.unsubscribe(vec![filter.clone()]) {
+                        Ok(packet_id) => {
+                            self.unsubscribes.insert(packet_id, (filter, done));
+                        }
+                        Err(error) => {
+                            let _ = done.send(Err(session_error(error, filter.into_string())));
+                        }
                     }
                 }
+                Command::Disconnect { done } => self.disconnecting = Some(done),
             }
-            Command::Disconnect { done } => self.disconnecting = Some(done),
         }
     }
+
+    /// Writes the batch's QoS 1 publishes to the outbox in one transaction. One result per
+    /// such publish, in order.
+    fn persist(&mut self, batch: &[Command]) -> Vec<Result<OutboxId, String>> {
+        let Some(outbox) = self.outbox.as_mut() else { return Vec::new() };
+        let expires_at_ms = None;
+        let messages: Vec<NewMessage<'_>> = batch
+            .iter()
+            .filter_map(|command| match command {
+                Command::Publish { topic, qos: QoS::AtLeastOnce, payload, retain, .. } => {
+                    Some(NewMessage {
+                        topic: topic.as_str(),
+                        payload,
+                        qos: 1,
+                        retain: *retain,
+                        expires_at_ms,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        if messages.is_empty() {
+            return Vec::new();
+        }
+        match outbox.push(&messages) {
+            Ok(ids) => ids.into_iter().map(Ok).collect(),
+            Err(error) => {
+                let text = error.to_string();
+                tracing::error!("{text}");
+                messages.iter().map(|_| Err(text.clone())).collect()
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn publish(
+        &mut self,
+        topic: TopicName,
+        qos: QoS,
+        payload: Bytes,
+        retain: bool,
+        outbox_id: Option<OutboxId>,
+        accepted: Option<Reply<()>>,
+        done: Reply<()>,
+    ) {
+        let topic_text = topic.as_str().to_owned();
+        if let Err(error) = self.make_room(payload.len()) {
+            if let Some(id) = outbox_id {
+                self.acknowledged.push(id);
+            }
+            reply(accepted, Err(error.clone_for_reply()));
+            let _ = done.send(Err(error));
+            return;
+        }
+        match self.session.publish(topic, qos, payload, retain) {
+            Ok(id) => {
+                self.pending.insert(id, Pending { topic: topic_text, done: Some(done), outbox_id });
+                reply(accepted, Ok(()));
+            }
+            Err(error) => {
+                let error = session_error(error, topic_text);
+                reply(accepted, Err(error.clone_for_reply()));
+                let _ = done.send(Err(error));
+            }
+        }
+    }
+
+    /// Applies the offline queue's bounds before one more message of `size` bytes is queued.
+    fn make_room(&mut self, size: usize) -> Result<(), ClientError> {
+        loop {
+            let count = self.session.queued_len();
+            let bytes = self.session.queued_bytes();
+            if count < self.offline_queue.max_messages
+                && bytes + size <= self.offline_queue.max_bytes
+            {
+                return Ok(());
+            }
+            let full = ClientError::QueueFull { messages: count, bytes };
+            if self.offline_queue.when_full != WhenFull::DropOldestQos0 {
+                return Err(full);
+            }
+            let Some(oldest) = self.session.oldest_queued_qos0() else { return Err(full) };
+            self.session.discard_publish(oldest);
+            if let Some(pending) = self.pending.remove(&oldest) {
+                reply(pending.done, Err(ClientError::Dropped { topic: pending.topic }));
+            }
+        }
+    }
+
+    // ---- session events ----------------------------------------------------------------------
 
     /// Moves everything the session has ready: bytes into the write buffer, events onwards.
     fn drain_session(&mut self) {
         loop {
             let now = self.now();
-            self.session.poll_transmit(now, &mut self.write_buf);
+            if self.link.is_some() {
+                self.session.poll_transmit(now, &mut self.write_buf);
+            }
             let Some(event) = self.session.poll_event() else { break };
             self.handle_session_event(event);
         }
@@ -244,15 +441,21 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
                     code,
                     hint: refusal_hint(code),
                 };
-                self.end_with(error);
+                let cause = Cause::Refused(error.to_string());
+                self.lose_link(cause, Some(error));
             }
-            SessionEvent::Message(publish) => self.route(publish),
+            SessionEvent::Message(publish) => self.deliveries.route(publish, &self.events),
             SessionEvent::PublishSent { id } | SessionEvent::PublishAcked { id, .. } => {
-                if let Some(done) = self.deliveries.remove(&id) {
-                    let _ = done.send(Ok(()));
+                self.mark_healthy();
+                if let Some(pending) = self.pending.remove(&id) {
+                    if let Some(outbox_id) = pending.outbox_id {
+                        self.acknowledged.push(outbox_id);
+                    }
+                    reply(pending.done, Ok(()));
                 }
             }
             SessionEvent::SubscribeAcked { packet_id, return_codes } => {
+                self.mark_healthy();
                 let Some(pending) = self.subscribes.remove(&packet_id) else { return };
                 let refused = pending
                     .filters
@@ -262,9 +465,9 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
                     .map(|(entry, _)| entry.filter.as_str().to_owned());
                 match refused {
                     Some(filter) => {
-                        self.routes.retain(|(route, _)| {
-                            !pending.filters.iter().any(|entry| &entry.filter == route)
-                        });
+                        let filters: Vec<TopicFilter> =
+                            pending.filters.iter().map(|entry| entry.filter.clone()).collect();
+                        self.deliveries.remove_routes(&filters);
                         let _ = pending.done.send(Err(ClientError::SubscriptionRefused {
                             addr: self.info.addr(),
                             filter,
@@ -278,10 +481,18 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
                 }
             }
             SessionEvent::UnsubscribeAcked { packet_id } => {
+                self.mark_healthy();
                 if let Some((filter, done)) = self.unsubscribes.remove(&packet_id) {
-                    self.routes.retain(|(route, _)| route != &filter);
+                    self.deliveries.remove_routes(std::slice::from_ref(&filter));
                     let _ = done.send(Ok(()));
                 }
+            }
+            SessionEvent::RestoreRefused { filter } => {
+                tracing::warn!(
+                    filter = filter.as_str(),
+                    "the endpoint refused to restore a subscription after reconnecting"
+                );
+                self.deliveries.remove_routes(std::slice::from_ref(&filter));
             }
             SessionEvent::UnexpectedAck { packet, packet_id } => {
                 tracing::debug!(%packet, %packet_id, "acknowledgement for nothing outstanding");
@@ -299,10 +510,15 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
                         reason: reason.to_string(),
                     },
                 };
-                self.end_with(error);
+                let cause = match reason {
+                    LinkDeadReason::ConnAckTimeout => Cause::Refused(error.to_string()),
+                    _ => Cause::Network(error.to_string()),
+                };
+                self.lose_link(cause, Some(error));
             }
             SessionEvent::ProtocolError(source) => {
-                self.end_with(ClientError::Protocol { addr: self.info.addr(), source });
+                let error = ClientError::Protocol { addr: self.info.addr(), source };
+                self.lose_link(Cause::Refused(error.to_string()), Some(error));
             }
             other => tracing::debug!(?other, "session event"),
         }
@@ -337,75 +553,159 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
         hint
     }
 
-    fn route(&mut self, publish: Publish) {
-        let message = Message {
-            topic: publish.topic.as_str().to_owned(),
-            qos: publish.qos.qos(),
-            retain: publish.retain,
-            dup: publish.dup,
-            payload: publish.payload,
-        };
-        let mut targets: Vec<Target> = Vec::new();
-        for (filter, sender) in &self.routes {
-            let already = targets
-                .iter()
-                .any(|target| matches!(target, Target::Subscription(s) if s.same_channel(sender)));
-            if !already && filter.matches(&publish.topic, MatchRule::AwsIot) {
-                targets.push(Target::Subscription(sender.clone()));
-            }
-        }
-        if targets.is_empty() {
-            targets.push(Target::Events);
-        }
-        for target in targets {
-            self.deliver(target, message.clone());
+    // ---- connection life ---------------------------------------------------------------------
+
+    fn mark_healthy(&mut self) {
+        if let Some(link) = self.link.as_mut()
+            && !link.healthy
+            && self.session.is_connected()
+        {
+            link.healthy = true;
+            self.backoff.reset();
         }
     }
 
-    /// Hands a message to its queue, or parks it (keeping order) when the queue is full.
-    fn deliver(&mut self, target: Target, message: Message) {
-        if !self.stalled.is_empty() {
-            self.stalled.push_back((target, message));
+    /// A connection up for `healthy_after` has proven healthy.
+    fn check_health(&mut self) {
+        let due = self
+            .link
+            .as_ref()
+            .is_some_and(|link| !link.healthy && link.since.elapsed() >= self.policy.healthy_after);
+        if due {
+            self.mark_healthy();
+        }
+    }
+
+    /// The transport ended under us.
+    fn link_ended(&mut self, ending: Ending) {
+        let after_connack = self.session.is_connected();
+        let healthy = self.link.as_ref().is_some_and(|link| link.healthy);
+        let unacknowledged = self
+            .session
+            .oldest_unacknowledged()
+            .map(|(_, topic)| format!("a PUBLISH to {}", topic.as_str()))
+            .or_else(|| (!self.subscribes.is_empty()).then(|| "a SUBSCRIBE".to_owned()));
+        let cause = classify_end(&Ended {
+            ending,
+            after_connack,
+            unacknowledged: unacknowledged.as_deref(),
+            healthy,
+        });
+        let now = self.now();
+        self.session.handle_connection_lost(now);
+        let error =
+            ClientError::ConnectionLost { addr: self.info.addr(), reason: cause.to_string() };
+        self.lose_link(cause, Some(error));
+    }
+
+    /// Drops the transport and either schedules a reconnect or, when none is possible, ends.
+    fn lose_link(&mut self, cause: Cause, error: Option<ClientError>) {
+        self.link = None;
+        self.reader = None;
+        self.writer = None;
+        self.write_buf.clear();
+        self.needs_flush = false;
+        self.read_buf.clear();
+        let error = error.unwrap_or_else(|| ClientError::ConnectionLost {
+            addr: self.info.addr(),
+            reason: cause.to_string(),
+        });
+        if self.connected.is_some() || !self.policy.enabled || !self.connector.can_reconnect() {
+            // The first connection failed (Client::connect reports it), or no reconnect.
+            self.end_with(error);
             return;
         }
-        let full = match &target {
-            Target::Subscription(sender) => {
-                matches!(sender.try_send(message.clone()), Err(mpsc::error::TrySendError::Full(_)))
+        if self.disconnecting.is_some()
+            && self.session.inflight_len() == 0
+            && self.session.queued_len() == 0
+        {
+            self.end_with(error);
+            return;
+        }
+        tracing::warn!("connection lost: {cause}");
+        if cause.is_refusal() {
+            self.count_refusal(&cause);
+        }
+        self.schedule_reconnect(cause);
+    }
+
+    /// A refusal in a row with the same oldest unacknowledged message: after K of them that
+    /// message is set aside in the dead letters instead of being re-sent into the same wall.
+    fn count_refusal(&mut self, cause: &Cause) {
+        let head = self.session.oldest_unacknowledged().map(|(id, _)| id);
+        let (last, count) = self.refusal_streak;
+        let count = if head.is_some() && head == last { count + 1 } else { 1 };
+        self.refusal_streak = (head, count);
+        let Some(head) = head else { return };
+        if count < self.policy.refusals_before_dead_letter {
+            return;
+        }
+        self.refusal_streak = (None, 0);
+        let reason = format!("refused {count} times in a row: {cause}");
+        let Some(publish) = self.session.discard_publish(head) else { return };
+        let topic = publish.topic.as_str().to_owned();
+        tracing::error!(topic, "message set aside as a dead letter: {reason}");
+        if let Some(pending) = self.pending.remove(&head) {
+            if let (Some(outbox), Some(id)) = (self.outbox.as_mut(), pending.outbox_id)
+                && let Err(error) = outbox.dead_letter(id, &reason, unix_ms())
+            {
+                tracing::error!("{error}");
             }
-            Target::Events => {
-                matches!(
-                    self.events.try_send(Event::Message(message.clone())),
-                    Err(mpsc::error::TrySendError::Full(_))
-                )
+            reply(
+                pending.done,
+                Err(ClientError::DeadLettered { topic: topic.clone(), reason: reason.clone() }),
+            );
+        }
+        let _ = self.events.try_send(Event::DeadLettered { topic, reason });
+    }
+
+    fn schedule_reconnect(&mut self, cause: Cause) {
+        let delay = self.backoff.next_delay(&cause, &mut rand::rng());
+        let attempt = self.backoff.attempt();
+        tracing::info!(attempt, ?delay, "reconnecting: {cause}");
+        let _ =
+            self.events.try_send(Event::Reconnecting { attempt, delay, cause: cause.to_string() });
+        self.retry_at = Some(tokio::time::Instant::now() + delay);
+    }
+
+    fn attempt_finished(
+        &mut self,
+        attempt: Result<(BoxTransport, crate::message::ConnectionInfo), ClientError>,
+    ) {
+        match attempt {
+            Ok((transport, info)) => {
+                let (reader, writer) = tokio::io::split(transport);
+                self.reader = Some(reader);
+                self.writer = Some(writer);
+                self.link = Some(Link { since: tokio::time::Instant::now(), healthy: false });
+                self.info = info;
+                let now = self.now();
+                self.session.connect(now);
             }
-        };
-        if full {
-            self.stalled.push_back((target, message));
+            Err(error) => {
+                let cause = classify_attempt(&error);
+                tracing::warn!("reconnect attempt failed: {error}");
+                if cause.is_refusal() {
+                    self.count_refusal(&cause);
+                }
+                self.schedule_reconnect(cause);
+            }
         }
     }
 
-    /// Delivers parked messages while their queues have room.
-    fn release_stalled(&mut self) {
-        while let Some((target, message)) = self.stalled.pop_front() {
-            let result = match &target {
-                Target::Subscription(sender) => {
-                    sender.try_send(message).map_err(|error| match error {
-                        mpsc::error::TrySendError::Full(message) => Some(message),
-                        mpsc::error::TrySendError::Closed(_) => None,
-                    })
-                }
-                Target::Events => {
-                    self.events.try_send(Event::Message(message)).map_err(|error| match error {
-                        mpsc::error::TrySendError::Full(Event::Message(message)) => Some(message),
-                        _ => None,
-                    })
-                }
-            };
-            if let Err(Some(message)) = result {
-                self.stalled.push_front((target, message));
-                return;
-            }
+    fn flush_outbox_removals(&mut self) {
+        if self.acknowledged.is_empty() {
+            return;
         }
+        let Some(outbox) = self.outbox.as_mut() else {
+            self.acknowledged.clear();
+            return;
+        };
+        // At-least-once: if this fails, the rows are replayed (again) at the next start.
+        if let Err(error) = outbox.remove(&self.acknowledged) {
+            tracing::error!("{error}");
+        }
+        self.acknowledged.clear();
     }
 
     async fn maybe_finish_disconnect(&mut self) {
@@ -417,17 +717,20 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
         }
         let now = self.now();
         self.session.disconnect(now);
-        self.session.poll_transmit(now, &mut self.write_buf);
-        let flushed = async {
-            self.writer.write_all(&self.write_buf).await?;
-            self.writer.flush().await?;
-            self.writer.shutdown().await
-        };
-        let result = tokio::time::timeout(self.session.config().connect_timeout, flushed).await;
-        self.write_buf.clear();
-        if let Err(_) | Ok(Err(_)) = result {
-            tracing::debug!("DISCONNECT could not be flushed; closing anyway");
+        if let Some(writer) = self.writer.as_mut() {
+            self.session.poll_transmit(now, &mut self.write_buf);
+            let buf = &self.write_buf;
+            let flushed = async {
+                writer.write_all(buf).await?;
+                writer.flush().await?;
+                writer.shutdown().await
+            };
+            let result = tokio::time::timeout(self.session.config().connect_timeout, flushed).await;
+            if let Err(_) | Ok(Err(_)) = result {
+                tracing::debug!("DISCONNECT could not be flushed; closing anyway");
+            }
         }
+        self.write_buf.clear();
         // Refuse further commands before answering, so that a call made after `disconnect`
         // returned fails with `Closed` at once instead of being queued for a driver that ends.
         self.commands.close();
@@ -437,24 +740,7 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
         self.ended = Some("disconnected by the application".into());
     }
 
-    fn connection_lost(&mut self, reason: String) {
-        let now = self.now();
-        self.session.handle_connection_lost(now);
-        let error = if self.connected.is_some() {
-            ClientError::ConnectionLost {
-                addr: self.info.addr(),
-                reason: format!(
-                    "{reason} before CONNACK; the endpoint probably refused the certificate, the \
-                     client id or (on port 443) the missing ALPN x-amzn-mqtt-ca"
-                ),
-            }
-        } else {
-            ClientError::ConnectionLost { addr: self.info.addr(), reason }
-        };
-        self.end_with(error);
-    }
-
-    /// Ends the connection: every waiting caller gets `error`.
+    /// Ends the driver: every waiting caller gets `error`.
     fn end_with(&mut self, error: ClientError) {
         if self.ended.is_some() {
             return;
@@ -463,13 +749,13 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
         // No command is taken any more: later calls fail with `Closed` at once.
         self.commands.close();
         let reason = error.to_string();
-        let lost =
-            || ClientError::ConnectionLost { addr: self.info.addr(), reason: reason.clone() };
+        let addr = self.info.addr();
+        let lost = || ClientError::ConnectionLost { addr: addr.clone(), reason: reason.clone() };
         if let Some(connected) = self.connected.take() {
             let _ = connected.send(Err(error));
         }
-        for (_, done) in self.deliveries.drain() {
-            let _ = done.send(Err(lost()));
+        for (_, pending) in self.pending.drain() {
+            reply(pending.done, Err(lost()));
         }
         for (_, pending) in self.subscribes.drain() {
             let _ = pending.done.send(Err(lost()));
@@ -485,25 +771,30 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<S> {
 
     async fn finish(mut self) {
         let reason = self.ended.take().unwrap_or_default();
-        // Deliver what is parked before the queues close, as far as the application takes it.
-        while let Some((target, message)) = self.stalled.pop_front() {
-            let _ = match target {
-                Target::Subscription(sender) => sender.send(message).await.is_ok(),
-                Target::Events => self.events.send(Event::Message(message)).await.is_ok(),
-            };
-        }
+        self.flush_outbox_removals();
+        self.deliveries.flush(&self.events).await;
         let _ = self.events.try_send(Event::Disconnected { reason });
-        let _ = self.writer.shutdown().await;
+        if let Some(mut writer) = self.writer.take() {
+            let _ = writer.shutdown().await;
+        }
     }
 }
 
-/// Completes when the queue of `front` has room (true) or is closed (false).
-async fn wait_for_room(front: Option<&(Target, Message)>, events: &mpsc::Sender<Event>) -> bool {
-    match front {
-        Some((Target::Subscription(sender), _)) => sender.reserve().await.is_ok(),
-        Some((Target::Events, _)) => events.reserve().await.is_ok(),
-        None => std::future::pending().await,
+fn reply(sender: Option<Reply<()>>, result: Result<(), ClientError>) {
+    if let Some(sender) = sender {
+        let _ = sender.send(result);
     }
+}
+
+fn error_text(error: Option<String>) -> String {
+    error.unwrap_or_else(|| "the outbox returned fewer ids than messages".to_owned())
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// What one step of output achieved.
@@ -514,13 +805,33 @@ enum Output {
 
 /// Writes what is buffered (one `write`, cancel-safe), or flushes once the buffer is empty.
 async fn write_or_flush<W: AsyncWrite + Unpin>(
-    writer: &mut W,
+    writer: Option<&mut W>,
     buf: &[u8],
 ) -> std::io::Result<Output> {
+    let Some(writer) = writer else { return std::future::pending().await };
     if buf.is_empty() {
         writer.flush().await.map(|()| Output::Flushed)
     } else {
         writer.write(buf).await.map(Output::Written)
+    }
+}
+
+async fn read_some<R: tokio::io::AsyncRead + Unpin>(
+    reader: Option<&mut R>,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
+    match reader {
+        Some(reader) => reader.read_buf(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_connecting(
+    connecting: &mut Option<Connecting>,
+) -> Result<(BoxTransport, ConnectionInfo), ClientError> {
+    match connecting.as_mut() {
+        Some(future) => future.await,
+        None => std::future::pending().await,
     }
 }
 

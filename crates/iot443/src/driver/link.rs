@@ -1,0 +1,138 @@
+//! Opening transports for the driver, and classifying why one ended.
+
+use crate::config::Config;
+use crate::error::ClientError;
+use crate::message::ConnectionInfo;
+use crate::reconnect::Cause;
+use crate::transport;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Any byte stream the driver can run MQTT over.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
+
+/// A transport behind a box, so that reconnects can hand over new ones.
+pub(crate) type BoxTransport = Box<dyn Transport>;
+
+/// An attempt to open a transport.
+pub(crate) type Connecting =
+    Pin<Box<dyn Future<Output = Result<(BoxTransport, ConnectionInfo), ClientError>> + Send>>;
+
+/// Where new transports come from.
+pub(crate) enum Connector {
+    /// TCP + TLS as the configuration says, every time anew (credentials are re-read, so a
+    /// renewed certificate is picked up).
+    Tls(Arc<Config>),
+    /// A transport the caller opened: it cannot be reopened, so there is no reconnect.
+    Given,
+}
+
+impl Connector {
+    pub(crate) fn can_reconnect(&self) -> bool {
+        matches!(self, Connector::Tls(_))
+    }
+
+    pub(crate) fn connect(&self) -> Option<Connecting> {
+        match self {
+            Connector::Tls(config) => {
+                let config = Arc::clone(config);
+                Some(Box::pin(async move {
+                    let connection = transport::connect(&config).await?;
+                    Ok((Box::new(connection.stream) as BoxTransport, connection.info))
+                }))
+            }
+            Connector::Given => None,
+        }
+    }
+}
+
+/// Whether a failed connection attempt is the network failing or the endpoint refusing us.
+pub(crate) fn classify_attempt(error: &ClientError) -> Cause {
+    match error {
+        ClientError::Connect { .. } | ClientError::Timeout { .. } => {
+            Cause::Network(error.to_string())
+        }
+        _ => Cause::Refused(error.to_string()),
+    }
+}
+
+/// How a transport ended, as the driver saw it.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    /// The endpoint closed the stream cleanly (TLS close_notify, then end of stream): a
+    /// decision of the endpoint, not a broken link.
+    ClosedByEndpoint,
+    /// Reading or writing failed: reset, cut, or end of stream without close_notify.
+    Broken(String),
+}
+
+/// What the driver knows about a connection when it ends, to classify the cause.
+#[derive(Debug)]
+pub(crate) struct Ended<'a> {
+    pub(crate) ending: Ending,
+    pub(crate) after_connack: bool,
+    /// A PUBLISH (the topic) or SUBSCRIBE was outstanding without acknowledgement.
+    pub(crate) unacknowledged: Option<&'a str>,
+    /// The connection had proven healthy (up long enough, or the endpoint acknowledged traffic).
+    pub(crate) healthy: bool,
+}
+
+/// Classifies the end of a connection: a deliberate close by the endpoint right after CONNECT,
+/// or right after an unacknowledged PUBLISH/SUBSCRIBE, is a refusal; the rest is the network.
+pub(crate) fn classify_end(ended: &Ended<'_>) -> Cause {
+    match (&ended.ending, ended.after_connack, ended.unacknowledged) {
+        (Ending::Broken(reason), _, _) => Cause::Network(reason.clone()),
+        (Ending::ClosedByEndpoint, false, _) => Cause::Refused(
+            "the endpoint closed the connection before CONNACK: the certificate, the client id or \
+             (on port 443) ALPN x-amzn-mqtt-ca was probably not accepted"
+                .into(),
+        ),
+        (Ending::ClosedByEndpoint, true, Some(what)) => Cause::Refused(format!(
+            "the endpoint closed the connection right after {what} without acknowledging it: \
+             probably not allowed by the policy attached to the certificate"
+        )),
+        (Ending::ClosedByEndpoint, true, None) if !ended.healthy => Cause::Refused(
+            "the endpoint closed the connection shortly after accepting it: another connection \
+             probably uses the same client id, or the policy forbids it"
+                .into(),
+        ),
+        (Ending::ClosedByEndpoint, true, None) => {
+            Cause::Network("the endpoint closed the connection".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(ending: Ending, after_connack: bool, unacked: Option<&str>, healthy: bool) -> Cause {
+        classify_end(&Ended { ending, after_connack, unacknowledged: unacked, healthy })
+    }
+
+    #[test]
+    fn a_broken_link_is_the_network() {
+        assert!(!ended(Ending::Broken("reset".into()), true, Some("x"), false).is_refusal());
+    }
+
+    #[test]
+    fn a_clean_close_before_connack_is_a_refusal() {
+        assert!(ended(Ending::ClosedByEndpoint, false, None, false).is_refusal());
+    }
+
+    #[test]
+    fn a_clean_close_after_an_unacknowledged_publish_is_a_refusal() {
+        let cause = ended(Ending::ClosedByEndpoint, true, Some("PUBLISH to t"), true);
+        assert!(cause.is_refusal());
+        assert!(cause.to_string().contains("policy"));
+    }
+
+    #[test]
+    fn a_clean_close_of_a_young_idle_connection_is_a_refusal_and_of_a_healthy_one_is_not() {
+        assert!(ended(Ending::ClosedByEndpoint, true, None, false).is_refusal());
+        assert!(!ended(Ending::ClosedByEndpoint, true, None, true).is_refusal());
+    }
+}
