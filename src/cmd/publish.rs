@@ -9,11 +9,15 @@ use std::collections::VecDeque;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Deliveries awaited at most at once while streaming stdin; the client itself keeps at most
-/// 100 QoS 1 messages in flight.
-const MAX_PENDING_DELIVERIES: usize = 10_000;
+/// 100 QoS 1 messages in flight, so a few windows ahead keeps it busy without holding the
+/// whole input in memory.
+const MAX_PENDING_DELIVERIES: usize = 1_000;
 
 pub async fn run(args: PubArgs) -> Result<(), Failure> {
-    let config = config::resolve(&args.connect)?;
+    let mut config = config::resolve(&args.connect)?;
+    if let Some(path) = &args.outbox {
+        config.outbox = Some(path.clone());
+    }
     let payload = match (&args.message, &args.file, args.null_message) {
         (Some(message), _, _) => Some(Bytes::from(message.clone())),
         (_, Some(path), _) => Some(Bytes::from(std::fs::read(path).map_err(|error| {

@@ -122,3 +122,29 @@ proptest! {
         prop_assert!(h.broker.session_count() <= 1 + hostile.len());
     }
 }
+
+#[test]
+fn qos0_flood_towards_a_subscriber_that_never_reads_is_bounded() {
+    let mut harness = Harness::new();
+    let slow = harness.connect("slow-reader");
+    harness.subscribe(slow, &[("flood/#", QoS::AtMostOnce)]);
+    let flooder = harness.connect("flooder");
+    let payload = vec![0u8; 64 * 1024];
+    // 16 MiB of QoS 0 towards a client that takes none of its output.
+    for _ in 0..256 {
+        harness.publish(flooder, "flood/x", QoS::AtMostOnce, false, &payload);
+    }
+    let backlog = harness.publishes(slow);
+    let bytes: usize = backlog.iter().map(|publish| publish.payload.len()).sum();
+    assert!(
+        bytes <= iot443_emulator::broker::MAX_PENDING_OUTPUT + payload.len(),
+        "{bytes} bytes queued for a client that never read"
+    );
+    assert!(backlog.len() < 256, "nothing was dropped");
+    // The flooder and the slow reader both stay connected; the reader gets fresh messages
+    // once it has taken its output.
+    harness.assert_open(flooder);
+    harness.assert_open(slow);
+    harness.publish(flooder, "flood/x", QoS::AtMostOnce, false, b"after");
+    assert_eq!(harness.payloads(slow), vec![b"after".to_vec()]);
+}

@@ -62,6 +62,9 @@ pub(crate) struct Attached {
     pub(crate) will: Option<LastWill>,
 }
 
+/// Output a client may leave unread before QoS 0 messages for it are dropped: 8 MiB.
+pub const MAX_PENDING_OUTPUT: usize = 8 * 1024 * 1024;
+
 /// One connection: its state, buffers and rate buckets.
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -78,6 +81,8 @@ pub(crate) struct Connection {
     pub(crate) replay_bucket: TokenBucket,
     /// Publishes discarded by the publish quota.
     pub(crate) discarded: u64,
+    /// QoS 0 messages dropped because the client did not read its output.
+    pub(crate) dropped_for_slowness: u64,
 }
 
 impl Connection {
@@ -97,6 +102,7 @@ impl Connection {
             publish_bucket: TokenBucket::new(PUBLISHES_PER_SECOND, PUBLISHES_PER_SECOND),
             replay_bucket: TokenBucket::new(REPLAY_PER_SECOND, REPLAY_PER_SECOND),
             discarded: 0,
+            dropped_for_slowness: 0,
         }
     }
 
@@ -124,13 +130,25 @@ impl Connection {
     }
 
     /// Appends `packet` to the output and reports [`BrokerEvent::Wake`] if the output was
-    /// empty. A packet that cannot be encoded is logged and dropped.
+    /// empty. A packet that cannot be encoded is logged and dropped. A QoS 0 PUBLISH for a
+    /// client that has not taken [`MAX_PENDING_OUTPUT`] bytes of output yet is dropped too: a
+    /// flood towards a slow subscriber costs that subscriber messages, not the emulator memory.
+    /// (QoS 1 is bounded by the 100 unacknowledged messages each way.)
     pub(crate) fn send(
         &mut self,
         codec: &Codec,
         packet: &Packet,
         events: &mut VecDeque<BrokerEvent>,
     ) {
+        if self.tx.len() >= MAX_PENDING_OUTPUT
+            && matches!(packet, Packet::Publish(publish) if publish.qos.packet_id().is_none())
+        {
+            if self.dropped_for_slowness == 0 {
+                tracing::warn!(conn = %self.id, "client reads too slowly: dropping QoS 0 messages for it");
+            }
+            self.dropped_for_slowness += 1;
+            return;
+        }
         let was_empty = self.tx.is_empty();
         if let Err(error) = codec.encode(packet, &mut self.tx) {
             tracing::warn!(conn = %self.id, %error, "dropping an outgoing packet that does not encode");

@@ -32,6 +32,7 @@ pub use close::CloseReason;
 pub use config::{
     BrokerConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_QUEUED_PER_SESSION, DEFAULT_SESSION_EXPIRY,
 };
+pub use connection::MAX_PENDING_OUTPUT;
 pub use connection::{MAX_KEEP_ALIVE_SECS, MIN_KEEP_ALIVE_SECS, clamp_keep_alive};
 pub use handlers::{MAX_CLIENT_ID_BYTES, MAX_FILTERS_PER_SUBSCRIBE, MAX_SUBSCRIPTIONS};
 pub use policy::{Policy, PolicyError};
