@@ -39,6 +39,12 @@ use tokio::sync::{mpsc, oneshot};
 const READ_BUFFER: usize = 64 * 1024;
 /// Most commands taken in one turn, so that outbox writes are committed in groups.
 const COMMAND_BATCH: usize = 256;
+/// While connected, commands wait in the (bounded) command channel once this many publishes
+/// are queued behind the in-flight window: memory stays flat and callers feel backpressure.
+/// While disconnected the offline queue's own bounds apply instead.
+const QUEUED_AHEAD_OF_WINDOW: usize = 256;
+/// Likewise, commands wait while this many bytes are written-but-not-yet-sent (QoS 0 floods).
+const WRITE_BUFFER_HIGH_WATER: usize = 1024 * 1024;
 
 type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 
@@ -211,7 +217,10 @@ impl Driver {
             let stalled = self.deliveries.is_stalled();
             let linked = self.link.is_some();
             let writing = linked && (!self.write_buf.is_empty() || self.needs_flush);
-            let accepting = self.disconnecting.is_none();
+            let backlogged = self.session.is_connected()
+                && (self.session.queued_len() >= QUEUED_AHEAD_OF_WINDOW
+                    || self.write_buf.len() >= WRITE_BUFFER_HIGH_WATER);
+            let accepting = self.disconnecting.is_none() && !backlogged;
             let connecting = self.connecting.is_some();
             let backing_off = self.retry_at.is_some();
             let retry_at = self.retry_at;
