@@ -1,4 +1,4 @@
-//! When and how fast to reconnect: [`ReconnectPolicy`], the full-jitter [`Backoff`], and how a
+//! When and how fast to reconnect: [`ReconnectPolicy`], the full-jitter backoff, and how a
 //! lost connection is classified ([`Cause`]).
 //!
 //! Two kinds of failure are told apart. The network failing (unreachable, timed out, cut) is
