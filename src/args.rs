@@ -138,6 +138,11 @@ pub struct PubArgs {
     /// Publish the message this many times.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub repeat: u64,
+    /// Durable outbox (SQLite): each QoS 1 message is on disk before it counts as sent, and
+    /// what the endpoint had not acknowledged when the program ended (crash, power loss) is
+    /// sent first at the next run with the same FILE. One process per FILE.
+    #[arg(long, value_name = "FILE")]
+    pub outbox: Option<PathBuf>,
     /// Connection flags.
     #[command(flatten)]
     pub connect: ConnectArgs,
