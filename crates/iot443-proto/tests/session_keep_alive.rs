@@ -5,8 +5,8 @@
     clippy::indexing_slicing,
     missing_docs
 )]
-//! Keep-alive: PINGREQ after `keep_alive` without sending, the PINGRESP deadline, and what
-//! postpones or extends each timer. All on the virtual clock.
+//! Keep-alive: PINGREQ after `keep_alive` without sending or without receiving, the PINGRESP
+//! deadline, and what postpones or extends each timer. All on the virtual clock.
 
 use bytes::Bytes;
 use core::time::Duration;
@@ -64,13 +64,32 @@ fn pingreq_goes_out_after_keep_alive_of_idleness_and_not_before() {
 }
 
 #[test]
-fn sending_postpones_the_ping() {
+fn sending_alone_does_not_postpone_the_ping() {
+    // A client that keeps sending into a dead link must still find out that nothing comes back.
     let mut pair = connected();
     pair.clock.advance_to(at(30));
     pair.session.publish(topic("t"), QoS::AtMostOnce, Bytes::from_static(b"x"), false).unwrap();
     pair.transfer();
     pair.broker.expect();
-    assert_eq!(pair.session.poll_timeout(), Some(at(90)));
+    assert_eq!(pair.session.poll_timeout(), Some(at(60)), "nothing received since CONNACK");
+
+    tick(&mut pair, just_before(60));
+    pair.broker.expect_nothing();
+    tick(&mut pair, at(60));
+    expect_pingreq(&mut pair);
+}
+
+#[test]
+fn sending_and_receiving_postpone_the_ping() {
+    let mut pair = connected();
+    pair.clock.advance_to(at(30));
+    pair.session.publish(topic("t"), QoS::AtLeastOnce, Bytes::from_static(b"x"), false).unwrap();
+    pair.transfer();
+    pair.broker.expect();
+    pair.clock.advance_to(at(31));
+    pair.broker.send(&puback(1));
+    pair.transfer();
+    assert_eq!(pair.session.poll_timeout(), Some(at(90)), "the older of sent (30) and received");
 
     tick(&mut pair, at(60));
     pair.broker.expect_nothing();
@@ -99,7 +118,7 @@ fn receiving_alone_does_not_postpone_the_ping() {
     pair.transfer();
     assert!(matches!(pair.take_events().as_slice(), [Event::Message(_)]));
     pair.broker.expect_nothing();
-    assert_eq!(pair.session.poll_timeout(), Some(at(60)), "keep-alive is about sending");
+    assert_eq!(pair.session.poll_timeout(), Some(at(60)), "nothing sent since CONNACK");
 
     tick(&mut pair, at(60));
     expect_pingreq(&mut pair);

@@ -106,11 +106,34 @@ fn tcp_error(addr: String, port: u16, source: io::Error) -> ClientError {
     ClientError::Connect { addr, source, hint }
 }
 
+/// Whether an I/O error is the connection being cut under us (as opposed to closed cleanly).
+fn is_cut(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected
+            | io::ErrorKind::TimedOut
+    )
+}
+
 /// A TLS failure with the likely cause spelled out.
 fn tls_error(config: &Config, error: io::Error) -> ClientError {
     let addr = config.server_addr();
     let offered = config.alpn_protocol();
     let rustls_error = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    if rustls_error.is_none() && is_cut(&error) {
+        // Reset or aborted in the middle of the handshake, with no TLS alert and no clean
+        // close: the network (a cut link, a middlebox, an endpoint restarting), not the
+        // endpoint refusing us. The reconnecting driver retries it as such instead of counting
+        // it towards setting the oldest unacknowledged message aside as refused.
+        return ClientError::Connect {
+            addr,
+            source: error,
+            hint: "; the connection was cut during the TLS handshake",
+        };
+    }
     let (detail, hint) = match rustls_error {
         Some(rustls::Error::AlertReceived(AlertDescription::NoApplicationProtocol)) => (
             "the server sent the alert no_application_protocol".to_owned(),

@@ -24,9 +24,9 @@ pub const DEFAULT_MAX_INFLIGHT: u16 = 100;
 pub struct SessionConfig {
     /// The MQTT client id. IoT Core: at most 128 bytes, unique per connected device.
     pub client_id: String,
-    /// Idle time after which a PINGREQ is sent; whole seconds on the wire, at most 65,535 s
-    /// (longer values are capped). Zero turns keep-alive off (IoT Core then applies 1,200 s).
-    /// Default 60 s.
+    /// Idle time after which a PINGREQ is sent (nothing sent, or nothing received, for that
+    /// long); whole seconds on the wire, at most 65,535 s (longer values are capped). Zero
+    /// turns keep-alive off (IoT Core then applies 1,200 s). Default 60 s.
     pub keep_alive: Duration,
     /// How long to wait for PINGRESP before the link is declared dead. Default 5 s.
     pub ping_timeout: Duration,

@@ -36,10 +36,19 @@ enum State {
 }
 
 /// Keep-alive bookkeeping while connected.
+///
+/// A PINGREQ is due `keep_alive` after the *older* of the last packet sent and the last packet
+/// received. MQTT only requires the former, but then a client that keeps sending (QoS 0, or
+/// QoS 1 slower than its in-flight window fills) into a dead link never pings and never notices
+/// that nothing comes back; with both, a dead link is noticed within keep-alive + ping timeout
+/// whatever the client sends. Traffic both ways (publishes and their PUBACKs) still needs no
+/// ping at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct KeepAlive {
     /// When the last byte was handed to the transport.
     last_sent: Instant,
+    /// When the last packet arrived from the server.
+    last_received: Instant,
     /// A PINGREQ is outstanding; the link is dead if nothing arrives by then.
     ping_deadline: Option<Instant>,
 }
@@ -128,7 +137,11 @@ impl Session {
         let session = Session {
             codec,
             state: State::Disconnected,
-            keep_alive: KeepAlive { last_sent: Instant::ZERO, ping_deadline: None },
+            keep_alive: KeepAlive {
+                last_sent: Instant::ZERO,
+                last_received: Instant::ZERO,
+                ping_deadline: None,
+            },
             rx: BytesMut::new(),
             outbound: Outbound::new(config.max_inflight),
             events: VecDeque::new(),
@@ -418,7 +431,7 @@ impl Session {
         }
         // CONNECT caps the keep-alive at 65,535 s and the server times out from that value.
         let interval = self.config.keep_alive.min(Duration::from_secs(u64::from(u16::MAX)));
-        Some(self.keep_alive.last_sent + interval)
+        Some(self.keep_alive.last_sent.min(self.keep_alive.last_received) + interval)
     }
 
     fn reset_transport(&mut self) {
@@ -435,6 +448,7 @@ impl Session {
     }
 
     fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        self.keep_alive.last_received = now;
         if let Some(deadline) = self.keep_alive.ping_deadline.as_mut() {
             // Anything from the server proves the link alive; its PINGRESP is behind it.
             *deadline = now + self.config.ping_timeout;
@@ -484,7 +498,7 @@ impl Session {
             return;
         }
         self.state = State::Connected;
-        self.keep_alive = KeepAlive { last_sent: now, ping_deadline: None };
+        self.keep_alive = KeepAlive { last_sent: now, last_received: now, ping_deadline: None };
         self.events.push_back(Event::Connected { session_present: connack.session_present });
         // Restoring SUBSCRIBEs of an earlier connection are replaced by fresh ones below.
         for packet_id in self.resubscribe_ids.drain(..) {

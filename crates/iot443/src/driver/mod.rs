@@ -602,9 +602,28 @@ impl Driver {
         });
         let now = self.now();
         self.session.handle_connection_lost(now);
-        let error =
-            ClientError::ConnectionLost { addr: self.info.addr(), reason: cause.to_string() };
+        let mut reason = cause.to_string();
+        if !after_connack {
+            reason.push_str(&self.before_connack_hint());
+        }
+        let error = ClientError::ConnectionLost { addr: self.info.addr(), reason };
         self.lose_link(cause, Some(error));
+    }
+
+    /// What a connection that ends before CONNACK usually means.
+    fn before_connack_hint(&self) -> String {
+        match self.info.alpn.as_deref() {
+            Some(crate::config::Config::ALPN_MQTT_CA) => "; it ended before CONNACK: the endpoint \
+                 probably refused the certificate (not registered or not ACTIVE) or the client id"
+                .to_owned(),
+            selected => format!(
+                "; it ended before CONNACK and the endpoint selected {}: on port 443 AWS IoT Core \
+                 needs ALPN x-amzn-mqtt-ca (set alpn = \"x-amzn-mqtt-ca\"), otherwise check the \
+                 certificate and the client id",
+                selected
+                    .map_or_else(|| "no ALPN protocol".to_owned(), |alpn| format!("ALPN {alpn:?}"))
+            ),
+        }
     }
 
     /// Drops the transport and either schedules a reconnect or, when none is possible, ends.

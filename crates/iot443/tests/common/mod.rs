@@ -2,6 +2,8 @@
 //! configurations for it, and waiting with a deadline instead of sleeping.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod faults;
+
 use iot443::{Client, Config, Event, Events, Message, Subscription};
 use iot443_emulator::server::{Emulator, EmulatorOptions};
 use std::future::Future;

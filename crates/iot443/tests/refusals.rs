@@ -1,0 +1,160 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! An endpoint that refuses the client does not cause a reconnect storm, and a QoS 1 message it
+//! keeps refusing ends in the dead letters instead of being re-sent into the same wall forever:
+//!
+//! * two clients fighting over one client id (the emulator, like IoT Core, closes the older
+//!   connection when the newer one connects): each close is a refusal, retried no sooner than
+//!   `refused_min_delay`, so the connection attempts over a window stay under the bound that
+//!   implies;
+//! * a policy that allows publishing to `ok/#` only: the emulator closes the connection on a
+//!   PUBLISH to `forbidden/x`; after K = 3 refusals in a row with that message the oldest
+//!   unacknowledged, it is set aside (its `Delivery` fails, an event says so, the outbox keeps it
+//!   as a dead letter) and the messages after it are delivered.
+
+mod common;
+
+use common::TestEmulator;
+use common::faults::{ConnectionLog, fast_policy, log_connection};
+use iot443::outbox::Outbox;
+use iot443::{Client, ClientError, QoS};
+use iot443_emulator::broker::Policy;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long the two clients are left to fight.
+const FIGHT: Duration = Duration::from_secs(6);
+const FIGHT_REFUSED_DELAY: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn two_clients_fighting_over_one_client_id_do_not_storm_the_endpoint() {
+    let emulator = TestEmulator::start().await;
+    let mut config = emulator.config("fight");
+    config.reconnect = fast_policy();
+    config.reconnect.refused_min_delay = FIGHT_REFUSED_DELAY;
+
+    let started = Instant::now();
+    let (first, first_events) = common::within("connect", Client::connect(&config)).await.unwrap();
+    let first_log = log_connection(first_events);
+    // Takes the client id over: the emulator closes the first connection.
+    let (second, second_events) =
+        common::within("connect", Client::connect(&config)).await.unwrap();
+    let second_log = log_connection(second_events);
+
+    // A measurement window, not a wait for a condition: let them fight.
+    tokio::time::sleep(FIGHT).await;
+    common::within("disconnect", first.disconnect()).await.unwrap();
+    common::within("disconnect", second.disconnect()).await.unwrap();
+    let first_log = first_log.await.unwrap();
+    let second_log = second_log.await.unwrap();
+    let window = started.elapsed();
+
+    // Each attempt after the first waits at least `refused_min_delay` after a refusal.
+    let bound = (window.as_secs_f64() / FIGHT_REFUSED_DELAY.as_secs_f64()).ceil() as usize + 2;
+    let report = |name: &str, log: &ConnectionLog| {
+        println!(
+            "fight {name}: {} connection attempts ({} reported as refusals), {} connections \
+             in {:.1} s; bound {bound}; first cause: {:?}",
+            log.reconnecting,
+            log.refused,
+            log.connected,
+            window.as_secs_f64(),
+            log.causes.first(),
+        );
+    };
+    report("first", &first_log);
+    report("second", &second_log);
+    for log in [&first_log, &second_log] {
+        assert!(log.reconnecting <= bound, "a reconnect storm: {log:?}");
+        assert_eq!(log.refused, log.reconnecting, "every loss is a refusal: {:?}", log.causes);
+    }
+    // They did fight: the first was thrown out at least once, and took the id back.
+    assert!(first_log.reconnecting >= 1 && first_log.connected >= 2, "{first_log:?}");
+    assert!(second_log.reconnecting >= 1, "{second_log:?}");
+    assert!(
+        first_log.causes[0].contains("client id"),
+        "the likely cause is named: {}",
+        first_log.causes[0]
+    );
+}
+
+const POLICY: &str = r#"{
+  "statements": [
+    { "common_name": "*", "publish": ["ok/#"], "subscribe": ["ok/#"] }
+  ]
+}"#;
+
+#[tokio::test]
+async fn a_message_the_policy_forbids_is_dead_lettered_and_the_messages_after_it_are_delivered() {
+    let emulator = TestEmulator::start_with(|options| {
+        options.broker.policy = Some(Policy::from_json(POLICY).unwrap());
+    })
+    .await;
+    let (subscriber, _subscriber_events) = emulator.connect("policy-sub").await;
+    let mut subscription =
+        common::within("subscribe", subscriber.subscribe("ok/#", QoS::AtLeastOnce)).await.unwrap();
+
+    let outbox = tempfile::tempdir().unwrap();
+    let outbox_path = outbox.path().join("outbox.db");
+    let mut config = emulator.config("policy-pub");
+    config.reconnect = fast_policy();
+    config.reconnect.refused_min_delay = Duration::from_millis(100);
+    config.outbox = Some(outbox_path.clone());
+    let (publisher, events) = common::within("connect", Client::connect(&config)).await.unwrap();
+    let log = log_connection(events);
+
+    let topics = ["ok/1", "forbidden/x", "ok/2", "ok/3"];
+    let mut deliveries = Vec::new();
+    for topic in topics {
+        deliveries.push(publisher.publish(topic, QoS::AtLeastOnce, topic).await.unwrap());
+    }
+    let mut results = BTreeMap::new();
+    for (topic, delivery) in topics.into_iter().zip(deliveries) {
+        results.insert(topic, common::within(topic, delivery).await);
+    }
+    for topic in ["ok/1", "ok/2", "ok/3"] {
+        assert!(results[topic].is_ok(), "{topic}: {:?}", results[topic]);
+    }
+    match &results["forbidden/x"] {
+        Err(ClientError::DeadLettered { topic, reason }) => {
+            assert_eq!(topic, "forbidden/x");
+            assert!(reason.contains("policy"), "the reason names the policy: {reason}");
+            assert!(reason.contains("3 times"), "after K = 3 refusals: {reason}");
+        }
+        other => panic!("forbidden/x should be dead-lettered, got {other:?}"),
+    }
+
+    let mut received = BTreeMap::new();
+    while received.len() < 3 {
+        let message = common::next_message(&mut subscription, "the allowed messages").await;
+        *received.entry(message.topic).or_insert(0) += 1;
+    }
+    assert_eq!(received.keys().collect::<Vec<_>>(), ["ok/1", "ok/2", "ok/3"]);
+
+    common::within("disconnect", publisher.disconnect()).await.unwrap();
+    let log = log.await.unwrap();
+    assert_eq!(log.dead_lettered.len(), 1, "{:?}", log.dead_lettered);
+    assert_eq!(log.dead_lettered[0].0, "forbidden/x");
+    assert!(log.refused >= 3, "{log:?}");
+
+    // The client is gone, so the outbox can be opened.
+    let outbox = Outbox::open(&outbox_path).unwrap();
+    let letters = outbox.dead_letters().unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].entry.topic, "forbidden/x");
+    assert_eq!(&letters[0].entry.payload[..], b"forbidden/x");
+    assert!(letters[0].reason.contains("policy"), "{}", letters[0].reason);
+    assert!(outbox.is_empty().unwrap(), "nothing else is left: {:?}", outbox.pending().unwrap());
+    println!(
+        "policy: forbidden/x dead-lettered after {} refusals ({} connection attempts, {} \
+         connections); ok/1..3 delivered {:?} times; reason: {}",
+        log.refused, log.reconnecting, log.connected, received, letters[0].reason
+    );
+    common::within("disconnect", subscriber.disconnect()).await.unwrap();
+}
