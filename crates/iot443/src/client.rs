@@ -69,6 +69,7 @@ struct Setup {
     reconnect: ReconnectPolicy,
     offline_queue: OfflineQueue,
     outbox: Option<Outbox>,
+    message_expiry: Option<Duration>,
 }
 
 /// The stream of [`Event`]s of one client.
@@ -108,6 +109,7 @@ impl Client {
             reconnect: config.reconnect.clone(),
             offline_queue: config.offline_queue.clone(),
             outbox,
+            message_expiry: config.message_expiry,
         };
         Self::start(setup, config.connect_timeout).await
     }
@@ -132,6 +134,7 @@ impl Client {
             reconnect: ReconnectPolicy::default(),
             offline_queue: OfflineQueue::default(),
             outbox: None,
+            message_expiry: None,
         };
         Self::start(setup, timeout).await
     }
@@ -154,6 +157,7 @@ impl Client {
             reconnect: setup.reconnect,
             offline_queue: setup.offline_queue,
             outbox: setup.outbox,
+            message_expiry: setup.message_expiry,
             commands: command_rx,
             events: event_tx,
             connected: connected_tx,

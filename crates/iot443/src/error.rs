@@ -145,6 +145,15 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// A QoS 1 message was not acknowledged within the configured message expiry and was
+    /// dropped from the outbox.
+    #[error(
+        "message to {topic:?} expired before the endpoint acknowledged it; it was dropped (see message_expiry)"
+    )]
+    Expired {
+        /// Its topic.
+        topic: String,
+    },
     /// The durable outbox failed.
     #[error("outbox: {0}")]
     Outbox(String),
@@ -187,6 +196,7 @@ impl ClientError {
             | ClientError::ConnectionLost { .. }
             | ClientError::QueueFull { .. }
             | ClientError::Dropped { .. }
+            | ClientError::Expired { .. }
             | ClientError::Closed => ErrorKind::Connection,
             ClientError::DeadLettered { .. } => ErrorKind::TlsOrAuth,
             ClientError::Protocol { .. } => ErrorKind::Protocol,

@@ -87,6 +87,11 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A QoS 1 message expired in the outbox before it was acknowledged, and was dropped.
+    Expired {
+        /// Its topic.
+        topic: String,
+    },
     /// The connection ended for good; the client accepts no more operations.
     Disconnected {
         /// Why, in words.

@@ -75,6 +75,10 @@ pub struct Config {
     pub offline_queue: crate::reconnect::OfflineQueue,
     /// A file (SQLite) where QoS 1 publishes are kept until acknowledged, across restarts.
     pub outbox: Option<PathBuf>,
+    /// With an outbox: a QoS 1 message not acknowledged this long after `publish` is dropped
+    /// and reported ([`ClientError::Expired`](crate::ClientError::Expired)) instead of sent
+    /// late. `None` (the default): messages never expire.
+    pub message_expiry: Option<Duration>,
 }
 
 impl Config {
@@ -128,6 +132,7 @@ impl Config {
                 reconnect: crate::reconnect::ReconnectPolicy::default(),
                 offline_queue: crate::reconnect::OfflineQueue::default(),
                 outbox: None,
+                message_expiry: None,
             },
         }
     }
@@ -261,6 +266,12 @@ impl ConfigBuilder {
     /// Keeps QoS 1 publishes in this SQLite file until acknowledged, across restarts.
     pub fn outbox(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.outbox = Some(path.into());
+        self
+    }
+
+    /// With an outbox, drops QoS 1 messages not acknowledged within `expiry`.
+    pub fn message_expiry(mut self, expiry: Duration) -> Self {
+        self.config.message_expiry = Some(expiry);
         self
     }
 

@@ -72,6 +72,9 @@ fn parse(
                 fields.connect_timeout = Some(reader.seconds("connect_timeout", value)?)
             }
             "outbox" => fields.outbox = Some(reader.path("outbox", value)?),
+            "message_expiry" => {
+                fields.message_expiry = Some(reader.seconds("message_expiry", value)?)
+            }
             _ => return Err(ConfigError::UnknownKey { path: name.to_owned(), key: key.clone() }),
         }
     }
@@ -109,6 +112,9 @@ fn parse(
     if let Some(outbox) = fields.outbox {
         builder = builder.outbox(outbox);
     }
+    if let Some(expiry) = fields.message_expiry {
+        builder = builder.message_expiry(expiry);
+    }
     let mut config = builder.build()?;
     config.source = source.map(Path::to_owned);
     Ok(config)
@@ -129,6 +135,7 @@ struct Fields {
     clean_session: Option<bool>,
     connect_timeout: Option<Duration>,
     outbox: Option<PathBuf>,
+    message_expiry: Option<Duration>,
 }
 
 /// Converts TOML values into settings, with errors that name the file and the key.

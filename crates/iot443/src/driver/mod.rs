@@ -83,6 +83,7 @@ pub(crate) struct DriverSetup {
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) offline_queue: OfflineQueue,
     pub(crate) outbox: Option<Outbox>,
+    pub(crate) message_expiry: Option<std::time::Duration>,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: mpsc::Sender<Event>,
     pub(crate) connected: oneshot::Sender<Result<ConnectionInfo, ClientError>>,
@@ -127,6 +128,8 @@ pub(crate) struct Driver {
     backoff: Backoff,
     offline_queue: OfflineQueue,
     outbox: Option<Outbox>,
+    /// With an outbox: how long a QoS 1 message may wait for its PUBACK.
+    message_expiry: Option<std::time::Duration>,
     /// Outbox rows acknowledged and not yet removed (removed in groups).
     acknowledged: Vec<OutboxId>,
     /// The oldest unacknowledged message at the last refusals, and how many in a row.
@@ -165,6 +168,7 @@ impl Driver {
             policy: setup.reconnect,
             offline_queue: setup.offline_queue,
             outbox: setup.outbox,
+            message_expiry: setup.message_expiry,
             acknowledged: Vec::new(),
             refusal_streak: (None, 0),
             read_buf: BytesMut::with_capacity(READ_BUFFER),
@@ -183,6 +187,7 @@ impl Driver {
 
     /// Queues what the outbox kept from an earlier run, in order, before anything new.
     fn replay_outbox(&mut self) -> Result<(), ClientError> {
+        self.expire_outbox();
         let Some(outbox) = &self.outbox else { return Ok(()) };
         let entries = outbox.pending()?;
         if !entries.is_empty() {
@@ -336,7 +341,9 @@ impl Driver {
     /// such publish, in order.
     fn persist(&mut self, batch: &[Command]) -> Vec<Result<OutboxId, String>> {
         let Some(outbox) = self.outbox.as_mut() else { return Vec::new() };
-        let expires_at_ms = None;
+        let expires_at_ms = self.message_expiry.map(|expiry| {
+            unix_ms().saturating_add(i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX))
+        });
         let messages: Vec<NewMessage<'_>> = batch
             .iter()
             .filter_map(|command| match command {
@@ -696,10 +703,42 @@ impl Driver {
         self.retry_at = Some(tokio::time::Instant::now() + delay);
     }
 
+    /// Drops the outbox's expired messages (at start and before every reconnect) and reports
+    /// them; a message that expired is not sent late.
+    fn expire_outbox(&mut self) {
+        let Some(outbox) = self.outbox.as_mut() else { return };
+        if self.message_expiry.is_none() {
+            return;
+        }
+        let expired = match outbox.take_expired(unix_ms()) {
+            Ok(expired) => expired,
+            Err(error) => {
+                tracing::error!("{error}");
+                return;
+            }
+        };
+        for entry in expired {
+            tracing::warn!(
+                topic = entry.topic,
+                "message expired before it was acknowledged; dropped"
+            );
+            let found =
+                self.pending.iter().find(|(_, pending)| pending.outbox_id == Some(entry.id));
+            if let Some(id) = found.map(|(id, _)| *id) {
+                self.session.discard_publish(id);
+                if let Some(pending) = self.pending.remove(&id) {
+                    reply(pending.done, Err(ClientError::Expired { topic: entry.topic.clone() }));
+                }
+            }
+            let _ = self.events.try_send(Event::Expired { topic: entry.topic });
+        }
+    }
+
     fn attempt_finished(
         &mut self,
         attempt: Result<(BoxTransport, crate::message::ConnectionInfo), ClientError>,
     ) {
+        self.expire_outbox();
         match attempt {
             Ok((transport, info)) => {
                 let (reader, writer) = tokio::io::split(transport);
