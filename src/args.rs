@@ -38,6 +38,10 @@ pub enum Command {
     /// Run the local AWS IoT Core endpoint (TLS client certificates, ALPN rules of port 443,
     /// IoT Core's MQTT rules and quotas).
     Emulator(EmulatorArgs),
+    /// Check the configuration, the files, DNS, TCP, TLS, MQTT and a publish/subscribe round
+    /// trip, one line per step (✔ or ✘ with a hint of what a failure usually means).
+    #[command(disable_help_flag = true, after_help = exit::DOCTOR_HELP)]
+    Doctor(DoctorArgs),
 }
 
 /// `iot443 demo`.
@@ -81,12 +85,30 @@ pub struct ConnectArgs {
     /// ALPN protocol to offer (default: x-amzn-mqtt-ca exactly when the port is 443).
     #[arg(long, value_name = "PROTOCOL")]
     pub alpn: Option<String>,
+    /// HTTP proxy to tunnel through: http://[user:pass@]host:port. Overrides IOT443_PROXY, the
+    /// file's `proxy` and HTTPS_PROXY.
+    #[arg(long, value_name = "URL", conflicts_with = "no_proxy")]
+    pub proxy: Option<String>,
+    /// Connect directly, whatever the file, IOT443_PROXY or HTTPS_PROXY say.
+    #[arg(long = "no-proxy", action = ArgAction::SetTrue)]
+    pub no_proxy: bool,
     /// Print how the connection was made (port, TLS version, cipher suite, ALPN) on stderr.
     #[arg(short = 'V', long, action = ArgAction::SetTrue)]
     pub verbose: bool,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
+}
+
+/// `iot443 doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the steps as one JSON object: {"steps": [{"name", "ok", "detail", "hint"}, …]}.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub json: bool,
+    /// Connection flags.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// QoS levels AWS IoT Core supports.

@@ -14,6 +14,10 @@ pub const CONNECTION: u8 = 4;
 /// The endpoint broke the MQTT protocol.
 pub const PROTOCOL: u8 = 5;
 
+/// `iot443 doctor`: the exit code is this plus the index of the first failing step (10 config,
+/// 11 files, 12 dns, 13 tcp, 14 tls, 15 mqtt, 16 pubsub); 0 when every step passes.
+pub const DOCTOR_FIRST_STEP: u8 = 10;
+
 /// The `--help` paragraph that lists the codes.
 pub const HELP: &str = "Exit codes:
   0  success
@@ -21,7 +25,20 @@ pub const HELP: &str = "Exit codes:
   2  usage or configuration error (flags, files, topic, payload)
   3  TLS or authentication error (certificate, CA, ALPN, CONNACK refusal)
   4  connection refused, timed out or lost
-  5  protocol error from the endpoint";
+  5  protocol error from the endpoint
+  10-16  doctor: 10 + the index of the first failing step (10 config, 11 files, 12 dns,
+         13 tcp, 14 tls, 15 mqtt, 16 pubsub)";
+
+/// The `--help` paragraph of `iot443 doctor`.
+pub const DOCTOR_HELP: &str = "Exit codes:
+  0   every step passed
+  10  config: the configuration is incomplete or invalid
+  11  files: certificate, key or root CA file unusable (parse, key mismatch, expiry)
+  12  dns: the endpoint does not resolve
+  13  tcp: the port cannot be reached
+  14  tls: the TLS handshake failed (ALPN, root CA, device certificate)
+  15  mqtt: no CONNACK, a refusal, or a close right after CONNACK
+  16  pubsub: the test message did not come back";
 
 /// A failure of a command: what to print and which code to exit with.
 #[derive(Debug)]

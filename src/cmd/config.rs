@@ -8,7 +8,8 @@ use std::path::Path;
 /// The file read when no `--config` is given and no endpoint flags either.
 const DEFAULT_CONFIG: &str = "iot443.toml";
 
-/// file < IOT443_* environment < flags.
+/// file < IOT443_* environment < flags; for the proxy: HTTPS_PROXY (unless NO_PROXY matches)
+/// < the file's `proxy` < IOT443_PROXY < `--proxy` / `--no-proxy`.
 pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
     let file = match &args.config {
         Some(path) => Some(path.clone()),
@@ -30,6 +31,10 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
             Config::builder(endpoint.clone(), client_id, cert.clone(), key.clone()).build()?
         }
     };
+    // The endpoint flag first too, so that NO_PROXY is matched against the endpoint used.
+    if let Some(endpoint) = &args.endpoint {
+        config.endpoint = endpoint.clone();
+    }
     config.apply_process_env()?;
     if let Some(endpoint) = &args.endpoint {
         config.endpoint = endpoint.clone();
@@ -51,6 +56,19 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
     }
     if let Some(alpn) = &args.alpn {
         config.alpn = Some(alpn.clone());
+    }
+    if let Some(url) = &args.proxy {
+        let proxy = iot443::config::ProxyConfig::parse(url).map_err(|message| {
+            iot443::ConfigError::InvalidValue {
+                origin: "--proxy".to_owned(),
+                field: "proxy",
+                message,
+            }
+        })?;
+        config.proxy = Some(proxy);
+    }
+    if args.no_proxy {
+        config.proxy = None;
     }
     config.validate()?;
     Ok(config)

@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod doctor;
 mod emulator;
 mod publish;
 mod subscribe;
@@ -16,5 +17,6 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         Command::Pub(args) => publish::run(args).await,
         Command::Sub(args) => subscribe::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
     }
 }

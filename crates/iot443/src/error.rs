@@ -50,6 +50,23 @@ pub enum ClientError {
         /// Likely cause and fix, starting with "; " when known.
         hint: String,
     },
+    /// The HTTP proxy could not be reached, or did not open the tunnel (`CONNECT host:port`).
+    ///
+    /// Its [`kind`](ClientError::kind) is [`ErrorKind::TlsOrAuth`] when the proxy refused with
+    /// 407 (credentials) or 403 (forbidden), [`ErrorKind::Connection`] otherwise (unreachable,
+    /// timed out, another status). The reconnecting client retries the latter as network
+    /// failures.
+    #[error("HTTP proxy {proxy}: {detail}{hint}")]
+    Proxy {
+        /// The proxy as `http://[user:***@]host:port`: the password never appears.
+        proxy: String,
+        /// The HTTP status of the proxy's answer, when it answered.
+        status: Option<u16>,
+        /// What happened: the status line, or the network error.
+        detail: String,
+        /// Likely cause and fix, starting with "; " when known.
+        hint: String,
+    },
     /// The endpoint answered CONNECT with a refusal.
     #[error("{addr} refused the MQTT connection: {code}{hint}")]
     ConnectionRefused {
@@ -188,6 +205,8 @@ impl ClientError {
             | ClientError::TooManyFilters { .. }
             | ClientError::Session(_)
             | ClientError::Outbox(_) => ErrorKind::Usage,
+            ClientError::Proxy { status: Some(403 | 407), .. } => ErrorKind::TlsOrAuth,
+            ClientError::Proxy { .. } => ErrorKind::Connection,
             ClientError::Tls { .. }
             | ClientError::ConnectionRefused { .. }
             | ClientError::SubscriptionRefused { .. } => ErrorKind::TlsOrAuth,

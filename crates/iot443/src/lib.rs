@@ -21,6 +21,7 @@
 
 mod client;
 pub mod config;
+pub mod diagnose;
 mod driver;
 mod error;
 mod message;
@@ -28,6 +29,7 @@ pub mod outbox;
 pub mod reconnect;
 pub mod tls;
 mod transport;
+mod tunnel;
 
 pub use client::{
     COMMAND_QUEUE, Client, Delivery, Events, MAX_FILTERS_PER_SUBSCRIBE, SUBSCRIPTION_QUEUE,

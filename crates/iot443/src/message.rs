@@ -26,7 +26,8 @@ pub struct ConnectionInfo {
     pub host: String,
     /// The port connected to.
     pub port: u16,
-    /// The remote address connected to, when the transport is TCP.
+    /// The remote address connected to, when the transport is TCP (the proxy's, through a
+    /// proxy).
     pub remote_addr: Option<SocketAddr>,
     /// `"TLS1.3"` or `"TLS1.2"`; empty when the transport is not TLS.
     pub tls_version: String,
@@ -36,6 +37,8 @@ pub struct ConnectionInfo {
     pub alpn: Option<String>,
     /// The server resumed a stored session.
     pub session_present: bool,
+    /// The HTTP proxy tunnelled through, as `host:port` (never with credentials).
+    pub proxy: Option<String>,
 }
 
 impl ConnectionInfo {
@@ -45,10 +48,11 @@ impl ConnectionInfo {
     }
 
     /// One line for people, e.g.
-    /// `connected to host:443 via TLS1.3 TLS13_AES_128_GCM_SHA256 alpn=x-amzn-mqtt-ca`.
+    /// `connected to host:443 via TLS1.3 TLS13_AES_128_GCM_SHA256 alpn=x-amzn-mqtt-ca`, followed
+    /// by ` via proxy HOST:PORT` through a proxy.
     pub fn summary(&self) -> String {
         let alpn = self.alpn.as_deref().unwrap_or("none");
-        if self.tls_version.is_empty() {
+        let mut summary = if self.tls_version.is_empty() {
             format!("connected to {} (no TLS) alpn={alpn}", self.addr())
         } else {
             format!(
@@ -57,7 +61,12 @@ impl ConnectionInfo {
                 self.tls_version,
                 self.cipher_suite
             )
+        };
+        if let Some(proxy) = &self.proxy {
+            summary.push_str(" via proxy ");
+            summary.push_str(proxy);
         }
+        summary
     }
 }
 

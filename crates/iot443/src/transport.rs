@@ -1,13 +1,16 @@
 //! Opening the transport: TCP (with `TCP_NODELAY`), then TLS with the device certificate and,
-//! on port 443, ALPN `x-amzn-mqtt-ca`. Failures are explained in terms of their usual causes.
+//! on port 443, ALPN `x-amzn-mqtt-ca`; through an HTTP proxy, TCP is a `CONNECT` tunnel
+//! ([`crate::tunnel`]). Failures are explained in terms of their usual causes.
 
 use crate::config::{Config, Credentials};
 use crate::error::ClientError;
 use crate::message::ConnectionInfo;
 use crate::tls;
+use crate::tunnel;
 use rustls::{AlertDescription, CertificateError};
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -29,24 +32,14 @@ pub(crate) async fn connect(config: &Config) -> Result<Connection, ClientError> 
     let addr = config.server_addr();
     let timeout = config.connect_timeout;
 
-    let tcp = match tokio::time::timeout(
-        timeout,
-        TcpStream::connect((config.endpoint.as_str(), config.port)),
-    )
-    .await
-    {
-        Ok(Ok(tcp)) => tcp,
-        Ok(Err(source)) => return Err(tcp_error(addr, config.port, source)),
-        Err(_) => {
-            return Err(ClientError::Timeout {
-                addr,
-                stage: "TCP connect",
-                after: timeout,
-                hint: port_hint(config.port),
-            });
+    let tcp = match &config.proxy {
+        // The tunnel stands in for the TCP connection; TLS (SNI, ALPN) is unchanged.
+        Some(proxy) => {
+            tracing::debug!(proxy = %proxy, target = %addr, "opening an HTTP CONNECT tunnel");
+            tunnel::open(proxy, &addr, timeout).await?
         }
+        None => direct(config, &addr, timeout).await?,
     };
-    tcp.set_nodelay(true).map_err(|source| tcp_error(addr.clone(), config.port, source))?;
     let remote_addr = tcp.peer_addr().ok();
 
     let connector = TlsConnector::from(Arc::clone(&tls_config));
@@ -81,8 +74,32 @@ pub(crate) async fn connect(config: &Config) -> Result<Connection, ClientError> 
             .unwrap_or_default(),
         alpn: connection.alpn_protocol().map(|alpn| String::from_utf8_lossy(alpn).into_owned()),
         session_present: false,
+        proxy: config.proxy.as_ref().map(|proxy| proxy.addr()),
     };
     Ok(Connection { stream, info })
+}
+
+/// TCP straight to the endpoint, with `TCP_NODELAY`.
+async fn direct(config: &Config, addr: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
+    let tcp = match tokio::time::timeout(
+        timeout,
+        TcpStream::connect((config.endpoint.as_str(), config.port)),
+    )
+    .await
+    {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(source)) => return Err(tcp_error(addr.to_owned(), config.port, source)),
+        Err(_) => {
+            return Err(ClientError::Timeout {
+                addr: addr.to_owned(),
+                stage: "TCP connect",
+                after: timeout,
+                hint: port_hint(config.port),
+            });
+        }
+    };
+    tcp.set_nodelay(true).map_err(|source| tcp_error(addr.to_owned(), config.port, source))?;
+    Ok(tcp)
 }
 
 fn port_hint(port: u16) -> String {

@@ -75,6 +75,7 @@ fn pipe_info() -> ConnectionInfo {
         cipher_suite: String::new(),
         alpn: None,
         session_present: false,
+        proxy: None,
     }
 }
 

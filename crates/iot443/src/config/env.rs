@@ -1,6 +1,6 @@
 //! The `IOT443_*` environment variables, which override the file.
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, ProxyConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,13 +15,20 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT443_PRIVATE_KEY", "private_key"),
     ("IOT443_ALPN", "alpn"),
     ("IOT443_KEEP_ALIVE", "keep_alive (seconds)"),
+    ("IOT443_PROXY", "proxy"),
+    ("HTTPS_PROXY", "proxy, when no other source sets one (filtered by NO_PROXY)"),
+    ("https_proxy", "proxy, like HTTPS_PROXY (which wins when both are set)"),
 ];
 
 impl Config {
     /// Overrides settings with the `IOT443_*` variables that `vars` returns: `IOT443_ENDPOINT`,
     /// `IOT443_PORT`, `IOT443_CLIENT_ID`, `IOT443_THING_NAME`, `IOT443_ROOT_CA`,
-    /// `IOT443_CERTIFICATE`, `IOT443_PRIVATE_KEY`, `IOT443_ALPN` and `IOT443_KEEP_ALIVE`
-    /// (seconds).
+    /// `IOT443_CERTIFICATE`, `IOT443_PRIVATE_KEY`, `IOT443_ALPN`, `IOT443_KEEP_ALIVE`
+    /// (seconds) and `IOT443_PROXY`.
+    ///
+    /// When no proxy is set (neither by the file nor by `IOT443_PROXY`), `HTTPS_PROXY` or
+    /// `https_proxy` sets it unless `NO_PROXY`/`no_proxy` matches the endpoint (see the
+    /// [precedence](super#proxy)).
     ///
     /// `vars` is usually `|name| std::env::var(name).ok()` (see [`Config::apply_process_env`]);
     /// tests pass their own. A variable set to the empty string counts as unset. Relative paths
@@ -64,6 +71,16 @@ impl Config {
                 parse_seconds(&v).map_err(|m| invalid("IOT443_KEEP_ALIVE", "keep_alive", m))?;
             check("IOT443_KEEP_ALIVE", "keep_alive", super::check_keep_alive(keep_alive))?;
             next.keep_alive = keep_alive;
+        }
+
+        if let Some(v) = get("IOT443_PROXY") {
+            next.proxy =
+                Some(ProxyConfig::parse(&v).map_err(|m| invalid("IOT443_PROXY", "proxy", m))?);
+        }
+        if next.proxy.is_none()
+            && let Some((var, proxy)) = super::proxy::from_https_proxy_env(&vars, &next.endpoint)
+        {
+            next.proxy = Some(proxy.map_err(|m| invalid(var, "proxy", m))?);
         }
 
         *self = next;

@@ -18,14 +18,27 @@
 //! # keep_alive = 60                # seconds, 30..=1200 (AWS IoT Core's range)
 //! # clean_session = true
 //! # connect_timeout = 10           # seconds
+//! # proxy = "http://user:pass@proxy.example:3128"  # HTTP CONNECT proxy (http:// only)
 //! ```
+//!
+//! # Proxy
+//!
+//! The client can tunnel through an HTTP proxy with `CONNECT endpoint:port` ([`ProxyConfig`]);
+//! TLS with ALPN runs inside the tunnel exactly as without one. Which proxy, highest first:
+//! `--proxy` on the command line (`--no-proxy` for none), `IOT443_PROXY`, the file's `proxy`
+//! key, and last `HTTPS_PROXY`/`https_proxy`, which is used only when none of the others set a
+//! proxy and `NO_PROXY`/`no_proxy` does not match the endpoint (as curl reads them:
+//! comma-separated host suffixes, a leading dot allowed, `*` for every host). `NO_PROXY` applies
+//! to `HTTPS_PROXY` only: an explicitly configured proxy is always used.
 
 mod c_header;
 mod credentials;
 mod env;
+mod proxy;
 mod toml;
 
 pub use env::ENV_VARS;
+pub use proxy::ProxyConfig;
 
 pub use credentials::{CredentialWarning, Credentials, KeyFormat, KeyKind};
 
@@ -79,6 +92,9 @@ pub struct Config {
     /// and reported ([`ClientError::Expired`](crate::ClientError::Expired)) instead of sent
     /// late. `None` (the default): messages never expire.
     pub message_expiry: Option<Duration>,
+    /// An HTTP proxy to tunnel through with `CONNECT` (see [the module docs](self#proxy) for
+    /// where it comes from); `None` connects directly.
+    pub proxy: Option<ProxyConfig>,
 }
 
 impl Config {
@@ -133,6 +149,7 @@ impl Config {
                 offline_queue: crate::reconnect::OfflineQueue::default(),
                 outbox: None,
                 message_expiry: None,
+                proxy: None,
             },
         }
     }
@@ -272,6 +289,12 @@ impl ConfigBuilder {
     /// With an outbox, drops QoS 1 messages not acknowledged within `expiry`.
     pub fn message_expiry(mut self, expiry: Duration) -> Self {
         self.config.message_expiry = Some(expiry);
+        self
+    }
+
+    /// Tunnels through this HTTP proxy (see [`ProxyConfig::parse`]).
+    pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.config.proxy = Some(proxy);
         self
     }
 

@@ -18,6 +18,7 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "keep_alive",
     "clean_session",
     "connect_timeout",
+    "proxy",
 ];
 
 /// How [`Config::from_toml_str`] names its input in errors.
@@ -71,6 +72,11 @@ fn parse(
             "connect_timeout" => {
                 fields.connect_timeout = Some(reader.seconds("connect_timeout", value)?)
             }
+            "proxy" => {
+                let url = reader.string("proxy", value)?;
+                fields.proxy =
+                    Some(super::ProxyConfig::parse(&url).map_err(|m| reader.invalid("proxy", m))?);
+            }
             "outbox" => fields.outbox = Some(reader.path("outbox", value)?),
             "message_expiry" => {
                 fields.message_expiry = Some(reader.seconds("message_expiry", value)?)
@@ -115,6 +121,9 @@ fn parse(
     if let Some(expiry) = fields.message_expiry {
         builder = builder.message_expiry(expiry);
     }
+    if let Some(proxy) = fields.proxy {
+        builder = builder.proxy(proxy);
+    }
     let mut config = builder.build()?;
     config.source = source.map(Path::to_owned);
     Ok(config)
@@ -136,6 +145,7 @@ struct Fields {
     connect_timeout: Option<Duration>,
     outbox: Option<PathBuf>,
     message_expiry: Option<Duration>,
+    proxy: Option<super::ProxyConfig>,
 }
 
 /// Converts TOML values into settings, with errors that name the file and the key.

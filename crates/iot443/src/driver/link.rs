@@ -55,6 +55,9 @@ pub(crate) fn classify_attempt(error: &ClientError) -> Cause {
         ClientError::Connect { .. } | ClientError::Timeout { .. } => {
             Cause::Network(error.to_string())
         }
+        // A proxy that refuses the tunnel (credentials, policy) refuses every attempt alike.
+        ClientError::Proxy { status: Some(403 | 407), .. } => Cause::Refused(error.to_string()),
+        ClientError::Proxy { .. } => Cause::Network(error.to_string()),
         _ => Cause::Refused(error.to_string()),
     }
 }
@@ -111,6 +114,23 @@ mod tests {
 
     fn ended(ending: Ending, after_connack: bool, unacked: Option<&str>, healthy: bool) -> Cause {
         classify_end(&Ended { ending, after_connack, unacknowledged: unacked, healthy })
+    }
+
+    fn proxy_error(status: Option<u16>) -> ClientError {
+        ClientError::Proxy {
+            proxy: "http://p:3128".into(),
+            status,
+            detail: String::new(),
+            hint: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_proxy_refusing_the_tunnel_is_a_refusal_and_an_unreachable_one_the_network() {
+        assert!(classify_attempt(&proxy_error(Some(407))).is_refusal());
+        assert!(classify_attempt(&proxy_error(Some(403))).is_refusal());
+        assert!(!classify_attempt(&proxy_error(Some(502))).is_refusal());
+        assert!(!classify_attempt(&proxy_error(None)).is_refusal());
     }
 
     #[test]

@@ -1,0 +1,171 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! `iot443 doctor` (`diagnose`) against the emulator: every step passes when all is right, and
+//! each classic mistake fails at its own step with its own hint.
+
+mod common;
+
+use common::{TestEmulator, within};
+use iot443::diagnose::{Report, STEPS, diagnose};
+use iot443_emulator::pki::{DeviceKeyKind, Pki, PkiOptions};
+
+/// Asserts that the report fails first at `step`, with a hint containing `hint`, that every
+/// step before it ran and passed, and that no step after `tcp` ran past the failure.
+fn assert_fails_at(report: &Report, step: &str, hint: &str) {
+    let (index, failed) =
+        report.first_failure().unwrap_or_else(|| panic!("no failure: {report:#?}"));
+    assert_eq!(failed.name, step, "{report:#?}");
+    assert_eq!(STEPS[index], step);
+    let before: Vec<&str> = report.steps.iter().take(index).map(|s| s.name).collect();
+    assert_eq!(before, STEPS[..index].to_vec(), "every earlier step ran: {report:#?}");
+    assert!(report.steps.iter().take(index).all(|s| s.ok), "{report:#?}");
+    let got = failed.hint.as_deref().unwrap_or_default();
+    assert!(got.contains(hint), "hint {got:?} should mention {hint:?}");
+    assert!(!report.passed());
+    let tcp = STEPS.iter().position(|name| *name == "tcp").unwrap();
+    assert!(
+        report.steps.iter().all(|s| s.index() <= index.max(tcp)),
+        "a step the failure makes meaningless ran: {report:#?}"
+    );
+}
+
+#[tokio::test]
+async fn every_step_passes_against_the_emulator() {
+    let emulator = TestEmulator::start().await;
+    let config = emulator.config("doctor-ok");
+
+    let report = within("diagnose", diagnose(&config)).await;
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name).collect();
+    assert_eq!(names, STEPS.to_vec(), "{report:#?}");
+    assert!(report.passed(), "{report:#?}");
+    assert!(report.first_failure().is_none());
+    for step in &report.steps {
+        assert!(step.hint.is_none(), "{step:?}");
+        assert!(!step.detail.is_empty(), "{step:?}");
+    }
+    let detail = |name: &str| &report.steps.iter().find(|s| s.name == name).unwrap().detail;
+    assert!(detail("files").contains("EC P-256"), "{}", detail("files"));
+    assert!(detail("dns").contains("127.0.0.1"), "{}", detail("dns"));
+    let tls = detail("tls");
+    assert!(tls.contains("ALPN offered x-amzn-mqtt-ca, selected x-amzn-mqtt-ca"), "{tls}");
+    assert!(tls.contains("SNI localhost"), "{tls}");
+    assert!(tls.contains("TLS1."), "{tls}");
+    assert!(tls.contains("server chain: subject"), "{tls}");
+    assert!(detail("pubsub").contains("iot443/doctor/doctor-ok"), "{}", detail("pubsub"));
+}
+
+#[tokio::test]
+async fn no_alpn_on_the_alpn_listener_fails_at_tls_naming_x_amzn_mqtt_ca() {
+    let emulator = TestEmulator::start().await;
+    let mut config = emulator.config("doctor-no-alpn");
+    config.alpn = None;
+    assert_ne!(config.port, 443);
+    assert_eq!(config.alpn_protocol(), None);
+
+    let report = within("diagnose", diagnose(&config)).await;
+    assert_fails_at(&report, "tls", "ALPN x-amzn-mqtt-ca missing or refused");
+    let tls = &report.steps[4];
+    assert!(tls.detail.contains("no_application_protocol"), "{}", tls.detail);
+    assert_eq!(report.steps.len(), 5, "nothing runs after tls: {report:#?}");
+}
+
+#[tokio::test]
+async fn root_ca_of_another_endpoint_fails_at_tls_naming_the_root_ca_file() {
+    let emulator = TestEmulator::start().await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = Pki::load_or_create(elsewhere.path(), &PkiOptions::default()).unwrap();
+    let mut config = emulator.config("doctor-wrong-ca");
+    config.root_ca = Some(other.dir.join("ca.pem"));
+
+    let report = within("diagnose", diagnose(&config)).await;
+    assert_fails_at(&report, "tls", "wrong root CA file (root_ca");
+    let hint = report.steps[4].hint.clone().unwrap();
+    assert!(hint.contains(&other.dir.join("ca.pem").display().to_string()), "{hint}");
+    assert_eq!(report.steps.len(), 5, "nothing runs after tls: {report:#?}");
+}
+
+#[tokio::test]
+async fn expired_device_certificate_fails_at_files_with_renew_hint() {
+    let emulator = TestEmulator::start().await;
+    let now = time::OffsetDateTime::now_utc();
+    let expired = emulator
+        .emulator
+        .pki
+        .issue_device_with_validity(
+            "expired",
+            DeviceKeyKind::EcP256,
+            now - time::Duration::days(30),
+            now - time::Duration::days(1),
+        )
+        .unwrap();
+    let mut config = emulator.config("doctor-expired");
+    config.certificate = expired.certificate_path.clone();
+    config.private_key = expired.private_key_path.clone();
+
+    let report = within("diagnose", diagnose(&config)).await;
+    assert_fails_at(&report, "files", "expired: renew it");
+    let files = &report.steps[1];
+    assert!(files.detail.contains("expired on"), "{}", files.detail);
+    // The network steps that need no credentials still run, and pass; none after them.
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name).collect();
+    assert_eq!(names, ["config", "files", "dns", "tcp"], "{report:#?}");
+    assert!(report.steps[2].ok && report.steps[3].ok, "{report:#?}");
+}
+
+#[tokio::test]
+async fn key_of_another_device_fails_at_files_naming_the_mismatch() {
+    let emulator = TestEmulator::start().await;
+    let other = emulator.emulator.pki.issue_device("other", DeviceKeyKind::EcP256).unwrap();
+    let mut config = emulator.config("doctor-wrong-key");
+    config.private_key = other.private_key_path.clone();
+
+    let report = within("diagnose", diagnose(&config)).await;
+    assert_fails_at(&report, "files", "the key file belongs to another certificate");
+    assert!(report.steps[1].detail.contains("does not belong to certificate"), "{report:#?}");
+    assert!(report.steps.iter().all(|s| s.name != "tls"), "{report:#?}");
+}
+
+#[tokio::test]
+async fn certificate_expiring_soon_passes_with_a_warning() {
+    let emulator = TestEmulator::start().await;
+    let now = time::OffsetDateTime::now_utc();
+    let soon = emulator
+        .emulator
+        .pki
+        .issue_device_with_validity(
+            "soon",
+            DeviceKeyKind::EcP256,
+            now - time::Duration::days(300),
+            now + time::Duration::days(10),
+        )
+        .unwrap();
+    let mut config = emulator.config("soon");
+    config.certificate = soon.certificate_path.clone();
+    config.private_key = soon.private_key_path.clone();
+
+    let report = within("diagnose", diagnose(&config)).await;
+    let files = &report.steps[1];
+    assert!(files.ok, "{report:#?}");
+    assert!(files.detail.contains("warning: certificate"), "{}", files.detail);
+    assert!(files.detail.contains("expires in"), "{}", files.detail);
+}
+
+#[tokio::test]
+async fn tls_without_alpn_then_no_connack_fails_at_mqtt_naming_alpn() {
+    let emulator = TestEmulator::start_with(|options| {
+        options.missing_alpn = iot443_emulator::tls::MissingAlpn::NoConnAck;
+    })
+    .await;
+    let mut config = emulator.config("doctor-no-connack");
+    config.alpn = None;
+    config.connect_timeout = common::SHORT_CONNECT_TIMEOUT;
+
+    let report = within("diagnose", diagnose(&config)).await;
+    assert_fails_at(&report, "mqtt", "no CONNACK → ALPN missing");
+    assert!(report.steps[4].detail.contains("ALPN offered none, selected none"), "{report:#?}");
+}
