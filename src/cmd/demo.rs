@@ -86,7 +86,7 @@ async fn run_sample(config: &Config, count: u64) -> Result<(), Failure> {
             result = round_trip(delivery, &mut subscription, &payload) => {
                 if result? {
                     came_back += 1;
-                    println!("{TOPIC}\t{payload}\t(QoS {}, round trip {:.1} ms)", qos as u8, started.elapsed().as_secs_f64() * 1e3);
+                    println!("{TOPIC}\t{payload}\t(QoS {}, round trip {:.3} ms)", qos as u8, started.elapsed().as_secs_f64() * 1e3);
                 } else {
                     println!("{TOPIC}\t{payload}\tdid not come back within {ROUND_TRIP_TIMEOUT:?}");
                 }

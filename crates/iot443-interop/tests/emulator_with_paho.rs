@@ -8,10 +8,12 @@
 //! The emulator against paho-mqtt 2.x (Python, the `ssl` module of CPython with OpenSSL):
 //! with `set_alpn_protocols(["x-amzn-mqtt-ca"])` and the device certificate it subscribes to a
 //! wildcard (and an exact topic) and gets its QoS 0, QoS 1 and retained messages back; without
-//! ALPN it is refused.
+//! ALPN, with ALPN `mqtt`, without a client certificate, or with a certificate of another CA it
+//! is refused, and the emulator logs why.
 
+use iot443_interop::emulator::pki_in;
 use iot443_interop::paths::peers_python;
-use iot443_interop::{ALPN, InProcessEmulator, Proc, TIMEOUT, temp_dir};
+use iot443_interop::{ALPN, EmulatorProcess, InProcessEmulator, Proc, TIMEOUT, temp_dir};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
@@ -26,6 +28,8 @@ import json, ssl, sys, threading
 import paho.mqtt.client as mqtt
 
 host, port, folder, alpn, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+# The folder of the client certificate (device.crt, device.key), or "none" for no certificate.
+identity = sys.argv[6] if len(sys.argv) > 6 else folder
 LIMIT = 20
 
 def emit(**fields):
@@ -36,7 +40,8 @@ def fail(error):
     sys.exit(1)
 
 context = ssl.create_default_context(cafile=folder + "/ca.pem")
-context.load_cert_chain(folder + "/device.crt", folder + "/device.key")
+if identity != "none":
+    context.load_cert_chain(identity + "/device.crt", identity + "/device.key")
 if alpn != "none":
     context.set_alpn_protocols([alpn])
 
@@ -83,6 +88,18 @@ emit(event="done")
 "#;
 
 fn run_paho(emulator_dir: &Path, port: u16, alpn: &str, mode: &str) -> (bool, Vec<Value>, String) {
+    run_paho_as(emulator_dir, Some(emulator_dir), port, alpn, mode)
+}
+
+/// Like `run_paho`, trusting the CA of `emulator_dir` but presenting the device certificate of
+/// `identity_dir` (none when `None`).
+fn run_paho_as(
+    emulator_dir: &Path,
+    identity_dir: Option<&Path>,
+    port: u16,
+    alpn: &str,
+    mode: &str,
+) -> (bool, Vec<Value>, String) {
     let scripts = temp_dir();
     let script = scripts.path().join("paho_client.py");
     std::fs::write(&script, PAHO_SCRIPT).unwrap();
@@ -93,7 +110,8 @@ fn run_paho(emulator_dir: &Path, port: u16, alpn: &str, mode: &str) -> (bool, Ve
         .arg(port.to_string())
         .arg(emulator_dir)
         .arg(alpn)
-        .arg(mode);
+        .arg(mode)
+        .arg(identity_dir.map_or_else(|| "none".into(), |dir| dir.as_os_str().to_owned()));
     let finished = Proc::run("paho-mqtt", command, TIMEOUT * 2);
     let events = finished
         .stdout
@@ -140,21 +158,86 @@ fn paho_with_alpn_publishes_and_receives_qos0_qos1_and_retained() {
     assert_eq!(of_event(&events, "done").len(), 1, "{events:?}");
 }
 
+/// Asserts that paho failed without a CONNACK, with exactly one `error` event, and that the
+/// emulator logged a refusal of `kind` whose text contains `reason`; returns the error text.
+fn assert_refused_and_logged(
+    emulator: &mut EmulatorProcess,
+    (ok, events, stderr): (bool, Vec<Value>, String),
+    kind: &str,
+    reason: &str,
+) -> String {
+    assert!(!ok, "paho was not refused ({kind}): {events:?}\n{stderr}");
+    assert!(of_event(&events, "connected").is_empty(), "{events:?}");
+    let errors = of_event(&events, "error");
+    assert_eq!(errors.len(), 1, "{events:?}\n{stderr}");
+    let line = emulator.wait_refusal(kind);
+    assert!(line.contains(reason), "emulator log for paho ({kind}): {line}");
+    errors[0]["error"].as_str().unwrap_or_default().to_owned()
+}
+
 #[test]
 #[ignore = "needs paho-mqtt in the peers' Python venv: run by .ci/interop"]
 fn paho_without_alpn_is_refused() {
     let dir = temp_dir();
-    let emulator = InProcessEmulator::start(dir.path());
-    let (ok, events, stderr) = run_paho(emulator.dir(), emulator.alpn_port(), "none", "noalpn");
-    assert!(!ok, "paho without ALPN was not refused: {events:?}\n{stderr}");
-    assert!(of_event(&events, "connected").is_empty(), "{events:?}");
-    let errors = of_event(&events, "error");
-    assert_eq!(errors.len(), 1, "{events:?}\n{stderr}");
+    let mut emulator = EmulatorProcess::start(dir.path());
+    let outcome = run_paho(dir.path(), emulator.alpn_addr.port(), "none", "noalpn");
+    let error = assert_refused_and_logged(
+        &mut emulator,
+        outcome,
+        "missing_alpn",
+        "the client offered no ALPN",
+    );
     // OpenSSL's name for the alert the emulator sends: no_application_protocol (120).
-    let error = errors[0]["error"].as_str().unwrap_or_default().to_ascii_uppercase();
+    let error = error.to_ascii_uppercase();
     assert!(
         error.contains("NO APPLICATION PROTOCOL") || error.contains("NO_APPLICATION_PROTOCOL"),
         "{error}"
+    );
+}
+
+#[test]
+#[ignore = "needs paho-mqtt in the peers' Python venv: run by .ci/interop"]
+fn paho_with_alpn_mqtt_is_refused_and_logged() {
+    let dir = temp_dir();
+    let mut emulator = EmulatorProcess::start(dir.path());
+    let outcome = run_paho(dir.path(), emulator.alpn_addr.port(), "mqtt", "mqttalpn");
+    assert_refused_and_logged(
+        &mut emulator,
+        outcome,
+        "wrong_alpn",
+        &format!("the client offered ALPN [\"mqtt\"] but not {ALPN}"),
+    );
+}
+
+#[test]
+#[ignore = "needs paho-mqtt in the peers' Python venv: run by .ci/interop"]
+fn paho_without_client_certificate_is_refused_and_logged() {
+    let dir = temp_dir();
+    let mut emulator = EmulatorProcess::start(dir.path());
+    let outcome = run_paho_as(dir.path(), None, emulator.alpn_addr.port(), ALPN, "nocert");
+    assert_refused_and_logged(
+        &mut emulator,
+        outcome,
+        "no_client_certificate",
+        "the client presented no certificate",
+    );
+}
+
+#[test]
+#[ignore = "needs paho-mqtt in the peers' Python venv: run by .ci/interop"]
+fn paho_with_certificate_of_another_ca_is_refused_and_logged() {
+    let dir = temp_dir();
+    let mut emulator = EmulatorProcess::start(dir.path());
+    // A second PKI: its own CA, and a device certificate that CA issued.
+    let foreign_dir = temp_dir();
+    let foreign = pki_in(foreign_dir.path());
+    let outcome =
+        run_paho_as(dir.path(), Some(&foreign.dir), emulator.alpn_addr.port(), ALPN, "foreign");
+    assert_refused_and_logged(
+        &mut emulator,
+        outcome,
+        "unknown_ca",
+        "the client certificate was not issued by the emulator's CA",
     );
 }
 
