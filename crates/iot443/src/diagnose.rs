@@ -32,9 +32,8 @@ use crate::config::{Config, ConfigError, CredentialWarning, Credentials};
 use crate::error::ClientError;
 use crate::message::Event;
 use crate::tls;
+use crate::tls_failure;
 use iot443_proto::QoS;
-use iot443_proto::codec::ConnectReturnCode;
-use rustls::{AlertDescription, CertificateError};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -442,7 +441,7 @@ async fn check_tls(config: &Config, credentials: &Credentials, tcp: TcpStream) -
         Ok(Ok(0)) => Step::fail(
             "tls",
             format!("the server closed the connection right after the handshake; {summary}"),
-            refused_certificate_hint(config),
+            tls_failure::refused_certificate_hint(config),
         ),
         // Nothing to read (the server waits for CONNECT), or unexpected data: the handshake
         // itself is fine.
@@ -453,12 +452,9 @@ async fn check_tls(config: &Config, credentials: &Credentials, tcp: TcpStream) -
 /// Version, cipher suite, ALPN, SNI and the server's chain of an established connection.
 fn tls_summary(stream: &TlsStream<TcpStream>, offered: &str, sni: &str) -> String {
     let (_, connection) = stream.get_ref();
-    let version = match connection.protocol_version() {
-        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS1.3".to_owned(),
-        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS1.2".to_owned(),
-        Some(other) => format!("{other:?}"),
-        None => "unknown version".to_owned(),
-    };
+    let version = connection
+        .protocol_version()
+        .map_or_else(|| "unknown version".to_owned(), tls_failure::version_name);
     let cipher = connection
         .negotiated_cipher_suite()
         .map(|suite| format!("{:?}", suite.suite()))
@@ -488,71 +484,15 @@ fn tls_summary(stream: &TlsStream<TcpStream>, offered: &str, sni: &str) -> Strin
     )
 }
 
-/// What a TLS error says, and what it usually means.
+/// What a TLS error says, and what it usually means (the client's own explanation).
 fn tls_failure(config: &Config, error: &io::Error) -> (String, String) {
-    let rustls_error = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match rustls_error {
-        Some(rustls::Error::AlertReceived(AlertDescription::NoApplicationProtocol)) => (
-            "the server sent the alert no_application_protocol".to_owned(),
-            format!(
-                "ALPN x-amzn-mqtt-ca missing or refused: AWS IoT Core needs it for MQTT with \
-                 client certificates on port 443 (offered: {}); set alpn = \"x-amzn-mqtt-ca\" \
-                 or use port 8883",
-                config.alpn_protocol().unwrap_or("none")
-            ),
-        ),
-        Some(rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer | CertificateError::BadSignature,
-        )) => (
-            "the server certificate is not signed by a trusted root".to_owned(),
-            match &config.root_ca {
-                Some(path) => format!(
-                    "wrong root CA file (root_ca = {}): for AWS IoT Core use AmazonRootCA1.pem, \
-                     for the iot443 emulator its ca.pem",
-                    path.display()
-                ),
-                None => "wrong root CA file (root_ca): none is set, so the built-in roots were \
-                         used; set root_ca to the CA that signed the server certificate"
-                    .to_owned(),
-            },
-        ),
-        Some(rustls::Error::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        )) => (
-            format!("the server certificate is not valid for {:?}", config.endpoint),
-            "wrong endpoint: use the one from `aws iot describe-endpoint --endpoint-type \
-             iot:Data-ATS`"
-                .to_owned(),
-        ),
-        Some(rustls::Error::InvalidCertificate(
-            CertificateError::Expired | CertificateError::ExpiredContext { .. },
-        )) => (
-            "the server certificate has expired".to_owned(),
-            "check the system clock (`date -u`)".to_owned(),
-        ),
-        Some(rustls::Error::AlertReceived(alert)) => {
-            (format!("the server sent the alert {alert:?}"), refused_certificate_hint(config))
-        }
-        Some(other) => (other.to_string(), "the TLS handshake failed".to_owned()),
-        None if error.kind() == io::ErrorKind::UnexpectedEof => (
-            "the server closed the connection during the handshake".to_owned(),
-            if config.alpn_protocol().is_none() {
-                "ALPN x-amzn-mqtt-ca missing or refused: AWS IoT Core needs it on port 443"
-                    .to_owned()
-            } else {
-                refused_certificate_hint(config)
-            },
-        ),
-        None => (error.to_string(), "the connection failed during the TLS handshake".to_owned()),
-    }
-}
-
-fn refused_certificate_hint(config: &Config) -> String {
-    format!(
-        "the device certificate was refused (not registered/active, or wrong CA): check that {} \
-         is registered in AWS IoT, ACTIVE, and signed by a CA the endpoint trusts",
-        config.certificate.display()
-    )
+    let explanation = tls_failure::explain(config, error);
+    let hint = if explanation.hint.is_empty() {
+        "the TLS handshake failed".to_owned()
+    } else {
+        explanation.hint
+    };
+    (explanation.detail, hint)
 }
 
 async fn check_mqtt(config: &Config) -> Result<(Step, Client, Events), Step> {
@@ -585,26 +525,18 @@ async fn check_mqtt(config: &Config) -> Result<(Step, Client, Events), Step> {
                      TLS without ALPN x-amzn-mqtt-ca and then never answers CONNECT"
                         .to_owned()
                 }
-                ClientError::ConnectionRefused { code, .. } => refusal_hint(*code),
+                // The client's own advice for the refusal code.
+                ClientError::ConnectionRefused { code, hint, .. } => {
+                    match hint.strip_prefix("; ") {
+                        Some(advice) => advice.to_owned(),
+                        None => format!("CONNACK refusal {code}"),
+                    }
+                }
                 ClientError::ConnectionLost { .. } | ClientError::Closed => closed_hint(),
                 _ => "the MQTT connection failed".to_owned(),
             };
             Err(Step::fail("mqtt", error.to_string(), hint))
         }
-    }
-}
-
-fn refusal_hint(code: ConnectReturnCode) -> String {
-    match code {
-        ConnectReturnCode::NOT_AUTHORIZED => {
-            "refused as not authorized: the certificate is inactive, or its policy does not \
-             allow iot:Connect for this client id"
-                .to_owned()
-        }
-        ConnectReturnCode::IDENTIFIER_REJECTED => {
-            "client id rejected: use 1 to 128 bytes, not starting with '$'".to_owned()
-        }
-        other => format!("CONNACK refusal {other}"),
     }
 }
 

@@ -28,6 +28,7 @@ mod message;
 pub mod outbox;
 pub mod reconnect;
 pub mod tls;
+mod tls_failure;
 mod transport;
 mod tunnel;
 

@@ -6,8 +6,8 @@ use crate::config::{Config, Credentials};
 use crate::error::ClientError;
 use crate::message::ConnectionInfo;
 use crate::tls;
+use crate::tls_failure;
 use crate::tunnel;
-use rustls::{AlertDescription, CertificateError};
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,11 +62,7 @@ pub(crate) async fn connect(config: &Config) -> Result<Connection, ClientError> 
         remote_addr,
         tls_version: connection
             .protocol_version()
-            .map(|version| match version {
-                rustls::ProtocolVersion::TLSv1_3 => "TLS1.3".to_owned(),
-                rustls::ProtocolVersion::TLSv1_2 => "TLS1.2".to_owned(),
-                other => format!("{other:?}"),
-            })
+            .map(tls_failure::version_name)
             .unwrap_or_default(),
         cipher_suite: connection
             .negotiated_cipher_suite()
@@ -138,9 +134,7 @@ fn is_cut(error: &io::Error) -> bool {
 /// A TLS failure with the likely cause spelled out.
 fn tls_error(config: &Config, error: io::Error) -> ClientError {
     let addr = config.server_addr();
-    let offered = config.alpn_protocol();
-    let rustls_error = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    if rustls_error.is_none() && is_cut(&error) {
+    if tls_failure::rustls_error(&error).is_none() && is_cut(&error) {
         // Reset or aborted in the middle of the handshake, with no TLS alert and no clean
         // close: the network (a cut link, a middlebox, an endpoint restarting), not the
         // endpoint refusing us. The reconnecting driver retries it as such instead of counting
@@ -151,66 +145,9 @@ fn tls_error(config: &Config, error: io::Error) -> ClientError {
             hint: "; the connection was cut during the TLS handshake",
         };
     }
-    let (detail, hint) = match rustls_error {
-        Some(rustls::Error::AlertReceived(AlertDescription::NoApplicationProtocol)) => (
-            "the server sent the alert no_application_protocol".to_owned(),
-            match offered {
-                None => {
-                    "; the client offered no ALPN, and ALPN x-amzn-mqtt-ca is probably missing: \
-                         AWS IoT Core needs it for MQTT with certificates on port 443 (set \
-                         alpn = \"x-amzn-mqtt-ca\", or use port 8883)"
-                        .to_owned()
-                }
-                Some(protocol) => format!(
-                    "; the server does not accept ALPN {protocol:?}: for MQTT with client \
-                     certificates on port 443, AWS IoT Core needs ALPN x-amzn-mqtt-ca"
-                ),
-            },
-        ),
-        Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => (
-            "the server certificate is not signed by a trusted root".to_owned(),
-            match &config.root_ca {
-                Some(path) => format!(
-                    "; check root_ca ({}): for AWS IoT Core use AmazonRootCA1.pem, for the iot443 \
-                     emulator its ca.pem",
-                    path.display()
-                ),
-                None => "; no root_ca is set, so the Mozilla roots were used: set root_ca to the \
-                         CA that signed the server certificate"
-                    .to_owned(),
-            },
-        ),
-        Some(rustls::Error::InvalidCertificate(CertificateError::NotValidForName))
-        | Some(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
-            ..
-        })) => (
-            format!("the server certificate is not valid for {:?}", config.endpoint),
-            "; use the endpoint from `aws iot describe-endpoint --endpoint-type iot:Data-ATS`"
-                .to_owned(),
-        ),
-        Some(rustls::Error::InvalidCertificate(CertificateError::Expired))
-        | Some(rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { .. })) => {
-            ("the server certificate has expired".to_owned(), "; check the system clock".to_owned())
-        }
-        Some(rustls::Error::AlertReceived(alert)) => (
-            format!("the server sent the alert {alert:?}"),
-            format!(
-                "; the endpoint probably refused the device certificate ({}): check it is \
-                 registered and ACTIVE, signed by a CA the endpoint trusts, and not expired",
-                config.certificate.display()
-            ),
-        ),
-        Some(other) => (other.to_string(), String::new()),
-        None if error.kind() == io::ErrorKind::UnexpectedEof => (
-            "the server closed the connection during the handshake".to_owned(),
-            if offered.is_none() {
-                "; ALPN x-amzn-mqtt-ca is probably missing (AWS IoT Core needs it on port 443)"
-                    .to_owned()
-            } else {
-                "; the endpoint probably refused the device certificate".to_owned()
-            },
-        ),
-        None => (error.to_string(), String::new()),
-    };
+    let explanation = tls_failure::explain(config, &error);
+    let hint =
+        if explanation.hint.is_empty() { String::new() } else { format!("; {}", explanation.hint) };
+    let detail = explanation.detail;
     ClientError::Tls { addr, detail, hint }
 }

@@ -13,16 +13,19 @@
 //! without bound.
 
 mod delivery;
+mod durable;
+mod hints;
 mod link;
 
 pub(crate) use link::{BoxTransport, Connector};
 
 use crate::error::{ClientError, refusal_hint};
 use crate::message::{ConnectionInfo, Event, Message};
-use crate::outbox::{NewMessage, Outbox, OutboxId};
+use crate::outbox::{Outbox, OutboxId};
 use crate::reconnect::{Backoff, Cause, OfflineQueue, ReconnectPolicy, WhenFull};
 use bytes::{Buf, Bytes, BytesMut};
 use delivery::Deliveries;
+use durable::{error_text, unix_ms};
 use iot443_proto::codec::{EncodeError, PacketId, SubscribeFilter};
 use iot443_proto::session::{
     Event as SessionEvent, LinkDeadReason, MessageId, Session, SessionConfig, SessionError,
@@ -31,7 +34,6 @@ use iot443_proto::topic::{TopicFilter, TopicName};
 use iot443_proto::{Instant, QoS};
 use link::{Connecting, Ended, Ending, classify_attempt, classify_end};
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
@@ -185,27 +187,6 @@ impl Driver {
         Instant::from_duration(self.origin.elapsed())
     }
 
-    /// Queues what the outbox kept from an earlier run, in order, before anything new.
-    fn replay_outbox(&mut self) -> Result<(), ClientError> {
-        self.expire_outbox();
-        let Some(outbox) = &self.outbox else { return Ok(()) };
-        let entries = outbox.pending()?;
-        if !entries.is_empty() {
-            tracing::info!(count = entries.len(), path = %outbox.path().display(), "replaying the outbox");
-        }
-        for entry in entries {
-            let Ok(topic) = TopicName::new(entry.topic.clone()) else {
-                tracing::warn!(topic = entry.topic, "outbox entry with an invalid topic skipped");
-                continue;
-            };
-            let qos = if entry.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
-            let id = self.session.publish(topic, qos, entry.payload.clone(), entry.retain)?;
-            self.pending
-                .insert(id, Pending { topic: entry.topic, done: None, outbox_id: Some(entry.id) });
-        }
-        Ok(())
-    }
-
     /// Runs until the client disconnects or the connection is lost for good.
     pub(crate) async fn run(mut self) {
         self.session.connect(self.now());
@@ -333,41 +314,6 @@ impl Driver {
                     }
                 }
                 Command::Disconnect { done } => self.disconnecting = Some(done),
-            }
-        }
-    }
-
-    /// Writes the batch's QoS 1 publishes to the outbox in one transaction. One result per
-    /// such publish, in order.
-    fn persist(&mut self, batch: &[Command]) -> Vec<Result<OutboxId, String>> {
-        let Some(outbox) = self.outbox.as_mut() else { return Vec::new() };
-        let expires_at_ms = self.message_expiry.map(|expiry| {
-            unix_ms().saturating_add(i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX))
-        });
-        let messages: Vec<NewMessage<'_>> = batch
-            .iter()
-            .filter_map(|command| match command {
-                Command::Publish { topic, qos: QoS::AtLeastOnce, payload, retain, .. } => {
-                    Some(NewMessage {
-                        topic: topic.as_str(),
-                        payload,
-                        qos: 1,
-                        retain: *retain,
-                        expires_at_ms,
-                    })
-                }
-                _ => None,
-            })
-            .collect();
-        if messages.is_empty() {
-            return Vec::new();
-        }
-        match outbox.push(&messages) {
-            Ok(ids) => ids.into_iter().map(Ok).collect(),
-            Err(error) => {
-                let text = error.to_string();
-                tracing::error!("{text}");
-                messages.iter().map(|_| Err(text.clone())).collect()
             }
         }
     }
@@ -540,35 +486,6 @@ impl Driver {
         }
     }
 
-    fn no_connack_hint(&self) -> String {
-        let tls = !self.info.tls_version.is_empty();
-        let mut hint = String::from(if tls {
-            "; TLS succeeded but the endpoint never answered CONNECT"
-        } else {
-            "; the endpoint never answered CONNECT"
-        });
-        if tls && self.info.alpn.is_none() && self.info.port == 443 {
-            hint.push_str(
-                ": on port 443 that usually means ALPN x-amzn-mqtt-ca was not offered or not \
-                 accepted (set alpn = \"x-amzn-mqtt-ca\", or use port 8883)",
-            );
-        } else if tls && self.info.alpn.is_none() {
-            // Not port 443, but possibly an endpoint that behaves like it (a tunnel, a proxy,
-            // the emulator): no ALPN was negotiated, which such an endpoint answers with silence.
-            hint.push_str(
-                ": no ALPN was negotiated; if this endpoint stands for AWS IoT Core's port 443 \
-                 (a tunnel, a proxy, the emulator), ALPN x-amzn-mqtt-ca is probably missing (set \
-                 alpn = \"x-amzn-mqtt-ca\"); otherwise check that the certificate is ACTIVE and \
-                 its policy allows iot:Connect",
-            );
-        } else {
-            hint.push_str(
-                ": check that the certificate is ACTIVE and its policy allows iot:Connect",
-            );
-        }
-        hint
-    }
-
     // ---- connection life ---------------------------------------------------------------------
 
     fn mark_healthy(&mut self) {
@@ -615,22 +532,6 @@ impl Driver {
         }
         let error = ClientError::ConnectionLost { addr: self.info.addr(), reason };
         self.lose_link(cause, Some(error));
-    }
-
-    /// What a connection that ends before CONNACK usually means.
-    fn before_connack_hint(&self) -> String {
-        match self.info.alpn.as_deref() {
-            Some(crate::config::Config::ALPN_MQTT_CA) => "; it ended before CONNACK: the endpoint \
-                 probably refused the certificate (not registered or not ACTIVE) or the client id"
-                .to_owned(),
-            selected => format!(
-                "; it ended before CONNACK and the endpoint selected {}: on port 443 AWS IoT Core \
-                 needs ALPN x-amzn-mqtt-ca (set alpn = \"x-amzn-mqtt-ca\"), otherwise check the \
-                 certificate and the client id",
-                selected
-                    .map_or_else(|| "no ALPN protocol".to_owned(), |alpn| format!("ALPN {alpn:?}"))
-            ),
-        }
     }
 
     /// Drops the transport and either schedules a reconnect or, when none is possible, ends.
@@ -703,37 +604,6 @@ impl Driver {
         self.retry_at = Some(tokio::time::Instant::now() + delay);
     }
 
-    /// Drops the outbox's expired messages (at start and before every reconnect) and reports
-    /// them; a message that expired is not sent late.
-    fn expire_outbox(&mut self) {
-        let Some(outbox) = self.outbox.as_mut() else { return };
-        if self.message_expiry.is_none() {
-            return;
-        }
-        let expired = match outbox.take_expired(unix_ms()) {
-            Ok(expired) => expired,
-            Err(error) => {
-                tracing::error!("{error}");
-                return;
-            }
-        };
-        for entry in expired {
-            tracing::warn!(
-                topic = entry.topic,
-                "message expired before it was acknowledged; dropped"
-            );
-            let found =
-                self.pending.iter().find(|(_, pending)| pending.outbox_id == Some(entry.id));
-            if let Some(id) = found.map(|(id, _)| *id) {
-                self.session.discard_publish(id);
-                if let Some(pending) = self.pending.remove(&id) {
-                    reply(pending.done, Err(ClientError::Expired { topic: entry.topic.clone() }));
-                }
-            }
-            let _ = self.events.try_send(Event::Expired { topic: entry.topic });
-        }
-    }
-
     fn attempt_finished(
         &mut self,
         attempt: Result<(BoxTransport, crate::message::ConnectionInfo), ClientError>,
@@ -758,21 +628,6 @@ impl Driver {
                 self.schedule_reconnect(cause);
             }
         }
-    }
-
-    fn flush_outbox_removals(&mut self) {
-        if self.acknowledged.is_empty() {
-            return;
-        }
-        let Some(outbox) = self.outbox.as_mut() else {
-            self.acknowledged.clear();
-            return;
-        };
-        // At-least-once: if this fails, the rows are replayed (again) at the next start.
-        if let Err(error) = outbox.remove(&self.acknowledged) {
-            tracing::error!("{error}");
-        }
-        self.acknowledged.clear();
     }
 
     async fn maybe_finish_disconnect(&mut self) {
@@ -851,17 +706,6 @@ fn reply(sender: Option<Reply<()>>, result: Result<(), ClientError>) {
     if let Some(sender) = sender {
         let _ = sender.send(result);
     }
-}
-
-fn error_text(error: Option<String>) -> String {
-    error.unwrap_or_else(|| "the outbox returned fewer ids than messages".to_owned())
-}
-
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// What one step of output achieved.
