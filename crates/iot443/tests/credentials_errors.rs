@@ -73,19 +73,12 @@ async fn key_of_another_device_is_refused_before_any_connection() {
 async fn expired_certificate_is_refused_naming_the_file() {
     let emulator = TestEmulator::start().await;
     let now = time::OffsetDateTime::now_utc();
-    let expired = emulator
-        .emulator
-        .pki
-        .issue_device_with_validity(
-            "expired",
-            DeviceKeyKind::EcP256,
-            now - time::Duration::days(30),
-            now - time::Duration::days(1),
-        )
-        .unwrap();
-    let mut config = emulator.config("expired");
-    config.certificate = expired.certificate_path.clone();
-    config.private_key = expired.private_key_path.clone();
+    let (config, expired) = emulator.config_with_device_valid(
+        "expired",
+        "expired",
+        now - time::Duration::days(30),
+        now - time::Duration::days(1),
+    );
 
     let error = within("connect", Client::connect(&config)).await.unwrap_err();
     let ClientError::Config(ConfigError::CertificateExpired { path, not_after }) = &error else {
@@ -110,19 +103,12 @@ async fn expired_certificate_is_refused_naming_the_file() {
 async fn certificate_not_valid_yet_is_refused_naming_the_file() {
     let emulator = TestEmulator::start().await;
     let now = time::OffsetDateTime::now_utc();
-    let future = emulator
-        .emulator
-        .pki
-        .issue_device_with_validity(
-            "future",
-            DeviceKeyKind::EcP256,
-            now + time::Duration::days(1),
-            now + time::Duration::days(30),
-        )
-        .unwrap();
-    let mut config = emulator.config("future");
-    config.certificate = future.certificate_path.clone();
-    config.private_key = future.private_key_path.clone();
+    let (config, future) = emulator.config_with_device_valid(
+        "future",
+        "future",
+        now + time::Duration::days(1),
+        now + time::Duration::days(30),
+    );
 
     let error = within("connect", Client::connect(&config)).await.unwrap_err();
     let ClientError::Config(ConfigError::CertificateNotYetValid { path, .. }) = &error else {

@@ -93,19 +93,12 @@ async fn root_ca_of_another_endpoint_fails_at_tls_naming_the_root_ca_file() {
 async fn expired_device_certificate_fails_at_files_with_renew_hint() {
     let emulator = TestEmulator::start().await;
     let now = time::OffsetDateTime::now_utc();
-    let expired = emulator
-        .emulator
-        .pki
-        .issue_device_with_validity(
-            "expired",
-            DeviceKeyKind::EcP256,
-            now - time::Duration::days(30),
-            now - time::Duration::days(1),
-        )
-        .unwrap();
-    let mut config = emulator.config("doctor-expired");
-    config.certificate = expired.certificate_path.clone();
-    config.private_key = expired.private_key_path.clone();
+    let (config, _) = emulator.config_with_device_valid(
+        "expired",
+        "doctor-expired",
+        now - time::Duration::days(30),
+        now - time::Duration::days(1),
+    );
 
     let report = within("diagnose", diagnose(&config)).await;
     assert_fails_at(&report, "files", "expired: renew it");
@@ -134,19 +127,12 @@ async fn key_of_another_device_fails_at_files_naming_the_mismatch() {
 async fn certificate_expiring_soon_passes_with_a_warning() {
     let emulator = TestEmulator::start().await;
     let now = time::OffsetDateTime::now_utc();
-    let soon = emulator
-        .emulator
-        .pki
-        .issue_device_with_validity(
-            "soon",
-            DeviceKeyKind::EcP256,
-            now - time::Duration::days(300),
-            now + time::Duration::days(10),
-        )
-        .unwrap();
-    let mut config = emulator.config("soon");
-    config.certificate = soon.certificate_path.clone();
-    config.private_key = soon.private_key_path.clone();
+    let (config, _) = emulator.config_with_device_valid(
+        "soon",
+        "soon",
+        now - time::Duration::days(300),
+        now + time::Duration::days(10),
+    );
 
     let report = within("diagnose", diagnose(&config)).await;
     let files = &report.steps[1];

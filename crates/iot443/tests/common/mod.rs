@@ -5,6 +5,7 @@
 pub mod faults;
 
 use iot443::{Client, Config, Event, Events, Message, Subscription};
+use iot443_emulator::pki::{DeviceIdentity, DeviceKeyKind};
 use iot443_emulator::server::{Emulator, EmulatorOptions};
 use std::future::Future;
 use std::path::Path;
@@ -81,6 +82,26 @@ impl TestEmulator {
         config.alpn = None;
         config.validate().unwrap();
         config
+    }
+
+    /// A configuration for the ALPN listener with the credentials of a new device `name`,
+    /// signed by the emulator's CA and valid from `not_before` to `not_after`.
+    pub fn config_with_device_valid(
+        &self,
+        name: &str,
+        client_id: &str,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> (Config, DeviceIdentity) {
+        let device = self
+            .emulator
+            .pki
+            .issue_device_with_validity(name, DeviceKeyKind::EcP256, not_before, not_after)
+            .unwrap();
+        let mut config = self.config(client_id);
+        config.certificate = device.certificate_path.clone();
+        config.private_key = device.private_key_path.clone();
+        (config, device)
     }
 
     /// A client connected to the ALPN listener.
