@@ -3,8 +3,10 @@
 
 use crate::exit;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use iot443::config::PortSetting;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// MQTT to AWS IoT Core through TCP port 443 (TLS client certificates + ALPN x-amzn-mqtt-ca).
 ///
@@ -66,9 +68,14 @@ pub struct ConnectArgs {
     /// Endpoint host name (aws iot describe-endpoint --endpoint-type iot:Data-ATS).
     #[arg(short = 'h', long = "endpoint", value_name = "HOST")]
     pub endpoint: Option<String>,
-    /// Port: 443 (ALPN x-amzn-mqtt-ca is offered) or 8883.
-    #[arg(short = 'p', long, value_name = "PORT")]
-    pub port: Option<u16>,
+    /// Port: 443 (ALPN x-amzn-mqtt-ca is offered), 8883, or auto: try 8883, then 443 with ALPN
+    /// 250 ms later, keep the first that reaches CONNACK and remember it per endpoint in
+    /// $XDG_STATE_HOME/iot443/ports (else ~/.local/state/iot443/ports) for a day. Default: 443.
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = parse_port)]
+    pub port: Option<PortSetting>,
+    /// Seconds allowed for each of TCP connect, TLS handshake and CONNACK (default 10).
+    #[arg(long = "connect-timeout", value_name = "SECONDS", value_parser = parse_timeout)]
+    pub connect_timeout: Option<Duration>,
     /// MQTT client id (IoT Core: unique per connected device, at most 128 bytes).
     #[arg(short = 'i', long = "client-id", value_name = "ID")]
     pub client_id: Option<String>,
@@ -272,4 +279,20 @@ pub enum EmulatorAction {
         #[arg(long, value_enum, default_value = "ec")]
         device_key: DeviceKeyArg,
     },
+}
+
+/// `-p 443`, `-p 8883`, `-p auto`.
+fn parse_port(value: &str) -> Result<PortSetting, String> {
+    PortSetting::parse(value)
+}
+
+/// `--connect-timeout 10` (whole or decimal seconds, more than 0, at most a day).
+fn parse_timeout(value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| *seconds > 0.0 && *seconds <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{value:?} is not a number of seconds above 0, e.g. 10"))
 }

@@ -40,7 +40,10 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
         config.endpoint = endpoint.clone();
     }
     if let Some(port) = args.port {
-        config.port = port;
+        port.apply(&mut config);
+    }
+    if let Some(timeout) = args.connect_timeout {
+        config.connect_timeout = timeout;
     }
     if let Some(client_id) = &args.client_id {
         config.client_id = client_id.clone();

@@ -296,3 +296,47 @@ fn connack_split_across_reads_is_reassembled() {
     pair.session.handle_bytes(now, &[0x00]);
     assert_eq!(pair.session.poll_event(), Some(Event::Connected { session_present: false }));
 }
+
+#[test]
+fn connect_written_sends_nothing_and_takes_the_connack_that_answers_the_drivers_connect() {
+    let mut pair = Pair::new(SessionConfig::new("raced"));
+    assert_eq!(pair.session.connect_packet(), Connect::new("raced", 60));
+    pair.session.connect_written(pair.clock.now());
+    let mut out = Vec::new();
+    assert_eq!(pair.session.poll_transmit(pair.clock.now(), &mut out), 0, "CONNECT went out twice");
+    assert!(pair.session.poll_timeout().is_some(), "no CONNACK deadline");
+
+    pair.broker.send(&connack(false));
+    pair.transfer();
+
+    assert!(pair.session.is_connected());
+    assert_eq!(pair.take_events(), vec![Event::Connected { session_present: false }]);
+}
+
+#[test]
+fn connect_written_resends_unacknowledged_publishes_after_connack() {
+    let mut pair = Pair::new(SessionConfig::new("raced"));
+    pair.connect(false);
+    pair.session.publish(topic("a/b"), QoS::AtLeastOnce, Bytes::from_static(b"x"), false).unwrap();
+    pair.transfer();
+    pair.broker.expect_matching("PUBLISH", |p| matches!(p, Packet::Publish(_)));
+    pair.cut();
+
+    pair.session.connect_written(pair.clock.now());
+    pair.broker.send(&connack(true));
+    pair.transfer();
+
+    let again = pair.broker.expect_matching("PUBLISH", |p| matches!(p, Packet::Publish(_)));
+    let Packet::Publish(publish) = again else { unreachable!() };
+    assert!(publish.dup, "the redelivery carries DUP");
+}
+
+#[test]
+fn connect_written_without_connack_times_out_like_connect() {
+    let mut pair = Pair::new(SessionConfig::new("raced"));
+    pair.session.connect_written(pair.clock.now());
+    assert!(pair.advance_to_next_timeout(Duration::from_secs(60)));
+    assert!(
+        pair.take_events().contains(&Event::LinkDead { reason: LinkDeadReason::ConnAckTimeout })
+    );
+}

@@ -1,16 +1,15 @@
 //! The application's handle: [`Client`], with [`Delivery`] and [`Subscription`].
 
 use crate::config::Config;
-use crate::driver::{BoxTransport, Command, Connector, Driver, DriverSetup};
+use crate::driver::{Command, Connector, Driver, DriverSetup, Opened, open};
 use crate::error::ClientError;
 use crate::message::{ConnectionInfo, Event, Message};
 use crate::outbox::Outbox;
 use crate::reconnect::{OfflineQueue, ReconnectPolicy};
-use crate::transport;
 use bytes::Bytes;
 use iot443_proto::QoS;
 use iot443_proto::codec::{AWS_MAX_PAYLOAD, SubscribeFilter};
-use iot443_proto::session::SessionConfig;
+use iot443_proto::session::{Session, SessionConfig};
 use iot443_proto::topic::{TopicFilter, TopicName};
 use std::future::Future;
 use std::pin::Pin;
@@ -62,8 +61,7 @@ pub struct Client {
 
 /// What a driver is started with.
 struct Setup {
-    transport: BoxTransport,
-    info: ConnectionInfo,
+    opened: Opened,
     connector: Connector,
     session: SessionConfig,
     reconnect: ReconnectPolicy,
@@ -100,12 +98,13 @@ impl Client {
             Some(path) => Some(Outbox::open(path)?),
             None => None,
         };
-        let connection = transport::connect(config).await?;
+        let session = session_config(config);
+        let connect = Session::new(session.clone()).map_err(ClientError::Session)?.connect_packet();
+        let opened = open(config, &connect).await?;
         let setup = Setup {
-            transport: Box::new(connection.stream),
-            info: connection.info,
+            opened,
             connector: Connector::Tls(Arc::new(config.clone())),
-            session: session_config(config),
+            session,
             reconnect: config.reconnect.clone(),
             offline_queue: config.offline_queue.clone(),
             outbox,
@@ -127,8 +126,7 @@ impl Client {
     {
         let timeout = session.connect_timeout;
         let setup = Setup {
-            transport: Box::new(stream),
-            info,
+            opened: Opened { transport: Box::new(stream), info, read_ahead: None },
             connector: Connector::Given,
             session,
             reconnect: ReconnectPolicy::default(),
@@ -146,12 +144,11 @@ impl Client {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, receiver) = mpsc::channel(SUBSCRIPTION_QUEUE);
         let (connected_tx, connected_rx) = oneshot::channel();
-        let addr = setup.info.addr();
+        let addr = setup.opened.info.addr();
         let durable = setup.outbox.is_some();
         let span = tracing::info_span!("iot443", addr = %addr);
         let driver = Driver::new(DriverSetup {
-            transport: setup.transport,
-            info: setup.info,
+            opened: setup.opened,
             connector: setup.connector,
             session: setup.session,
             reconnect: setup.reconnect,

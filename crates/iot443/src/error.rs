@@ -67,6 +67,19 @@ pub enum ClientError {
         /// Likely cause and fix, starting with "; " when known.
         hint: String,
     },
+    /// `port = "auto"`: no port reached CONNACK; each port's failure in the order tried.
+    ///
+    /// Its [`kind`](ClientError::kind) is the first failure's that is not a connection failure
+    /// (a TLS or CONNACK refusal says more), else [`ErrorKind::Connection`].
+    #[error("no port of {host} reached CONNACK (port = \"auto\"): {}{hint}", describe_ports(.failures))]
+    AllPortsFailed {
+        /// The endpoint's host name.
+        host: String,
+        /// Each port tried, with why it failed.
+        failures: Vec<(u16, ClientError)>,
+        /// Likely cause and fix, starting with "; " when known.
+        hint: String,
+    },
     /// The endpoint answered CONNECT with a refusal.
     #[error("{addr} refused the MQTT connection: {code}{hint}")]
     ConnectionRefused {
@@ -219,6 +232,11 @@ impl ClientError {
             | ClientError::Closed => ErrorKind::Connection,
             ClientError::DeadLettered { .. } => ErrorKind::TlsOrAuth,
             ClientError::Protocol { .. } => ErrorKind::Protocol,
+            ClientError::AllPortsFailed { failures, .. } => failures
+                .iter()
+                .map(|(_, error)| error.kind())
+                .find(|kind| *kind != ErrorKind::Connection)
+                .unwrap_or(ErrorKind::Connection),
         }
     }
 }
@@ -247,6 +265,13 @@ impl From<crate::outbox::OutboxError> for ClientError {
     fn from(error: crate::outbox::OutboxError) -> Self {
         ClientError::Outbox(error.to_string())
     }
+}
+
+/// `8883: …; 443: …` for [`ClientError::AllPortsFailed`].
+fn describe_ports(failures: &[(u16, ClientError)]) -> String {
+    let described: Vec<String> =
+        failures.iter().map(|(port, error)| format!("port {port}: {error}")).collect();
+    described.join(" | ")
 }
 
 /// The advice that goes with a CONNACK refusal code.

@@ -26,6 +26,8 @@ mod driver;
 mod error;
 mod message;
 pub mod outbox;
+mod port_memory;
+mod port_race;
 pub mod reconnect;
 pub mod tls;
 mod tls_failure;
@@ -42,6 +44,6 @@ pub use config::{
 pub use error::{ClientError, ErrorKind};
 pub use iot443_proto::QoS;
 pub use iot443_proto::session::SessionConfig;
-pub use message::{ConnectionInfo, Event, Message};
+pub use message::{ConnectionInfo, Event, Message, PortChoice};
 pub use outbox::{Outbox, OutboxError};
 pub use reconnect::{OfflineQueue, ReconnectPolicy, WhenFull};

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use iot443_proto::QoS;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// An application message received from the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,54 @@ pub struct ConnectionInfo {
     pub session_present: bool,
     /// The HTTP proxy tunnelled through, as `host:port` (never with credentials).
     pub proxy: Option<String>,
+    /// With `port = "auto"`: how [`port`](ConnectionInfo::port) was chosen.
+    pub port_choice: Option<PortChoice>,
+}
+
+/// How `port = "auto"` chose the port ([`AutoPort`](crate::config::AutoPort)).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortChoice {
+    /// The port remembered from an earlier race was tried alone and reached CONNACK.
+    Remembered {
+        /// From the start of the attempt (TCP connect) to CONNACK.
+        connack_after: Duration,
+    },
+    /// The port won a race to CONNACK.
+    Raced {
+        /// From the start of this port's own attempt to CONNACK.
+        connack_after: Duration,
+        /// From the start of the race (the first attempt) to CONNACK.
+        since_race_start: Duration,
+        /// How the other port fared, e.g. `port 8883: TCP connect … timed out` or `port 8883:
+        /// still connecting`.
+        others: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for PortChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: &Duration| d.as_secs_f64() * 1e3;
+        match self {
+            PortChoice::Remembered { connack_after } => write!(
+                f,
+                "remembered from the last race, reached CONNACK {:.1} ms after the attempt started",
+                ms(connack_after)
+            ),
+            PortChoice::Raced { connack_after, since_race_start, others } => {
+                write!(
+                    f,
+                    "raced, reached CONNACK {:.1} ms after its attempt started ({:.1} ms after the race started)",
+                    ms(connack_after),
+                    ms(since_race_start)
+                )?;
+                for other in others {
+                    write!(f, "; {other}")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl ConnectionInfo {
@@ -65,6 +114,9 @@ impl ConnectionInfo {
         if let Some(proxy) = &self.proxy {
             summary.push_str(" via proxy ");
             summary.push_str(proxy);
+        }
+        if let Some(choice) = &self.port_choice {
+            summary.push_str(&format!(" (port auto: {choice})"));
         }
         summary
     }

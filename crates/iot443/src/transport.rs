@@ -71,6 +71,7 @@ pub(crate) async fn connect(config: &Config) -> Result<Connection, ClientError> 
         alpn: connection.alpn_protocol().map(|alpn| String::from_utf8_lossy(alpn).into_owned()),
         session_present: false,
         proxy: config.proxy.as_ref().map(|proxy| proxy.addr()),
+        port_choice: None,
     };
     Ok(Connection { stream, info })
 }

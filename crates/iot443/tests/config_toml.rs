@@ -154,10 +154,25 @@ fn bad_values_name_file_and_key() {
 }
 
 #[test]
-fn port_auto_is_a_clear_not_yet_error() {
+fn port_auto_races_8883_and_443_and_a_number_does_not() {
+    let config =
+        Config::from_toml_str(&format!("{MINIMAL}port = \"auto\"\n"), Path::new("/")).unwrap();
+    let auto = config.auto_port.expect("port = \"auto\" sets auto_port");
+    assert_eq!((auto.mqtts_port, auto.alpn_port), (8883, 443));
+    assert_eq!(auto.stagger, std::time::Duration::from_millis(250));
+
+    let fixed = Config::from_toml_str(&format!("{MINIMAL}port = 8883\n"), Path::new("/")).unwrap();
+    assert_eq!((fixed.port, fixed.auto_port), (8883, None));
+    let default = Config::from_toml_str(MINIMAL, Path::new("/")).unwrap();
+    assert_eq!((default.port, default.auto_port), (443, None), "443 is the default, not auto");
+}
+
+#[test]
+fn a_port_that_is_neither_a_number_nor_auto_says_what_is_accepted() {
     let err =
-        Config::from_toml_str(&format!("{MINIMAL}port = \"auto\"\n"), Path::new("/")).unwrap_err();
-    assert!(err.to_string().contains("port = \"auto\" is not supported yet"), "{err}");
+        Config::from_toml_str(&format!("{MINIMAL}port = \"https\"\n"), Path::new("/")).unwrap_err();
+    assert!(matches!(err, ConfigError::InvalidValue { field: "port", .. }), "{err:?}");
+    assert!(err.to_string().contains("auto"), "{err}");
 }
 
 #[test]
@@ -211,6 +226,15 @@ fn environment_overrides_the_file() {
     assert_eq!(config.alpn_protocol(), None, "8883 from the environment: no ALPN");
     // What the environment does not set stays as the file said.
     assert!(!config.clean_session);
+}
+
+#[test]
+fn iot443_port_auto_turns_the_race_on_and_a_number_turns_it_off() {
+    let mut config = Config::from_toml_str(MINIMAL, Path::new("/")).unwrap();
+    config.apply_env(env(&[("IOT443_PORT", "auto")])).unwrap();
+    assert!(config.auto_port.is_some());
+    config.apply_env(env(&[("IOT443_PORT", "8883")])).unwrap();
+    assert_eq!((config.port, config.auto_port.is_some()), (8883, false));
 }
 
 #[test]

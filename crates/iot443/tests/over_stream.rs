@@ -76,6 +76,7 @@ fn pipe_info() -> ConnectionInfo {
         alpn: None,
         session_present: false,
         proxy: None,
+        port_choice: None,
     }
 }
 

@@ -217,6 +217,31 @@ impl Session {
         self.state = State::AwaitingConnAck { deadline: now + self.config.connect_timeout };
     }
 
+    /// Like [`connect`](Session::connect), over a transport on which the driver has already
+    /// written the CONNECT that [`connect_packet`](Session::connect_packet) returns (a driver
+    /// that races several transports to CONNACK does the handshake itself). Nothing is queued;
+    /// the CONNACK is expected from [`handle_bytes`](Session::handle_bytes) as usual.
+    pub fn connect_written(&mut self, now: Instant) {
+        self.reset_transport();
+        self.keep_alive.last_sent = now;
+        self.state = State::AwaitingConnAck { deadline: now + self.config.connect_timeout };
+    }
+
+    /// The CONNECT this session sends at [`connect`](Session::connect), for a driver that
+    /// writes it itself (see [`connect_written`](Session::connect_written)).
+    #[must_use]
+    pub fn connect_packet(&self) -> Connect {
+        Connect {
+            protocol: ProtocolVersion::V311,
+            client_id: self.config.client_id.clone(),
+            keep_alive: self.config.keep_alive_secs(),
+            clean_session: self.config.clean_session,
+            will: self.config.will.clone(),
+            username: self.config.username.clone(),
+            password: self.config.password.clone(),
+        }
+    }
+
     /// Queues a publish and returns its id; [`Event::PublishSent`] (QoS 0) or
     /// [`Event::PublishAcked`] (QoS 1) reports it later.
     ///
@@ -385,18 +410,6 @@ impl Session {
     }
 
     // ---- internals -----------------------------------------------------------------------
-
-    fn connect_packet(&self) -> Connect {
-        Connect {
-            protocol: ProtocolVersion::V311,
-            client_id: self.config.client_id.clone(),
-            keep_alive: self.config.keep_alive_secs(),
-            clean_session: self.config.clean_session,
-            will: self.config.will.clone(),
-            username: self.config.username.clone(),
-            password: self.config.password.clone(),
-        }
-    }
 
     fn request(
         &mut self,

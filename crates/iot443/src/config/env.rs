@@ -43,7 +43,9 @@ impl Config {
             next.endpoint = v;
         }
         if let Some(v) = get("IOT443_PORT") {
-            next.port = parse_port(&v).map_err(|m| invalid("IOT443_PORT", "port", m))?;
+            let port =
+                super::PortSetting::parse(&v).map_err(|m| invalid("IOT443_PORT", "port", m))?;
+            port.apply(&mut next);
         }
         if let Some(v) = get("IOT443_CLIENT_ID") {
             check("IOT443_CLIENT_ID", "client_id", super::check_client_id(&v))?;
@@ -99,18 +101,6 @@ fn invalid(var: &str, field: &'static str, message: String) -> ConfigError {
 
 fn check(var: &str, field: &'static str, result: Result<(), String>) -> Result<(), ConfigError> {
     result.map_err(|message| invalid(var, field, message))
-}
-
-fn parse_port(value: &str) -> Result<u16, String> {
-    let value = value.trim();
-    if value == "auto" {
-        return Err(super::port_auto_not_supported());
-    }
-    value
-        .parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| format!("{value:?} is not a TCP port: use 443 or 8883"))
 }
 
 fn parse_seconds(value: &str) -> Result<Duration, String> {

@@ -8,7 +8,7 @@
 //!
 //! ```toml
 //! endpoint    = "abc123-ats.iot.ap-northeast-1.amazonaws.com"
-//! port        = 443                # 443: ALPN x-amzn-mqtt-ca · 8883: plain mutual TLS
+//! port        = 443                # 443: ALPN x-amzn-mqtt-ca · 8883: plain mutual TLS · "auto"
 //! client_id   = "tls-test"
 //! thing_name  = "tls-test"         # optional, defaults to client_id
 //! root_ca     = "certs/rootCA.crt" # optional, defaults to the Mozilla roots (Amazon Root CA 1-4)
@@ -21,6 +21,13 @@
 //! # proxy = "http://user:pass@proxy.example:3128"  # HTTP CONNECT proxy (http:// only)
 //! ```
 //!
+//! # Port
+//!
+//! Without a `port`, the client connects to 443 with ALPN `x-amzn-mqtt-ca`: the port every
+//! firewall that lets HTTPS out leaves open, with no probe of other ports and nothing written
+//! to disk. `port = "auto"` ([`AutoPort`]) races 8883 and 443 (8883 first, 443 250 ms later),
+//! keeps the first to reach CONNACK and remembers it per endpoint in the user's state folder.
+//!
 //! # Proxy
 //!
 //! The client can tunnel through an HTTP proxy with `CONNECT endpoint:port` ([`ProxyConfig`]);
@@ -31,12 +38,14 @@
 //! comma-separated host suffixes, a leading dot allowed, `*` for every host). `NO_PROXY` applies
 //! to `HTTPS_PROXY` only: an explicitly configured proxy is always used.
 
+mod auto_port;
 mod c_header;
 mod credentials;
 mod env;
 mod proxy;
 mod toml;
 
+pub use auto_port::{AutoPort, PortSetting};
 pub use env::ENV_VARS;
 pub use proxy::ProxyConfig;
 
@@ -60,7 +69,11 @@ pub struct Config {
     /// against the server certificate.
     pub endpoint: String,
     /// TCP port, 443 by default (ALPN `x-amzn-mqtt-ca`); 8883 is plain MQTT over mutual TLS.
+    /// Not used when [`auto_port`](Config::auto_port) is set.
     pub port: u16,
+    /// `port = "auto"`: race 8883 and 443 and remember the winner (see [`AutoPort`]); `None`
+    /// (the default) connects to [`port`](Config::port).
+    pub auto_port: Option<AutoPort>,
     /// The MQTT client identifier: 1 to 128 bytes, not starting with `$`.
     pub client_id: String,
     /// The thing name (for the shadow); [`Config::effective_thing_name`] falls back to the client id.
@@ -135,6 +148,7 @@ impl Config {
             config: Config {
                 endpoint: endpoint.into(),
                 port: Self::DEFAULT_PORT,
+                auto_port: None,
                 client_id: client_id.into(),
                 thing_name: None,
                 root_ca: None,
@@ -198,6 +212,10 @@ impl Config {
         };
         check("endpoint", check_endpoint(&self.endpoint))?;
         check("port", check_port(self.port))?;
+        if let Some(auto) = &self.auto_port {
+            check("port", check_port(auto.mqtts_port))?;
+            check("port", check_port(auto.alpn_port))?;
+        }
         check("client_id", check_client_id(&self.client_id))?;
         if let Some(thing_name) = &self.thing_name {
             check("thing_name", check_thing_name(thing_name))?;
@@ -232,9 +250,16 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    /// TCP port (default 443).
+    /// TCP port (default 443); turns [`auto_port`](ConfigBuilder::auto_port) off.
     pub fn port(mut self, port: u16) -> Self {
         self.config.port = port;
+        self.config.auto_port = None;
+        self
+    }
+
+    /// `port = "auto"`: race the ports of `auto` instead of connecting to one port.
+    pub fn auto_port(mut self, auto: AutoPort) -> Self {
+        self.config.auto_port = Some(auto);
         self
     }
 
@@ -574,9 +599,4 @@ fn check_connect_timeout(timeout: Duration) -> Result<(), String> {
         return Err("the connect timeout is zero: use a few seconds, e.g. 10".to_owned());
     }
     Ok(())
-}
-
-/// The error for `port = "auto"`, a planned feature.
-fn port_auto_not_supported() -> String {
-    "port = \"auto\" is not supported yet; use 443 (ALPN x-amzn-mqtt-ca) or 8883".to_owned()
 }

@@ -1,6 +1,6 @@
 //! The TOML configuration file (format in the [module docs](super)).
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, PortSetting};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Value;
@@ -94,8 +94,10 @@ fn parse(
     );
     // The builder's checks name the file: give it the name even for inline text.
     builder = builder.source(source.unwrap_or(name));
-    if let Some(port) = fields.port {
-        builder = builder.port(port);
+    match fields.port {
+        Some(PortSetting::Fixed(port)) => builder = builder.port(port),
+        Some(PortSetting::Auto) => builder = builder.auto_port(super::AutoPort::default()),
+        None => {}
     }
     if let Some(thing_name) = fields.thing_name {
         builder = builder.thing_name(thing_name);
@@ -133,7 +135,7 @@ fn parse(
 #[derive(Default)]
 struct Fields {
     endpoint: Option<String>,
-    port: Option<u16>,
+    port: Option<PortSetting>,
     client_id: Option<String>,
     thing_name: Option<String>,
     root_ca: Option<PathBuf>,
@@ -178,16 +180,15 @@ impl Reader<'_> {
         Ok(if path.is_absolute() { path } else { self.base_dir.join(path) })
     }
 
-    fn port(&self, value: &Value) -> Result<u16, ConfigError> {
+    fn port(&self, value: &Value) -> Result<PortSetting, ConfigError> {
         match value {
             Value::Integer(n) => u16::try_from(*n)
                 .ok()
                 .filter(|p| *p != 0)
+                .map(PortSetting::Fixed)
                 .ok_or_else(|| self.invalid("port", format!("{n} is not a TCP port (1-65535)"))),
-            Value::String(s) if s == "auto" => {
-                Err(self.invalid("port", super::port_auto_not_supported()))
-            }
-            other => Err(self.expected("port", "an integer such as 443 or 8883", other)),
+            Value::String(s) => PortSetting::parse(s).map_err(|m| self.invalid("port", m)),
+            other => Err(self.expected("port", "443, 8883 or \"auto\"", other)),
         }
     }
 

@@ -3,8 +3,13 @@
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::message::ConnectionInfo;
+use crate::port_race;
 use crate::reconnect::Cause;
 use crate::transport;
+use bytes::{Bytes, BytesMut};
+use iot443_proto::Codec;
+use iot443_proto::Packet;
+use iot443_proto::codec::Connect;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,9 +22,53 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
 /// A transport behind a box, so that reconnects can hand over new ones.
 pub(crate) type BoxTransport = Box<dyn Transport>;
 
+/// A transport just opened, ready for the session.
+pub(crate) struct Opened {
+    pub(crate) transport: BoxTransport,
+    pub(crate) info: ConnectionInfo,
+    /// `Some` when the connector already wrote CONNECT (the `port = "auto"` race): what it read
+    /// back, starting with the CONNACK.
+    pub(crate) read_ahead: Option<BytesMut>,
+}
+
+impl Opened {
+    /// A TLS connection on which nothing was exchanged yet.
+    pub(crate) fn fresh(connection: transport::Connection) -> Opened {
+        Opened { transport: Box::new(connection.stream), info: connection.info, read_ahead: None }
+    }
+
+    /// A connection that raced to CONNACK.
+    pub(crate) fn handshaken(handshaken: port_race::Handshaken) -> Opened {
+        Opened {
+            transport: Box::new(handshaken.connection.stream),
+            info: handshaken.connection.info,
+            read_ahead: Some(handshaken.read_ahead),
+        }
+    }
+}
+
 /// An attempt to open a transport.
-pub(crate) type Connecting =
-    Pin<Box<dyn Future<Output = Result<(BoxTransport, ConnectionInfo), ClientError>> + Send>>;
+pub(crate) type Connecting = Pin<Box<dyn Future<Output = Result<Opened, ClientError>> + Send>>;
+
+/// Opens a transport as `config` says: one port, or with `port = "auto"` the race, which also
+/// sends `connect` (the session's CONNECT) and reads the CONNACK.
+pub(crate) async fn open(config: &Config, connect: &Connect) -> Result<Opened, ClientError> {
+    match &config.auto_port {
+        Some(auto) => {
+            let packet = encode_connect(connect)?;
+            Ok(Opened::handshaken(port_race::connect(config, auto, &packet).await?))
+        }
+        None => Ok(Opened::fresh(transport::connect(config).await?)),
+    }
+}
+
+fn encode_connect(connect: &Connect) -> Result<Bytes, ClientError> {
+    let mut packet = BytesMut::with_capacity(64);
+    Codec::default()
+        .encode(&Packet::Connect(connect.clone()), &mut packet)
+        .map_err(|error| ClientError::Session(error.into()))?;
+    Ok(packet.freeze())
+}
 
 /// Where new transports come from.
 pub(crate) enum Connector {
@@ -35,14 +84,12 @@ impl Connector {
         matches!(self, Connector::Tls(_))
     }
 
-    pub(crate) fn connect(&self) -> Option<Connecting> {
+    /// Starts an attempt; `connect` is the session's CONNECT, for the `port = "auto"` race.
+    pub(crate) fn connect(&self, connect: Connect) -> Option<Connecting> {
         match self {
             Connector::Tls(config) => {
                 let config = Arc::clone(config);
-                Some(Box::pin(async move {
-                    let connection = transport::connect(&config).await?;
-                    Ok((Box::new(connection.stream) as BoxTransport, connection.info))
-                }))
+                Some(Box::pin(async move { open(&config, &connect).await }))
             }
             Connector::Given => None,
         }
@@ -58,6 +105,13 @@ pub(crate) fn classify_attempt(error: &ClientError) -> Cause {
         // A proxy that refuses the tunnel (credentials, policy) refuses every attempt alike.
         ClientError::Proxy { status: Some(403 | 407), .. } => Cause::Refused(error.to_string()),
         ClientError::Proxy { .. } => Cause::Network(error.to_string()),
+        // Refused only when some port was refused: a port that no firewall lets out says
+        // nothing about the endpoint.
+        ClientError::AllPortsFailed { failures, .. }
+            if failures.iter().all(|(_, failure)| !classify_attempt(failure).is_refusal()) =>
+        {
+            Cause::Network(error.to_string())
+        }
         _ => Cause::Refused(error.to_string()),
     }
 }

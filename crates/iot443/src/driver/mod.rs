@@ -17,7 +17,7 @@ mod durable;
 mod hints;
 mod link;
 
-pub(crate) use link::{BoxTransport, Connector};
+pub(crate) use link::{BoxTransport, Connector, Opened, open};
 
 use crate::error::{ClientError, refusal_hint};
 use crate::message::{ConnectionInfo, Event, Message};
@@ -78,8 +78,7 @@ pub(crate) enum Command {
 
 /// Everything a driver starts with.
 pub(crate) struct DriverSetup {
-    pub(crate) transport: BoxTransport,
-    pub(crate) info: ConnectionInfo,
+    pub(crate) opened: Opened,
     pub(crate) connector: Connector,
     pub(crate) session: SessionConfig,
     pub(crate) reconnect: ReconnectPolicy,
@@ -119,6 +118,8 @@ pub(crate) struct Driver {
     session: Session,
     origin: tokio::time::Instant,
     info: ConnectionInfo,
+    /// What the first transport's connector read after writing CONNECT itself, until `run`.
+    read_ahead: Option<BytesMut>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
     connected: Option<oneshot::Sender<Result<ConnectionInfo, ClientError>>>,
@@ -147,7 +148,8 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(setup: DriverSetup) -> Result<Self, ClientError> {
         let session = Session::new(setup.session).map_err(ClientError::Session)?;
-        let (reader, writer) = tokio::io::split(setup.transport);
+        let Opened { transport, info, read_ahead } = setup.opened;
+        let (reader, writer) = tokio::io::split(transport);
         let now = tokio::time::Instant::now();
         let mut driver = Driver {
             reader: Some(reader),
@@ -158,7 +160,8 @@ impl Driver {
             connector: setup.connector,
             session,
             origin: now,
-            info: setup.info,
+            info,
+            read_ahead,
             commands: setup.commands,
             events: setup.events,
             connected: Some(setup.connected),
@@ -189,7 +192,8 @@ impl Driver {
 
     /// Runs until the client disconnects or the connection is lost for good.
     pub(crate) async fn run(mut self) {
-        self.session.connect(self.now());
+        let read_ahead = self.read_ahead.take();
+        self.start_session(read_ahead);
         loop {
             self.drain_session();
             self.flush_outbox_removals();
@@ -240,7 +244,7 @@ impl Driver {
                 },
                 () = sleep_until(retry_at), if backing_off => {
                     self.retry_at = None;
-                    self.connecting = self.connector.connect();
+                    self.connecting = self.connector.connect(self.session.connect_packet());
                 },
                 room = self.deliveries.wait_for_room(&self.events), if stalled => {
                     if room {
@@ -604,20 +608,29 @@ impl Driver {
         self.retry_at = Some(tokio::time::Instant::now() + delay);
     }
 
-    fn attempt_finished(
-        &mut self,
-        attempt: Result<(BoxTransport, crate::message::ConnectionInfo), ClientError>,
-    ) {
+    /// Starts the session on the new transport: CONNECT, or, when a connector already
+    /// exchanged CONNECT and CONNACK (`read_ahead`), the bytes it read.
+    fn start_session(&mut self, read_ahead: Option<BytesMut>) {
+        let now = self.now();
+        match read_ahead {
+            Some(bytes) => {
+                self.session.connect_written(now);
+                self.session.handle_bytes(now, &bytes);
+            }
+            None => self.session.connect(now),
+        }
+    }
+
+    fn attempt_finished(&mut self, attempt: Result<Opened, ClientError>) {
         self.expire_outbox();
         match attempt {
-            Ok((transport, info)) => {
+            Ok(Opened { transport, info, read_ahead }) => {
                 let (reader, writer) = tokio::io::split(transport);
                 self.reader = Some(reader);
                 self.writer = Some(writer);
                 self.link = Some(Link { since: tokio::time::Instant::now(), healthy: false });
                 self.info = info;
-                let now = self.now();
-                self.session.connect(now);
+                self.start_session(read_ahead);
             }
             Err(error) => {
                 let cause = classify_attempt(&error);
@@ -737,9 +750,7 @@ async fn read_some<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
-async fn wait_connecting(
-    connecting: &mut Option<Connecting>,
-) -> Result<(BoxTransport, ConnectionInfo), ClientError> {
+async fn wait_connecting(connecting: &mut Option<Connecting>) -> Result<Opened, ClientError> {
     match connecting.as_mut() {
         Some(future) => future.await,
         None => std::future::pending().await,

@@ -1,0 +1,142 @@
+//! The state file of `port = "auto"`: which port reached CONNACK last, per endpoint, and when.
+//!
+//! A small text file (by default `~/.local/state/iot443/ports`), one line per endpoint:
+//!
+//! ```text
+//! # iot443: the port that won the last race to CONNACK, per endpoint (port = "auto")
+//! # endpoint port unix-seconds
+//! abc123-ats.iot.eu-west-1.amazonaws.com 443 1764250000
+//! ```
+//!
+//! The file is a cache: a line that cannot be read is ignored, and a file that cannot be
+//! written costs only a race at the next start (it is logged, never an error).
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+const HEADER: &str = "# iot443: the port that won the last race to CONNACK, per endpoint (port = \"auto\")\n\
+                      # endpoint port unix-seconds\n";
+
+/// A remembered winner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Remembered {
+    pub(crate) port: u16,
+    /// When the race that this port won took place.
+    pub(crate) at: SystemTime,
+}
+
+impl Remembered {
+    /// Younger than `max_age` at `now` (a clock set back counts as young).
+    pub(crate) fn is_fresh(&self, now: SystemTime, max_age: Duration) -> bool {
+        now.duration_since(self.at).map_or(true, |age| age < max_age)
+    }
+}
+
+/// The port remembered for `endpoint` in the file at `path`, if any.
+pub(crate) fn recall(path: &Path, endpoint: &str) -> Option<Remembered> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return None,
+        Err(error) => {
+            tracing::debug!("cannot read the port state file {}: {error}", path.display());
+            return None;
+        }
+    };
+    entries(&text).find(|(name, _)| *name == endpoint).map(|(_, remembered)| remembered)
+}
+
+/// Records that `port` won the race for `endpoint` at `at`, keeping the other endpoints' lines.
+/// The file is replaced atomically (written beside it, then renamed).
+pub(crate) fn remember(path: &Path, endpoint: &str, port: u16, at: SystemTime) -> io::Result<()> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(error) => return Err(error),
+    };
+    let mut text = String::from(HEADER);
+    for (name, remembered) in entries(&old).filter(|(name, _)| *name != endpoint) {
+        text.push_str(&line(name, remembered));
+    }
+    text.push_str(&line(endpoint, Remembered { port, at }));
+
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temporary = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
+
+fn line(endpoint: &str, remembered: Remembered) -> String {
+    let seconds = remembered.at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("{endpoint} {} {seconds}\n", remembered.port)
+}
+
+/// The readable lines of a state file; comments and malformed lines are skipped.
+fn entries(text: &str) -> impl Iterator<Item = (&str, Remembered)> {
+    text.lines().filter(|line| !line.trim_start().starts_with('#')).filter_map(|line| {
+        let mut fields = line.split_whitespace();
+        let endpoint = fields.next()?;
+        let port = fields.next()?.parse::<u16>().ok().filter(|port| *port != 0)?;
+        let seconds = fields.next()?.parse::<u64>().ok()?;
+        if fields.next().is_some() {
+            return None;
+        }
+        let at = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))?;
+        Some((endpoint, Remembered { port, at }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn a_remembered_port_is_recalled_per_endpoint_and_replaced_by_the_next_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/iot443/ports");
+        assert_eq!(recall(&path, "a.example"), None, "no file yet");
+
+        remember(&path, "a.example", 443, at(1_000)).unwrap();
+        remember(&path, "b.example", 8883, at(2_000)).unwrap();
+        remember(&path, "a.example", 8883, at(3_000)).unwrap();
+
+        assert_eq!(recall(&path, "a.example"), Some(Remembered { port: 8883, at: at(3_000) }));
+        assert_eq!(recall(&path, "b.example"), Some(Remembered { port: 8883, at: at(2_000) }));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# iot443"), "{text}");
+        assert_eq!(text.lines().filter(|l| l.starts_with("a.example ")).count(), 1, "{text}");
+    }
+
+    #[test]
+    fn malformed_lines_are_ignored_not_fatal() {
+        let text = "# c\ngarbage\nx.example 0 5\nx.example 443 notanumber\nx.example 443 7 extra\n\
+                    y.example 443 9\n";
+        let read: Vec<_> = entries(text).collect();
+        assert_eq!(read, vec![("y.example", Remembered { port: 443, at: at(9) })]);
+    }
+
+    #[test]
+    fn a_memory_is_fresh_until_max_age() {
+        let remembered = Remembered { port: 443, at: at(1_000) };
+        let day = Duration::from_secs(86_400);
+        assert!(remembered.is_fresh(at(1_000 + 86_399), day));
+        assert!(!remembered.is_fresh(at(1_000 + 86_400), day));
+        assert!(remembered.is_fresh(at(10), day), "a clock set back does not force a race");
+    }
+
+    #[test]
+    fn an_unwritable_place_is_an_error_for_the_caller_to_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "x").unwrap();
+        assert!(remember(&blocker.join("ports"), "a.example", 443, at(1)).is_err());
+    }
+}

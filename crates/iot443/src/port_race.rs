@@ -1,0 +1,230 @@
+//! `port = "auto"`: the staggered race between 8883 and 443 (ALPN `x-amzn-mqtt-ca`) to CONNACK,
+//! and the memory of the winner ([`crate::port_memory`]).
+//!
+//! Each contestant opens TCP and TLS on its own; the MQTT stage is taken in turns (one CONNECT
+//! in flight at a time, since a second CONNECT with the same client id makes the endpoint drop
+//! the first connection). The first contestant to read a CONNACK wins; the other is dropped,
+//! which closes its socket.
+
+use crate::config::{AutoPort, Config, Credentials};
+use crate::error::ClientError;
+use crate::message::PortChoice;
+use crate::port_memory;
+use crate::transport::{self, Connection};
+use bytes::BytesMut;
+use iot443_proto::Codec;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Mutex, Notify};
+use tokio::time::Instant;
+
+/// A connection on which CONNECT was written and a CONNACK (at the front of `read_ahead`) read.
+pub(crate) struct Handshaken {
+    pub(crate) connection: Connection,
+    /// Everything read after CONNECT: the CONNACK, perhaps followed by more packets.
+    pub(crate) read_ahead: BytesMut,
+}
+
+/// Connects as `auto` says: the remembered port alone when the memory is fresh, else (or when
+/// it fails) the race. `connect_packet` is the encoded CONNECT to send.
+pub(crate) async fn connect(
+    config: &Config,
+    auto: &AutoPort,
+    connect_packet: &[u8],
+) -> Result<Handshaken, ClientError> {
+    // Credentials once, before any port: a bad file is not a failure of either port.
+    Credentials::load(config)?;
+    let now = SystemTime::now();
+    let remembered = auto
+        .state_file
+        .as_deref()
+        .and_then(|path| port_memory::recall(path, &config.endpoint))
+        .filter(|memory| memory.port == auto.mqtts_port || memory.port == auto.alpn_port)
+        .filter(|memory| memory.is_fresh(now, auto.recheck_after));
+    if let Some(memory) = remembered {
+        let turn = Mutex::new(());
+        let contestant = auto.contestant(config, memory.port);
+        match attempt(&contestant, connect_packet, &turn).await {
+            Ok((mut handshaken, started)) => {
+                handshaken.connection.info.port_choice =
+                    Some(PortChoice::Remembered { connack_after: started.elapsed() });
+                return Ok(handshaken);
+            }
+            Err(error) => tracing::warn!(
+                "port {} (remembered from the last race) failed: {error}; racing {} and {} again",
+                memory.port,
+                auto.mqtts_port,
+                auto.alpn_port
+            ),
+        }
+    }
+    let handshaken = race(config, auto, connect_packet).await?;
+    if let Some(path) = auto.state_file.as_deref() {
+        let port = handshaken.connection.info.port;
+        match port_memory::remember(path, &config.endpoint, port, SystemTime::now()) {
+            Ok(()) => tracing::debug!("remembered port {port} in {}", path.display()),
+            Err(error) => tracing::warn!(
+                "cannot remember port {port} in {}: {error}; the next start races again",
+                path.display()
+            ),
+        }
+    }
+    Ok(handshaken)
+}
+
+/// 8883 first, 443 `stagger` later (or as soon as 8883 fails); the first CONNACK wins.
+async fn race(
+    config: &Config,
+    auto: &AutoPort,
+    connect_packet: &[u8],
+) -> Result<Handshaken, ClientError> {
+    let first = auto.contestant(config, auto.mqtts_port);
+    let second = auto.contestant(config, auto.alpn_port);
+    let race_start = Instant::now();
+    let turn = Mutex::new(());
+    let first_failed = Notify::new();
+    tracing::debug!(port = first.port, "port auto: first attempt");
+
+    let mut first_attempt = pin!(async {
+        let result = attempt(&first, connect_packet, &turn).await;
+        if result.is_err() {
+            first_failed.notify_one();
+        }
+        result
+    });
+    let second_started = AtomicBool::new(false);
+    let mut second_attempt = pin!(async {
+        tokio::select! {
+            () = tokio::time::sleep(auto.stagger) => {}
+            () = first_failed.notified() => {}
+        }
+        second_started.store(true, Ordering::Relaxed);
+        tracing::debug!(port = second.port, "port auto: second attempt");
+        attempt(&second, connect_packet, &turn).await
+    });
+
+    let mut failures: Vec<(u16, ClientError)> = Vec::new();
+    let (mut first_done, mut second_done) = (false, false);
+    loop {
+        let (port, result) = tokio::select! {
+            result = &mut first_attempt, if !first_done => {
+                first_done = true;
+                (first.port, result)
+            }
+            result = &mut second_attempt, if !second_done => {
+                second_done = true;
+                (second.port, result)
+            }
+        };
+        match result {
+            Ok((mut handshaken, started)) => {
+                let mut others: Vec<String> =
+                    failures.iter().map(|(port, error)| format!("port {port}: {error}")).collect();
+                if !first_done {
+                    others.push(format!("port {}: no CONNACK yet, closed", first.port));
+                }
+                if !second_done {
+                    others.push(if second_started.load(Ordering::Relaxed) {
+                        format!("port {}: no CONNACK yet, closed", second.port)
+                    } else {
+                        format!("port {}: not tried", second.port)
+                    });
+                }
+                handshaken.connection.info.port_choice = Some(PortChoice::Raced {
+                    connack_after: started.elapsed(),
+                    since_race_start: race_start.elapsed(),
+                    others,
+                });
+                return Ok(handshaken);
+            }
+            Err(error) => {
+                tracing::debug!(port, "port auto: attempt failed: {error}");
+                failures.push((port, error));
+            }
+        }
+        if first_done && second_done {
+            return Err(all_failed(config, auto, failures));
+        }
+    }
+}
+
+fn all_failed(config: &Config, auto: &AutoPort, failures: Vec<(u16, ClientError)>) -> ClientError {
+    let all_network = failures.iter().all(|(_, error)| {
+        matches!(error, ClientError::Connect { .. } | ClientError::Timeout { .. })
+    });
+    let hint = if all_network {
+        format!(
+            "; neither {} nor {} can be reached from here: behind a proxy, set `proxy` (or \
+             HTTPS_PROXY); `iot443 doctor` checks each step",
+            auto.mqtts_port, auto.alpn_port
+        )
+    } else {
+        "; `iot443 doctor` checks each step".to_owned()
+    };
+    ClientError::AllPortsFailed { host: config.endpoint.clone(), failures, hint }
+}
+
+/// One contestant: TCP and TLS, then (in its turn) CONNECT and the first packet back.
+/// Returns when its attempt started, for the report.
+async fn attempt(
+    config: &Config,
+    connect_packet: &[u8],
+    turn: &Mutex<()>,
+) -> Result<(Handshaken, Instant), ClientError> {
+    let started = Instant::now();
+    let mut connection = transport::connect(config).await?;
+    let _turn = turn.lock().await;
+    let addr = config.server_addr();
+    let lost = |reason: String| ClientError::ConnectionLost { addr: addr.clone(), reason };
+    let exchange = async {
+        connection
+            .stream
+            .write_all(connect_packet)
+            .await
+            .map_err(|error| lost(format!("writing CONNECT failed: {error}")))?;
+        connection.stream.flush().await.map_err(|error| lost(format!("flush failed: {error}")))?;
+        let mut read_ahead = BytesMut::with_capacity(64);
+        let codec = Codec::default();
+        loop {
+            let read = connection
+                .stream
+                .read_buf(&mut read_ahead)
+                .await
+                .map_err(|error| lost(format!("reading CONNACK failed: {error}")))?;
+            if read == 0 {
+                return Err(lost(
+                    "the endpoint closed the connection before CONNACK: the certificate, the \
+                     client id or (on port 443) ALPN x-amzn-mqtt-ca was probably not accepted"
+                        .into(),
+                ));
+            }
+            // The session decodes it again; here it only says whether a whole packet (or a
+            // malformed one, which the session reports) is there.
+            if !matches!(codec.decode(&mut read_ahead.clone()), Ok(None)) {
+                return Ok(read_ahead);
+            }
+        }
+    };
+    let timeout = config.connect_timeout;
+    let read_ahead = match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(ClientError::Timeout {
+                addr,
+                stage: "CONNACK",
+                after: timeout,
+                hint: connack_hint(config),
+            });
+        }
+    };
+    Ok((Handshaken { connection, read_ahead }, started))
+}
+
+fn connack_hint(config: &Config) -> String {
+    match config.alpn_protocol() {
+        Some(_) => String::new(),
+        None => "; an endpoint that requires ALPN on this port never answers without it".into(),
+    }
+}
