@@ -155,3 +155,75 @@ async fn tls_without_alpn_then_no_connack_fails_at_mqtt_naming_alpn() {
     assert_fails_at(&report, "mqtt", "no CONNACK → ALPN missing");
     assert!(report.steps[4].detail.contains("ALPN offered none, selected none"), "{report:#?}");
 }
+
+fn detail<'a>(report: &'a Report, name: &str) -> &'a str {
+    &report.steps.iter().find(|s| s.name == name).unwrap().detail
+}
+
+#[tokio::test]
+async fn with_port_auto_tcp_and_tls_are_checked_on_both_ports_and_one_is_enough() {
+    use iot443::config::AutoPort;
+    use iot443_test_support::fault_proxy::{FaultProxy, Faults};
+    let emulator = TestEmulator::start().await;
+    // 8883 plays a port whose packets a firewall swallows: TCP opens, nothing comes back.
+    let hole = FaultProxy::start(emulator.emulator.mqtts_addr.unwrap()).await.unwrap();
+    hole.set_faults(Faults { black_hole: true, ..Faults::default() });
+    let state = tempfile::tempdir().unwrap();
+    let mut auto = AutoPort::default();
+    auto.mqtts_port = hole.addr().port();
+    auto.alpn_port = emulator.alpn_port();
+    auto.state_file = Some(state.path().join("ports"));
+    let mut config = emulator.config("doctor-auto");
+    config.alpn = None;
+    config.connect_timeout = std::time::Duration::from_secs(1);
+    config.auto_port = Some(auto);
+
+    let report = within("diagnose", diagnose(&config)).await;
+    assert!(report.passed(), "{report:#?}");
+    let tcp = detail(&report, "tcp");
+    assert!(tcp.contains(&format!("port {}: connected", hole.addr().port())), "{tcp}");
+    assert!(tcp.contains(&format!("port {}: connected", emulator.alpn_port())), "{tcp}");
+    let tls = detail(&report, "tls");
+    assert!(
+        tls.contains(&format!("port {}: the handshake timed out", hole.addr().port())),
+        "{tls}"
+    );
+    assert!(tls.contains("ALPN offered x-amzn-mqtt-ca, selected x-amzn-mqtt-ca"), "{tls}");
+    assert!(tls.contains("ends at the root"), "{tls}");
+    assert!(detail(&report, "mqtt").contains("port auto: raced"), "{}", detail(&report, "mqtt"));
+}
+
+#[tokio::test]
+async fn through_a_proxy_dns_is_the_proxys_and_tcp_is_a_connect_tunnel() {
+    use common::connect_proxy::{Mode, TestProxy};
+    let emulator = TestEmulator::start().await;
+    let proxy = TestProxy::start(Mode::Open).await;
+    let mut config = emulator.config("doctor-proxy");
+    config.proxy = Some(iot443::config::ProxyConfig::parse(&proxy.url()).unwrap());
+
+    let report = within("diagnose", diagnose(&config)).await;
+    assert!(report.passed(), "{report:#?}");
+    assert!(detail(&report, "dns").contains("the proxy resolves localhost"), "{report:#?}");
+    let tcp = detail(&report, "tcp");
+    assert!(tcp.contains(&format!("through proxy {}", proxy.addr)), "{tcp}");
+    assert!(tcp.contains("tunnel open"), "{tcp}");
+    assert!(
+        proxy.requests().iter().all(|r| r.starts_with("CONNECT localhost:")),
+        "{:?}",
+        proxy.requests()
+    );
+    assert!(detail(&report, "mqtt").contains("via proxy"), "{}", detail(&report, "mqtt"));
+}
+
+#[tokio::test]
+async fn a_proxy_that_refuses_the_tunnel_fails_at_tcp_with_the_proxys_hint() {
+    use common::connect_proxy::{Mode, TestProxy};
+    let emulator = TestEmulator::start().await;
+    let proxy = TestProxy::start(Mode::RequireAuth("Basic dTpw")).await;
+    let mut config = emulator.config("doctor-proxy-407");
+    config.proxy = Some(iot443::config::ProxyConfig::parse(&proxy.url()).unwrap());
+
+    let report = within("diagnose", diagnose(&config)).await;
+    assert_fails_at(&report, "tcp", "credentials");
+    assert!(detail(&report, "tcp").contains("407"), "{report:#?}");
+}

@@ -2,6 +2,7 @@
 //! configurations for it, and waiting with a deadline instead of sleeping.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod connect_proxy;
 pub mod faults;
 
 use iot443::{Client, Config, Event, Events, Message, Subscription};

@@ -6,10 +6,13 @@
 //! 1. `config`: the configuration is complete (endpoint, port, files named);
 //! 2. `files`: certificate and key parse, the key matches the certificate, expiry, key file
 //!    permissions ([`Credentials::load`]);
-//! 3. `dns`: the endpoint resolves;
-//! 4. `tcp`: a TCP connection to the configured port;
-//! 5. `tls`: the handshake with the configured ALPN (version, cipher suite, ALPN offered and
-//!    selected, SNI, the server's chain);
+//! 3. `dns`: the endpoint resolves (through a proxy: the proxy's host);
+//! 4. `tcp`: a TCP connection (through a proxy: a `CONNECT` tunnel) to the configured port and,
+//!    for information, to AWS IoT Core's other port (443 ↔ 8883); with `port = "auto"` to both
+//!    ports of the race, either one being enough;
+//! 5. `tls`: the handshake on each port that TCP reached, with ALPN `x-amzn-mqtt-ca` on 443 and
+//!    none on 8883 (version, cipher suite, ALPN offered and selected, SNI, the server's chain
+//!    and the root it ends at);
 //! 6. `mqtt`: CONNECT → CONNACK ([`Client::connect`]);
 //! 7. `pubsub`: subscribe to `iot443/doctor/<client id>`, publish at QoS 1, receive it back.
 //!
@@ -27,28 +30,17 @@
 //! # Ok(()) }
 //! ```
 
+mod network;
+
 use crate::client::{Client, Events};
 use crate::config::{Config, ConfigError, CredentialWarning, Credentials};
 use crate::error::ClientError;
 use crate::message::Event;
-use crate::tls;
-use crate::tls_failure;
 use iot443_proto::QoS;
-use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 /// The names of the steps, in the order they run. A step's position here is its index.
 pub const STEPS: [&str; 7] = ["config", "files", "dns", "tcp", "tls", "mqtt", "pubsub"];
-
-/// How long the TLS step waits after the handshake for the server to refuse the device
-/// certificate (with TLS 1.3 the client finishes its handshake before the server checks it).
-const REFUSAL_WINDOW: Duration = Duration::from_millis(300);
 
 /// How long the `mqtt` step watches for the connection being closed right after CONNACK.
 const CLOSE_WINDOW: Duration = Duration::from_millis(300);
@@ -128,7 +120,7 @@ pub async fn diagnose(config: &Config) -> Report {
         }
     };
 
-    let addrs = match check_dns(config).await {
+    let addrs = match network::check_dns(config).await {
         Ok((step, addrs)) => {
             steps.push(step);
             addrs
@@ -139,10 +131,10 @@ pub async fn diagnose(config: &Config) -> Report {
         }
     };
 
-    let tcp = match check_tcp(config, &addrs).await {
-        Ok((step, tcp)) => {
+    let open = match network::check_tcp(config, &addrs).await {
+        Ok((step, open)) => {
             steps.push(step);
-            tcp
+            open
         }
         Err(step) => {
             steps.push(step);
@@ -155,7 +147,7 @@ pub async fn diagnose(config: &Config) -> Report {
         return Report { steps };
     };
 
-    let tls_step = check_tls(config, &credentials, tcp).await;
+    let tls_step = network::check_tls(&credentials, open).await;
     let tls_ok = tls_step.ok;
     steps.push(tls_step);
     if !tls_ok {
@@ -297,202 +289,6 @@ fn files_hint(config: &Config, error: &ConfigError) -> String {
         }
         _ => "fix the file named above".to_owned(),
     }
-}
-
-async fn check_dns(config: &Config) -> Result<(Step, Vec<SocketAddr>), Step> {
-    let lookup = tokio::net::lookup_host((config.endpoint.as_str(), config.port));
-    match tokio::time::timeout(config.connect_timeout, lookup).await {
-        Ok(Ok(addrs)) => {
-            let addrs: Vec<SocketAddr> = addrs.collect();
-            if addrs.is_empty() {
-                return Err(Step::fail(
-                    "dns",
-                    format!("{} has no address", config.endpoint),
-                    dns_hint(),
-                ));
-            }
-            let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-            Ok((Step::pass("dns", format!("{} → {}", config.endpoint, list.join(", "))), addrs))
-        }
-        Ok(Err(error)) => Err(Step::fail(
-            "dns",
-            format!("cannot resolve {}: {error}", config.endpoint),
-            dns_hint(),
-        )),
-        Err(_) => Err(Step::fail(
-            "dns",
-            format!("resolving {} timed out after {:?}", config.endpoint, config.connect_timeout),
-            dns_hint(),
-        )),
-    }
-}
-
-fn dns_hint() -> String {
-    "check the endpoint name (`aws iot describe-endpoint --endpoint-type iot:Data-ATS`) and the \
-     DNS settings of this network"
-        .to_owned()
-}
-
-async fn check_tcp(config: &Config, addrs: &[SocketAddr]) -> Result<(Step, TcpStream), Step> {
-    let timeout = config.connect_timeout;
-    match tokio::time::timeout(timeout, TcpStream::connect(addrs)).await {
-        Ok(Ok(tcp)) => {
-            let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-            let mut detail = format!("connected to {peer}");
-            // The other AWS IoT Core port, as extra information.
-            let other = match config.port {
-                443 => Some(8883),
-                8883 => Some(443),
-                _ => None,
-            };
-            if let Some(other) = other {
-                let others: Vec<SocketAddr> =
-                    addrs.iter().map(|a| SocketAddr::new(a.ip(), other)).collect();
-                let probe = tokio::time::timeout(
-                    timeout.min(Duration::from_secs(2)),
-                    TcpStream::connect(others.as_slice()),
-                )
-                .await;
-                let state = match probe {
-                    Ok(Ok(_)) => "open".to_owned(),
-                    Ok(Err(error)) => format!("not reachable ({error})"),
-                    Err(_) => "timed out (filtered?)".to_owned(),
-                };
-                detail.push_str(&format!("; port {other}: {state}"));
-            }
-            Ok((Step::pass("tcp", detail), tcp))
-        }
-        Ok(Err(error)) => {
-            let hint = match error.kind() {
-                io::ErrorKind::ConnectionRefused => {
-                    "nothing listens there: check the endpoint and the port".to_owned()
-                }
-                _ => tcp_hint(config.port),
-            };
-            Err(Step::fail(
-                "tcp",
-                format!("cannot connect to {}: {error}", config.server_addr()),
-                hint,
-            ))
-        }
-        Err(_) => Err(Step::fail(
-            "tcp",
-            format!("connecting to {} timed out after {timeout:?}", config.server_addr()),
-            tcp_hint(config.port),
-        )),
-    }
-}
-
-fn tcp_hint(port: u16) -> String {
-    if port == 443 {
-        "a firewall or proxy is blocking port 443 to this endpoint".to_owned()
-    } else {
-        format!(
-            "a firewall may be dropping port {port}: try port 443 with ALPN x-amzn-mqtt-ca, which \
-             firewalls usually let out"
-        )
-    }
-}
-
-async fn check_tls(config: &Config, credentials: &Credentials, tcp: TcpStream) -> Step {
-    let tls_config = match tls::client_config(config, credentials) {
-        Ok(tls_config) => tls_config,
-        Err(error) => {
-            return Step::fail("tls", error.to_string(), "the credentials cannot be used by TLS");
-        }
-    };
-    let server_name = match tls::server_name(config) {
-        Ok(name) => name,
-        Err(error) => return Step::fail("tls", error.to_string(), "fix the endpoint name"),
-    };
-    let sni = match &server_name {
-        rustls_pki_types::ServerName::DnsName(name) => format!("SNI {}", name.as_ref()),
-        _ => "no SNI (the endpoint is an IP address)".to_owned(),
-    };
-    let offered = config.alpn_protocol().unwrap_or("none").to_owned();
-    let connector = TlsConnector::from(Arc::clone(&tls_config));
-    let handshake =
-        tokio::time::timeout(config.connect_timeout, connector.connect(server_name, tcp)).await;
-    let mut stream = match handshake {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => {
-            let (detail, hint) = tls_failure(config, &error);
-            return Step::fail("tls", format!("{detail}; ALPN offered {offered}, {sni}"), hint);
-        }
-        Err(_) => {
-            return Step::fail(
-                "tls",
-                format!("the handshake timed out after {:?}", config.connect_timeout),
-                "something between here and the endpoint swallows TLS (a proxy or a captive \
-                 portal?)",
-            );
-        }
-    };
-    let summary = tls_summary(&stream, &offered, &sni);
-
-    // With TLS 1.3 the server checks the device certificate after the client's handshake is
-    // done: a refusal arrives as an alert on the first read.
-    let mut byte = [0_u8; 1];
-    match tokio::time::timeout(REFUSAL_WINDOW, stream.read(&mut byte)).await {
-        Ok(Err(error)) => {
-            let (detail, hint) = tls_failure(config, &error);
-            Step::fail("tls", format!("{detail} after the handshake; {summary}"), hint)
-        }
-        Ok(Ok(0)) => Step::fail(
-            "tls",
-            format!("the server closed the connection right after the handshake; {summary}"),
-            tls_failure::refused_certificate_hint(config),
-        ),
-        // Nothing to read (the server waits for CONNECT), or unexpected data: the handshake
-        // itself is fine.
-        Ok(Ok(_)) | Err(_) => Step::pass("tls", summary),
-    }
-}
-
-/// Version, cipher suite, ALPN, SNI and the server's chain of an established connection.
-fn tls_summary(stream: &TlsStream<TcpStream>, offered: &str, sni: &str) -> String {
-    let (_, connection) = stream.get_ref();
-    let version = connection
-        .protocol_version()
-        .map_or_else(|| "unknown version".to_owned(), tls_failure::version_name);
-    let cipher = connection
-        .negotiated_cipher_suite()
-        .map(|suite| format!("{:?}", suite.suite()))
-        .unwrap_or_default();
-    let selected = connection
-        .alpn_protocol()
-        .map(|alpn| String::from_utf8_lossy(alpn).into_owned())
-        .unwrap_or_else(|| "none".to_owned());
-    let chain = connection
-        .peer_certificates()
-        .map(|certs| {
-            certs
-                .iter()
-                .map(|cert| match x509_parser::parse_x509_certificate(cert) {
-                    Ok((_, parsed)) => {
-                        format!("subject {} issued by {}", parsed.subject(), parsed.issuer())
-                    }
-                    Err(_) => "(unparsable certificate)".to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join(" → ")
-        })
-        .unwrap_or_else(|| "none".to_owned());
-    format!(
-        "{version} {cipher}, ALPN offered {offered}, selected {selected}, {sni}; server chain: \
-         {chain}"
-    )
-}
-
-/// What a TLS error says, and what it usually means (the client's own explanation).
-fn tls_failure(config: &Config, error: &io::Error) -> (String, String) {
-    let explanation = tls_failure::explain(config, error);
-    let hint = if explanation.hint.is_empty() {
-        "the TLS handshake failed".to_owned()
-    } else {
-        explanation.hint
-    };
-    (explanation.detail, hint)
 }
 
 async fn check_mqtt(config: &Config) -> Result<(Step, Client, Events), Step> {
