@@ -189,11 +189,17 @@ fn check_config(config: &Config) -> Step {
                 Some(path) => path.display().to_string(),
                 None => "Mozilla roots (built in)".to_owned(),
             };
+            let endpoint = match &config.auto_port {
+                Some(auto) => format!(
+                    "{} port auto ({}, then {} with ALPN)",
+                    config.endpoint, auto.mqtts_port, auto.alpn_port
+                ),
+                None => config.server_addr(),
+            };
             Step::pass(
                 "config",
                 format!(
-                    "endpoint {}, client id {:?}, certificate {}, key {}, root CA {}",
-                    config.server_addr(),
+                    "endpoint {endpoint}, client id {:?}, certificate {}, key {}, root CA {}",
                     config.client_id,
                     config.certificate.display(),
                     config.private_key.display(),
