@@ -25,6 +25,7 @@
 pub mod emulator;
 pub mod mosquitto;
 pub mod net;
+pub mod netns;
 pub mod paths;
 pub mod process;
 
