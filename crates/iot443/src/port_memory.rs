@@ -132,6 +132,34 @@ mod tests {
         assert!(remembered.is_fresh(at(10), day), "a clock set back does not force a race");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            iot443_test_support::proptest_cases()
+        ))]
+
+        #[test]
+        fn any_text_reads_without_panicking(text in ".*") {
+            for (endpoint, remembered) in entries(&text) {
+                proptest::prop_assert!(!endpoint.is_empty() && remembered.port != 0);
+            }
+        }
+
+        #[test]
+        fn what_is_written_is_read_back(
+            lines in proptest::collection::vec(("[a-z0-9.-]{1,40}", 1_u16.., 0_u64..4_000_000_000), 0..8),
+        ) {
+            let mut text = String::from(HEADER);
+            for (endpoint, port, seconds) in &lines {
+                text.push_str(&line(endpoint, Remembered { port: *port, at: at(*seconds) }));
+            }
+            let read: Vec<(String, u16, SystemTime)> =
+                entries(&text).map(|(e, r)| (e.to_owned(), r.port, r.at)).collect();
+            let written: Vec<(String, u16, SystemTime)> =
+                lines.iter().map(|(e, p, s)| (e.clone(), *p, at(*s))).collect();
+            proptest::prop_assert_eq!(read, written);
+        }
+    }
+
     #[test]
     fn an_unwritable_place_is_an_error_for_the_caller_to_log() {
         let dir = tempfile::tempdir().unwrap();
