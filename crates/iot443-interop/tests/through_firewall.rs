@@ -286,6 +286,16 @@ fn through_tinyproxy_when_only_the_proxy_port_is_open() {
     assert!(line.contains(&format!("alpn={ALPN}")), "ALPN inside the tunnel: {line}");
     proxy.proc.wait_stdout(TIMEOUT, |line| line.contains("CONNECT localhost:443"));
 
+    // port = auto through the proxy: tinyproxy tunnels to 443 only (ConnectPort 443), so the
+    // 8883 contestant is refused by the proxy and 443 starts at once and wins.
+    let auto = setup.publish("auto", &["-p", "auto", "--proxy", &proxy_url]);
+    assert_success(&auto, "pub -p auto --proxy through tinyproxy");
+    let line = connected_line(&auto);
+    println!("auto through tinyproxy: {line}");
+    assert!(line.starts_with("connected to localhost:443 "), "not to localhost:443: {line}");
+    assert!(line.contains("port auto: raced") && line.contains(&via), "{line}");
+    assert!(line.contains("port 8883: HTTP proxy"), "8883's refusal by the proxy: {line}");
+
     let direct = setup.publish("direct", &["-p", "443", "--no-proxy", "--connect-timeout", "2"]);
     println!("without the proxy: {}", direct.stderr_text());
     assert_connection_failure(&direct, "pub -p 443 without the proxy, only the proxy port open");
