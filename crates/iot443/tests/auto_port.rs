@@ -54,6 +54,14 @@ fn remembered_port(state_file: &Path) -> Option<u16> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Writes a state file that remembers `port` for `localhost`, raced `ago`.
+fn write_memory(state: &Path, port: u16, ago: Duration) {
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let at = (now - ago).as_secs();
+    std::fs::write(state, format!("# written by the test\nlocalhost {port} {at}\n")).unwrap();
+}
+
 fn state_file() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iot443/ports");
@@ -142,9 +150,7 @@ async fn a_remembered_port_that_fails_is_raced_again_and_the_memory_updated() {
     let emulator = TestEmulator::start().await;
     let (_dir, state) = state_file();
     let gone = closed_port();
-    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    std::fs::write(&state, format!("# test\nlocalhost {gone} {}\n", now.as_secs())).unwrap();
+    write_memory(&state, gone, Duration::ZERO);
     let config = config_with(&emulator, "race-4", auto(gone, emulator.alpn_port(), &state));
 
     let (client, _events) = connect(&config).await;
@@ -157,11 +163,8 @@ async fn a_remembered_port_that_fails_is_raced_again_and_the_memory_updated() {
 async fn a_memory_older_than_recheck_after_is_raced_again() {
     let emulator = TestEmulator::start().await;
     let (_dir, state) = state_file();
-    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
     // Remembered a day and a second ago: 443. Now 8883 answers, and wins the new race.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    let old = now.as_secs() - 86_401;
-    std::fs::write(&state, format!("localhost {} {old}\n", emulator.alpn_port())).unwrap();
+    write_memory(&state, emulator.alpn_port(), Duration::from_secs(86_401));
     let config =
         config_with(&emulator, "race-5", auto(emulator.mqtts_port(), emulator.alpn_port(), &state));
 
