@@ -140,3 +140,52 @@ fn a_refused_restore_is_reported_and_the_filter_forgotten() {
     assert_eq!(events, vec![Event::RestoreRefused { filter: TopicFilter::new("a").unwrap() }]);
     assert!(pair.session.subscriptions().is_empty());
 }
+
+fn subscribe_id(packet: Option<&Packet>) -> u16 {
+    match packet {
+        Some(Packet::Subscribe(subscribe)) => subscribe.packet_id.get(),
+        other => panic!("expected an outstanding SUBSCRIBE, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_discarded_subscribe_is_not_sent_again_and_frees_its_packet_id() {
+    let mut pair = Pair::new(SessionConfig::new("c"));
+    pair.connect(false);
+    let packet_id = pair.session.subscribe(vec![filter("denied/#", QoS::AtLeastOnce)]).unwrap();
+    pair.transfer();
+    pair.broker.expect_matching("SUBSCRIBE", |p| matches!(p, Packet::Subscribe(_)));
+    pair.cut();
+    assert_eq!(subscribe_id(pair.session.oldest_request()), packet_id.get());
+
+    let discarded = pair.session.discard_request(packet_id);
+    assert!(matches!(discarded, Some(Packet::Subscribe(_))), "{discarded:?}");
+    assert!(pair.session.oldest_request().is_none());
+    assert!(pair.session.discard_request(packet_id).is_none(), "discarded once only");
+    pair.connect(true);
+    assert!(resubscribed_filters(&mut pair).is_empty(), "the SUBSCRIBE went out again");
+    assert!(pair.session.subscriptions().is_empty());
+    assert!(pair.take_events().is_empty(), "a discarded request is not answered by the session");
+}
+
+#[test]
+fn a_discarded_restoring_subscribe_drops_every_filter_it_carried_for_later_reconnects_too() {
+    let mut pair = subscribed(&["kept/#"]);
+    let second = pair.session.subscribe(vec![filter("revoked/#", QoS::AtLeastOnce)]).unwrap();
+    pair.transfer();
+    pair.broker.expect();
+    pair.broker.send(&suback(second.get(), &[QoS::AtLeastOnce]));
+    pair.transfer();
+    pair.take_events();
+    pair.cut();
+    // The server kept no session: the session restores both filters, in one SUBSCRIBE.
+    pair.connect(false);
+    assert_eq!(resubscribed_filters(&mut pair), vec![vec!["kept/#", "revoked/#"]]);
+    let restoring = subscribe_id(pair.session.oldest_request());
+    pair.cut();
+
+    pair.session.discard_request(iot443_proto::codec::PacketId::new(restoring).unwrap()).unwrap();
+    pair.connect(false);
+    assert!(resubscribed_filters(&mut pair).is_empty(), "{:?}", pair.session.subscriptions());
+    assert!(pair.session.subscriptions().is_empty());
+}

@@ -148,6 +148,16 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The endpoint kept closing the connection right after a SUBSCRIBE (a policy that forbids
+    /// the filter): the subscription was given up, and is no longer restored after reconnects.
+    /// A filter restored after a reconnect in one SUBSCRIBE with a forbidden one is given up
+    /// with it (the endpoint does not say which filter it refused).
+    SubscriptionDropped {
+        /// The topic filter.
+        filter: String,
+        /// Why.
+        reason: String,
+    },
     /// A QoS 1 message expired in the outbox before it was acknowledged, and was dropped.
     Expired {
         /// Its topic.

@@ -15,7 +15,9 @@
 //! * a policy that allows publishing to `ok/#` only: the emulator closes the connection on a
 //!   PUBLISH to `forbidden/x`; after K = 3 refusals in a row with that message the oldest
 //!   unacknowledged, it is set aside (its `Delivery` fails, an event says so, the outbox keeps it
-//!   as a dead letter) and the messages after it are delivered.
+//!   as a dead letter) and the messages after it are delivered;
+//! * the same policy and a SUBSCRIBE to `forbidden/#`: after K = 3 refusals the SUBSCRIBE is
+//!   given up (its call fails, an event says so) and the client goes on.
 
 mod common;
 
@@ -157,4 +159,57 @@ async fn a_message_the_policy_forbids_is_dead_lettered_and_the_messages_after_it
         log.refused, log.reconnecting, log.connected, received, letters[0].reason
     );
     common::within("disconnect", subscriber.disconnect()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subscription_the_policy_forbids_is_given_up_after_k_refusals_and_the_client_goes_on() {
+    let emulator = TestEmulator::start_with(|options| {
+        options.broker.policy = Some(Policy::from_json(POLICY).unwrap());
+    })
+    .await;
+    let mut config = emulator.config("policy-sub-denied");
+    config.reconnect = fast_policy();
+    config.reconnect.refused_min_delay = Duration::from_millis(100);
+    let (client, mut events) = common::within("connect", Client::connect(&config)).await.unwrap();
+
+    // The emulator, like IoT Core, closes the connection on a SUBSCRIBE the policy forbids.
+    let refused = common::within(
+        "the forbidden subscribe",
+        client.subscribe("forbidden/#", QoS::AtLeastOnce),
+    )
+    .await;
+    match refused {
+        Err(ClientError::SubscriptionRefused { filter, .. }) => assert_eq!(filter, "forbidden/#"),
+        other => panic!("expected SubscriptionRefused, got {other:?}"),
+    }
+    let mut refusals = 0;
+    let dropped = common::within("the SubscriptionDropped event", async {
+        loop {
+            match events.recv().await {
+                Some(iot443::Event::SubscriptionDropped { filter, reason }) => {
+                    return (filter, reason);
+                }
+                Some(iot443::Event::Reconnecting { cause, .. }) => {
+                    assert!(cause.contains("SUBSCRIBE to forbidden/#"), "{cause}");
+                    refusals += 1;
+                }
+                Some(_) => {}
+                None => panic!("the events ended"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(dropped.0, "forbidden/#");
+    assert!(dropped.1.contains("3 times"), "after K = 3 refusals: {}", dropped.1);
+    // The third refusal gives the SUBSCRIBE up before its own `Reconnecting` is reported.
+    assert_eq!(refusals, 2, "the refusals before the third were one reconnect each");
+
+    // The client is still usable: an allowed subscription and a round trip work.
+    let mut allowed =
+        common::within("subscribe ok/#", client.subscribe("ok/#", QoS::AtLeastOnce)).await.unwrap();
+    client.publish("ok/after", QoS::AtLeastOnce, "still here").await.unwrap().await.unwrap();
+    let message = common::next_message(&mut allowed, "the message after the refusal").await;
+    assert_eq!(&message.payload[..], b"still here");
+    println!("policy: SUBSCRIBE forbidden/# given up: {}", dropped.1);
+    common::within("disconnect", client.disconnect()).await.unwrap();
 }

@@ -156,6 +156,27 @@ impl Session {
         Ok(session)
     }
 
+    /// The oldest SUBSCRIBE or UNSUBSCRIBE not yet acknowledged (with the session's own
+    /// SUBSCRIBEs restoring subscriptions after a reconnect).
+    pub fn oldest_request(&self) -> Option<&Packet> {
+        self.outbound.oldest_request()
+    }
+
+    /// Gives up the SUBSCRIBE or UNSUBSCRIBE `packet_id` that is not acknowledged yet, for
+    /// example one the server keeps refusing by closing the connection: it is not sent again
+    /// and its packet id is free. The filters of a SUBSCRIBE are also dropped from those the
+    /// session restores after a reconnect. Returns the packet, `None` if there is no such
+    /// request.
+    pub fn discard_request(&mut self, packet_id: PacketId) -> Option<Packet> {
+        let packet = self.outbound.discard_request(packet_id)?;
+        self.resubscribe_ids.retain(|id| *id != packet_id);
+        if let Packet::Subscribe(subscribe) = &packet {
+            self.subscriptions
+                .retain(|known| subscribe.filters.iter().all(|gone| gone.filter != known.filter));
+        }
+        Some(packet)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config

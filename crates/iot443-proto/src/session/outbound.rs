@@ -179,6 +179,23 @@ impl Outbound {
         self.inflight.remove(index).map(|(id, _)| id)
     }
 
+    /// The oldest SUBSCRIBE or UNSUBSCRIBE awaiting its acknowledgement.
+    pub(super) fn oldest_request(&self) -> Option<&Packet> {
+        self.requests.front()
+    }
+
+    /// Forgets the outstanding request with `packet_id` (it is not sent again) and returns it.
+    pub(super) fn discard_request(&mut self, packet_id: PacketId) -> Option<Packet> {
+        let index =
+            self.requests.iter().position(|packet| request_id(packet) == Some(packet_id))?;
+        self.release(Some(packet_id));
+        self.outgoing.retain(|outgoing| match outgoing {
+            Outgoing::Request(packet) => request_id(packet) != Some(packet_id),
+            _ => true,
+        });
+        self.requests.remove(index)
+    }
+
     /// Removes the outstanding request of `kind` with `packet_id` and returns it.
     pub(super) fn acknowledge_request(
         &mut self,

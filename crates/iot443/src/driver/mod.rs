@@ -16,6 +16,7 @@ mod delivery;
 mod durable;
 mod hints;
 mod link;
+mod refusals;
 
 pub(crate) use link::{BoxTransport, Connector, Opened, open};
 
@@ -136,7 +137,7 @@ pub(crate) struct Driver {
     /// Outbox rows acknowledged and not yet removed (removed in groups).
     acknowledged: Vec<OutboxId>,
     /// The oldest unacknowledged message at the last refusals, and how many in a row.
-    refusal_streak: (Option<MessageId>, u32),
+    refusal_streak: (Option<refusals::Culprit>, u32),
     read_buf: BytesMut,
     write_buf: BytesMut,
     needs_flush: bool,
@@ -521,7 +522,7 @@ impl Driver {
             .session
             .oldest_unacknowledged()
             .map(|(_, topic)| format!("a PUBLISH to {}", topic.as_str()))
-            .or_else(|| (!self.subscribes.is_empty()).then(|| "a SUBSCRIBE".to_owned()));
+            .or_else(|| self.session.oldest_request().map(refusals::describe_request));
         let cause = classify_end(&Ended {
             ending,
             after_connack,
@@ -567,36 +568,6 @@ impl Driver {
             self.count_refusal(&cause);
         }
         self.schedule_reconnect(cause);
-    }
-
-    /// A refusal in a row with the same oldest unacknowledged message: after K of them that
-    /// message is set aside in the dead letters instead of being re-sent into the same wall.
-    fn count_refusal(&mut self, cause: &Cause) {
-        let head = self.session.oldest_unacknowledged().map(|(id, _)| id);
-        let (last, count) = self.refusal_streak;
-        let count = if head.is_some() && head == last { count + 1 } else { 1 };
-        self.refusal_streak = (head, count);
-        let Some(head) = head else { return };
-        if count < self.policy.refusals_before_dead_letter {
-            return;
-        }
-        self.refusal_streak = (None, 0);
-        let reason = format!("refused {count} times in a row: {cause}");
-        let Some(publish) = self.session.discard_publish(head) else { return };
-        let topic = publish.topic.as_str().to_owned();
-        tracing::error!(topic, "message set aside as a dead letter: {reason}");
-        if let Some(pending) = self.pending.remove(&head) {
-            if let (Some(outbox), Some(id)) = (self.outbox.as_mut(), pending.outbox_id)
-                && let Err(error) = outbox.dead_letter(id, &reason, unix_ms())
-            {
-                tracing::error!("{error}");
-            }
-            reply(
-                pending.done,
-                Err(ClientError::DeadLettered { topic: topic.clone(), reason: reason.clone() }),
-            );
-        }
-        let _ = self.events.try_send(Event::DeadLettered { topic, reason });
     }
 
     fn schedule_reconnect(&mut self, cause: Cause) {

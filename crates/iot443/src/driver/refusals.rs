@@ -1,0 +1,128 @@
+//! Refusals in a row: the endpoint closing the connection again and again right after the same
+//! unacknowledged PUBLISH, SUBSCRIBE or UNSUBSCRIBE (a policy that forbids it). After K of them
+//! in a row that packet is given up instead of being re-sent into the same wall forever: a QoS 1
+//! message goes to the dead letters, a SUBSCRIBE or UNSUBSCRIBE fails.
+
+use super::{Driver, reply};
+use crate::error::ClientError;
+use crate::message::Event;
+use crate::reconnect::Cause;
+use iot443_proto::Packet;
+use iot443_proto::codec::PacketId;
+use iot443_proto::session::MessageId;
+
+/// What a refusal is blamed on: the oldest unacknowledged packet when the endpoint closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Culprit {
+    Publish(MessageId),
+    Request(PacketId),
+}
+
+/// `a SUBSCRIBE to a/#, b/+` or `an UNSUBSCRIBE from a/#`, for the cause of a refusal.
+pub(super) fn describe_request(packet: &Packet) -> String {
+    match packet {
+        Packet::Subscribe(_) => format!("a SUBSCRIBE to {}", filters_of(packet)),
+        Packet::Unsubscribe(_) => format!("an UNSUBSCRIBE from {}", filters_of(packet)),
+        other => format!("a {}", other.packet_type()),
+    }
+}
+
+/// The filters of a SUBSCRIBE or UNSUBSCRIBE, comma-separated.
+fn filters_of(packet: &Packet) -> String {
+    let filters: Vec<&str> = match packet {
+        Packet::Subscribe(subscribe) => {
+            subscribe.filters.iter().map(|e| e.filter.as_str()).collect()
+        }
+        Packet::Unsubscribe(unsubscribe) => {
+            unsubscribe.filters.iter().map(|f| f.as_str()).collect()
+        }
+        _ => Vec::new(),
+    };
+    filters.join(", ")
+}
+
+fn request_id(packet: &Packet) -> Option<PacketId> {
+    match packet {
+        Packet::Subscribe(subscribe) => Some(subscribe.packet_id),
+        Packet::Unsubscribe(unsubscribe) => Some(unsubscribe.packet_id),
+        _ => None,
+    }
+}
+
+impl Driver {
+    /// Counts a refusal against the oldest unacknowledged packet (a PUBLISH first, else a
+    /// SUBSCRIBE or UNSUBSCRIBE); the K-th in a row against the same one gives it up.
+    pub(super) fn count_refusal(&mut self, cause: &Cause) {
+        let head =
+            self.session.oldest_unacknowledged().map(|(id, _)| Culprit::Publish(id)).or_else(
+                || self.session.oldest_request().and_then(request_id).map(Culprit::Request),
+            );
+        let (last, count) = self.refusal_streak;
+        let count = if head.is_some() && head == last { count + 1 } else { 1 };
+        self.refusal_streak = (head, count);
+        let Some(head) = head else { return };
+        if count < self.policy.refusals_before_dead_letter {
+            return;
+        }
+        self.refusal_streak = (None, 0);
+        let reason = format!("refused {count} times in a row: {cause}");
+        match head {
+            Culprit::Publish(id) => self.dead_letter(id, reason),
+            Culprit::Request(packet_id) => self.give_up_request(packet_id, reason),
+        }
+    }
+
+    /// Sets the QoS 1 message `id` aside (in the outbox's dead letters when there is one).
+    fn dead_letter(&mut self, id: MessageId, reason: String) {
+        let Some(publish) = self.session.discard_publish(id) else { return };
+        let topic = publish.topic.as_str().to_owned();
+        tracing::error!(topic, "message set aside as a dead letter: {reason}");
+        if let Some(pending) = self.pending.remove(&id) {
+            if let (Some(outbox), Some(outbox_id)) = (self.outbox.as_mut(), pending.outbox_id)
+                && let Err(error) = outbox.dead_letter(outbox_id, &reason, super::unix_ms())
+            {
+                tracing::error!("{error}");
+            }
+            reply(
+                pending.done,
+                Err(ClientError::DeadLettered { topic: topic.clone(), reason: reason.clone() }),
+            );
+        }
+        let _ = self.events.try_send(Event::DeadLettered { topic, reason });
+    }
+
+    /// Gives up a SUBSCRIBE or UNSUBSCRIBE: its caller gets the refusal, and a SUBSCRIBE's
+    /// filters are no longer restored after reconnects (an event names each).
+    fn give_up_request(&mut self, packet_id: PacketId, reason: String) {
+        let Some(packet) = self.session.discard_request(packet_id) else { return };
+        let described = describe_request(&packet);
+        tracing::error!("gave up {described}: {reason}");
+        let addr = self.info.addr();
+        let filter_list = filters_of(&packet);
+        match packet {
+            Packet::Subscribe(subscribe) => {
+                let filters: Vec<_> = subscribe.filters.iter().map(|e| e.filter.clone()).collect();
+                self.deliveries.remove_routes(&filters);
+                if let Some(pending) = self.subscribes.remove(&packet_id) {
+                    let refused = ClientError::SubscriptionRefused { addr, filter: filter_list };
+                    let _ = pending.done.send(Err(refused));
+                }
+                for filter in filters {
+                    let _ = self.events.try_send(Event::SubscriptionDropped {
+                        filter: filter.as_str().to_owned(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            Packet::Unsubscribe(_) => {
+                if let Some((_, done)) = self.unsubscribes.remove(&packet_id) {
+                    let _ = done.send(Err(ClientError::ConnectionLost {
+                        addr,
+                        reason: format!("gave up {described}: {reason}"),
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+}
