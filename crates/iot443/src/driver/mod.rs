@@ -12,28 +12,28 @@
 //! reading the socket until there is room (TCP pushes back) instead of dropping or buffering
 //! without bound.
 
+mod connection;
 mod delivery;
 mod durable;
 mod hints;
 mod link;
 mod refusals;
+mod session_events;
 
 pub(crate) use link::{BoxTransport, Connector, Opened, open};
 
-use crate::error::{ClientError, refusal_hint};
+use crate::error::ClientError;
 use crate::message::{ConnectionInfo, Event, Message};
 use crate::outbox::{Outbox, OutboxId};
-use crate::reconnect::{Backoff, Cause, OfflineQueue, ReconnectPolicy, WhenFull};
+use crate::reconnect::{Backoff, OfflineQueue, ReconnectPolicy, WhenFull};
 use bytes::{Buf, Bytes, BytesMut};
 use delivery::Deliveries;
 use durable::{error_text, unix_ms};
 use iot443_proto::codec::{EncodeError, PacketId, SubscribeFilter};
-use iot443_proto::session::{
-    Event as SessionEvent, LinkDeadReason, MessageId, Session, SessionConfig, SessionError,
-};
+use iot443_proto::session::{MessageId, Session, SessionConfig, SessionError};
 use iot443_proto::topic::{TopicFilter, TopicName};
 use iot443_proto::{Instant, QoS};
-use link::{Connecting, Ended, Ending, classify_attempt, classify_end};
+use link::{Connecting, Ending};
 use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
@@ -374,242 +374,6 @@ impl Driver {
             self.session.discard_publish(oldest);
             if let Some(pending) = self.pending.remove(&oldest) {
                 reply(pending.done, Err(ClientError::Dropped { topic: pending.topic }));
-            }
-        }
-    }
-
-    // ---- session events ----------------------------------------------------------------------
-
-    /// Moves everything the session has ready: bytes into the write buffer, events onwards.
-    fn drain_session(&mut self) {
-        loop {
-            let now = self.now();
-            if self.link.is_some() {
-                self.session.poll_transmit(now, &mut self.write_buf);
-            }
-            let Some(event) = self.session.poll_event() else { break };
-            self.handle_session_event(event);
-        }
-    }
-
-    fn handle_session_event(&mut self, event: SessionEvent) {
-        match event {
-            SessionEvent::Connected { session_present } => {
-                self.info.session_present = session_present;
-                tracing::info!("{}", self.info.summary());
-                if let Some(connected) = self.connected.take() {
-                    let _ = connected.send(Ok(self.info.clone()));
-                }
-                let _ = self.events.try_send(Event::Connected(self.info.clone()));
-            }
-            SessionEvent::ConnectionRefused { code } => {
-                let error = ClientError::ConnectionRefused {
-                    addr: self.info.addr(),
-                    code,
-                    hint: refusal_hint(code),
-                };
-                let cause = Cause::Refused(error.to_string());
-                self.lose_link(cause, Some(error));
-            }
-            SessionEvent::Message(publish) => self.deliveries.route(publish, &self.events),
-            SessionEvent::PublishSent { id } | SessionEvent::PublishAcked { id, .. } => {
-                self.mark_healthy();
-                if let Some(pending) = self.pending.remove(&id) {
-                    if let Some(outbox_id) = pending.outbox_id {
-                        self.acknowledged.push(outbox_id);
-                    }
-                    reply(pending.done, Ok(()));
-                }
-            }
-            SessionEvent::SubscribeAcked { packet_id, return_codes } => {
-                self.mark_healthy();
-                let Some(pending) = self.subscribes.remove(&packet_id) else { return };
-                let refused = pending
-                    .filters
-                    .iter()
-                    .zip(&return_codes)
-                    .find(|(_, code)| code.granted_qos().is_none())
-                    .map(|(entry, _)| entry.filter.as_str().to_owned());
-                match refused {
-                    Some(filter) => {
-                        let filters: Vec<TopicFilter> =
-                            pending.filters.iter().map(|entry| entry.filter.clone()).collect();
-                        self.deliveries.remove_routes(&filters);
-                        let _ = pending.done.send(Err(ClientError::SubscriptionRefused {
-                            addr: self.info.addr(),
-                            filter,
-                        }));
-                    }
-                    None => {
-                        let granted =
-                            return_codes.iter().filter_map(|code| code.granted_qos()).collect();
-                        let _ = pending.done.send(Ok(granted));
-                    }
-                }
-            }
-            SessionEvent::UnsubscribeAcked { packet_id } => {
-                self.mark_healthy();
-                if let Some((filter, done)) = self.unsubscribes.remove(&packet_id) {
-                    self.deliveries.remove_routes(std::slice::from_ref(&filter));
-                    let _ = done.send(Ok(()));
-                }
-            }
-            SessionEvent::RestoreRefused { filter } => {
-                tracing::warn!(
-                    filter = filter.as_str(),
-                    "the endpoint refused to restore a subscription after reconnecting"
-                );
-                self.deliveries.remove_routes(std::slice::from_ref(&filter));
-            }
-            SessionEvent::UnexpectedAck { packet, packet_id } => {
-                tracing::debug!(%packet, %packet_id, "acknowledgement for nothing outstanding");
-            }
-            SessionEvent::LinkDead { reason } => {
-                let error = match reason {
-                    LinkDeadReason::ConnAckTimeout => ClientError::Timeout {
-                        addr: self.info.addr(),
-                        stage: "CONNACK",
-                        after: self.session.config().connect_timeout,
-                        hint: self.no_connack_hint(),
-                    },
-                    _ => ClientError::ConnectionLost {
-                        addr: self.info.addr(),
-                        reason: reason.to_string(),
-                    },
-                };
-                let cause = match reason {
-                    LinkDeadReason::ConnAckTimeout => Cause::Refused(error.to_string()),
-                    _ => Cause::Network(error.to_string()),
-                };
-                self.lose_link(cause, Some(error));
-            }
-            SessionEvent::ProtocolError(source) => {
-                let error = ClientError::Protocol { addr: self.info.addr(), source };
-                self.lose_link(Cause::Refused(error.to_string()), Some(error));
-            }
-            other => tracing::debug!(?other, "session event"),
-        }
-    }
-
-    // ---- connection life ---------------------------------------------------------------------
-
-    fn mark_healthy(&mut self) {
-        if let Some(link) = self.link.as_mut()
-            && !link.healthy
-            && self.session.is_connected()
-        {
-            link.healthy = true;
-            self.backoff.reset();
-        }
-    }
-
-    /// A connection up for `healthy_after` has proven healthy.
-    fn check_health(&mut self) {
-        let due = self
-            .link
-            .as_ref()
-            .is_some_and(|link| !link.healthy && link.since.elapsed() >= self.policy.healthy_after);
-        if due {
-            self.mark_healthy();
-        }
-    }
-
-    /// The transport ended under us.
-    fn link_ended(&mut self, ending: Ending) {
-        let after_connack = self.session.is_connected();
-        let healthy = self.link.as_ref().is_some_and(|link| link.healthy);
-        let unacknowledged = self
-            .session
-            .oldest_unacknowledged()
-            .map(|(_, topic)| format!("a PUBLISH to {}", topic.as_str()))
-            .or_else(|| self.session.oldest_request().map(refusals::describe_request));
-        let cause = classify_end(&Ended {
-            ending,
-            after_connack,
-            unacknowledged: unacknowledged.as_deref(),
-            healthy,
-        });
-        let now = self.now();
-        self.session.handle_connection_lost(now);
-        let mut reason = cause.to_string();
-        if !after_connack {
-            reason.push_str(&self.before_connack_hint());
-        }
-        let error = ClientError::ConnectionLost { addr: self.info.addr(), reason };
-        self.lose_link(cause, Some(error));
-    }
-
-    /// Drops the transport and either schedules a reconnect or, when none is possible, ends.
-    fn lose_link(&mut self, cause: Cause, error: Option<ClientError>) {
-        self.link = None;
-        self.reader = None;
-        self.writer = None;
-        self.write_buf.clear();
-        self.needs_flush = false;
-        self.read_buf.clear();
-        let error = error.unwrap_or_else(|| ClientError::ConnectionLost {
-            addr: self.info.addr(),
-            reason: cause.to_string(),
-        });
-        if self.connected.is_some() || !self.policy.enabled || !self.connector.can_reconnect() {
-            // The first connection failed (Client::connect reports it), or no reconnect.
-            self.end_with(error);
-            return;
-        }
-        if self.disconnecting.is_some()
-            && self.session.inflight_len() == 0
-            && self.session.queued_len() == 0
-        {
-            self.end_with(error);
-            return;
-        }
-        tracing::warn!("connection lost: {cause}");
-        if cause.is_refusal() {
-            self.count_refusal(&cause);
-        }
-        self.schedule_reconnect(cause);
-    }
-
-    fn schedule_reconnect(&mut self, cause: Cause) {
-        let delay = self.backoff.next_delay(&cause, &mut rand::rng());
-        let attempt = self.backoff.attempt();
-        tracing::info!(attempt, ?delay, "reconnecting: {cause}");
-        let _ =
-            self.events.try_send(Event::Reconnecting { attempt, delay, cause: cause.to_string() });
-        self.retry_at = Some(tokio::time::Instant::now() + delay);
-    }
-
-    /// Starts the session on the new transport: CONNECT, or, when a connector already
-    /// exchanged CONNECT and CONNACK (`read_ahead`), the bytes it read.
-    fn start_session(&mut self, read_ahead: Option<BytesMut>) {
-        let now = self.now();
-        match read_ahead {
-            Some(bytes) => {
-                self.session.connect_written(now);
-                self.session.handle_bytes(now, &bytes);
-            }
-            None => self.session.connect(now),
-        }
-    }
-
-    fn attempt_finished(&mut self, attempt: Result<Opened, ClientError>) {
-        self.expire_outbox();
-        match attempt {
-            Ok(Opened { transport, info, read_ahead }) => {
-                let (reader, writer) = tokio::io::split(transport);
-                self.reader = Some(reader);
-                self.writer = Some(writer);
-                self.link = Some(Link { since: tokio::time::Instant::now(), healthy: false });
-                self.info = info;
-                self.start_session(read_ahead);
-            }
-            Err(error) => {
-                let cause = classify_attempt(&error);
-                tracing::warn!("reconnect attempt failed: {error}");
-                if cause.is_refusal() {
-                    self.count_refusal(&cause);
-                }
-                self.schedule_reconnect(cause);
             }
         }
     }
