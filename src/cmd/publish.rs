@@ -4,7 +4,7 @@ use super::config;
 use crate::args::PubArgs;
 use crate::exit::Failure;
 use bytes::Bytes;
-use iot443::{Client, Delivery, QoS};
+use iot443::{Client, Delivery, QoS, Queued};
 use std::collections::VecDeque;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -12,6 +12,52 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 /// 100 QoS 1 messages in flight, so a few windows ahead keeps it busy without holding the
 /// whole input in memory.
 const MAX_PENDING_DELIVERIES: usize = 1_000;
+
+/// Publishes queued before the oldest one's acceptance is awaited. With an outbox, the client
+/// writes what is queued to disk together (one sync per group instead of one per message).
+const MAX_UNACCEPTED: usize = 256;
+
+/// The publishes on their way: queued (maybe not yet on disk), then accepted (waiting for
+/// PUBACK at QoS 1).
+#[derive(Default)]
+struct InFlight {
+    queued: VecDeque<Queued>,
+    deliveries: VecDeque<Delivery>,
+}
+
+impl InFlight {
+    async fn push(&mut self, queued: Queued) -> Result<(), Failure> {
+        self.queued.push_back(queued);
+        if self.queued.len() > MAX_UNACCEPTED
+            && let Some(oldest) = self.queued.pop_front()
+        {
+            self.accepted(oldest.accepted().await?).await?;
+        }
+        Ok(())
+    }
+
+    async fn accepted(&mut self, delivery: Delivery) -> Result<(), Failure> {
+        self.deliveries.push_back(delivery);
+        if self.deliveries.len() > MAX_PENDING_DELIVERIES
+            && let Some(oldest) = self.deliveries.pop_front()
+        {
+            oldest.await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every message: accepted, then delivered.
+    async fn finish(mut self) -> Result<(), Failure> {
+        while let Some(queued) = self.queued.pop_front() {
+            let delivery = queued.accepted().await?;
+            self.deliveries.push_back(delivery);
+        }
+        for delivery in self.deliveries {
+            delivery.await?;
+        }
+        Ok(())
+    }
+}
 
 pub async fn run(args: PubArgs) -> Result<(), Failure> {
     let mut config = config::resolve(&args.connect)?;
@@ -31,14 +77,13 @@ pub async fn run(args: PubArgs) -> Result<(), Failure> {
         eprintln!("{}", client.connection_info().summary());
     }
     let qos = QoS::from(args.qos);
-    let mut pending: VecDeque<Delivery> = VecDeque::new();
+    let mut in_flight = InFlight::default();
     match payload {
         Some(payload) => {
             for _ in 0..args.repeat {
-                let delivery = client
-                    .publish_with_retain(&args.topic, qos, payload.clone(), args.retain)
-                    .await?;
-                push_bounded(&mut pending, delivery).await?;
+                let queued =
+                    client.start_publish(&args.topic, qos, payload.clone(), args.retain).await?;
+                in_flight.push(queued).await?;
             }
         }
         None => {
@@ -48,25 +93,12 @@ pub async fn run(args: PubArgs) -> Result<(), Failure> {
                 .await
                 .map_err(|error| Failure::usage(format!("cannot read stdin: {error}")))?
             {
-                let delivery =
-                    client.publish_with_retain(&args.topic, qos, line, args.retain).await?;
-                push_bounded(&mut pending, delivery).await?;
+                let queued = client.start_publish(&args.topic, qos, line, args.retain).await?;
+                in_flight.push(queued).await?;
             }
         }
     }
-    for delivery in pending {
-        delivery.await?;
-    }
+    in_flight.finish().await?;
     client.disconnect().await?;
-    Ok(())
-}
-
-async fn push_bounded(pending: &mut VecDeque<Delivery>, delivery: Delivery) -> Result<(), Failure> {
-    pending.push_back(delivery);
-    if pending.len() > MAX_PENDING_DELIVERIES
-        && let Some(oldest) = pending.pop_front()
-    {
-        oldest.await?;
-    }
     Ok(())
 }

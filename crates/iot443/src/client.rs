@@ -210,6 +210,35 @@ impl Client {
         payload: impl Into<Bytes>,
         retain: bool,
     ) -> Result<Delivery, ClientError> {
+        self.start_publish(topic, qos, payload, retain).await?.accepted().await
+    }
+
+    /// Queues a publish and returns without waiting for the outbox to have it on disk; await
+    /// [`Queued::accepted`] for that (and for the [`Delivery`]). Without an outbox, or at QoS 0,
+    /// it is accepted at once.
+    ///
+    /// With an outbox, queuing several messages before awaiting the first acceptance lets the
+    /// client write them to disk together, with one sync instead of one per message. The
+    /// messages keep the order of the calls. Checked first, as by [`publish`](Client::publish).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::ClientError> {
+    /// let mut queued = Vec::new();
+    /// for n in 0..100 {
+    ///     queued.push(client.start_publish("t/x", iot443::QoS::AtLeastOnce, n.to_string(), false).await?);
+    /// }
+    /// for message in queued {
+    ///     message.accepted().await?.await?; // on disk, then acknowledged
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        payload: impl Into<Bytes>,
+        retain: bool,
+    ) -> Result<Queued, ClientError> {
         let topic_name = checked_topic(topic)?;
         let payload = payload.into();
         if payload.len() > AWS_MAX_PAYLOAD {
@@ -223,25 +252,15 @@ impl Client {
             return Err(ClientError::QosNotSupported);
         }
         let (done, receiver) = oneshot::channel();
-        if self.durable && qos == QoS::AtLeastOnce {
-            // On disk before this call returns.
+        let (accepted, on_disk) = if self.durable && qos == QoS::AtLeastOnce {
             let (accepted, on_disk) = oneshot::channel();
-            let command = Command::Publish {
-                topic: topic_name,
-                qos,
-                payload,
-                retain,
-                accepted: Some(accepted),
-                done,
-            };
-            self.send(command).await?;
-            on_disk.await.map_err(|_| ClientError::Closed)??;
+            (Some(accepted), Some(on_disk))
         } else {
-            let command =
-                Command::Publish { topic: topic_name, qos, payload, retain, accepted: None, done };
-            self.send(command).await?;
-        }
-        Ok(Delivery { receiver })
+            (None, None)
+        };
+        let command = Command::Publish { topic: topic_name, qos, payload, retain, accepted, done };
+        self.send(command).await?;
+        Ok(Queued { on_disk, delivery: Delivery { receiver } })
     }
 
     /// Subscribes to one filter and returns once SUBACK granted it. Messages that match arrive
@@ -318,6 +337,25 @@ fn checked_filter(filter: &str) -> Result<TopicFilter, ClientError> {
     let parsed = TopicFilter::new(filter).map_err(invalid)?;
     parsed.check_aws_limits().map_err(invalid)?;
     Ok(parsed)
+}
+
+/// A publish queued by [`Client::start_publish`], perhaps not yet on disk.
+#[derive(Debug)]
+#[must_use = "await accepted() to know the message was accepted (on disk, with an outbox)"]
+pub struct Queued {
+    on_disk: Option<oneshot::Receiver<Result<(), ClientError>>>,
+    delivery: Delivery,
+}
+
+impl Queued {
+    /// Waits until the message is accepted (on disk, with an outbox) and returns its
+    /// [`Delivery`]; fails when the outbox could not store it.
+    pub async fn accepted(self) -> Result<Delivery, ClientError> {
+        if let Some(on_disk) = self.on_disk {
+            on_disk.await.map_err(|_| ClientError::Closed)??;
+        }
+        Ok(self.delivery)
+    }
 }
 
 /// Completes when a publish has been delivered: PUBACK at QoS 1, written at QoS 0.

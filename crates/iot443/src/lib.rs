@@ -35,7 +35,7 @@ mod transport;
 mod tunnel;
 
 pub use client::{
-    COMMAND_QUEUE, Client, Delivery, Events, MAX_FILTERS_PER_SUBSCRIBE, SUBSCRIPTION_QUEUE,
+    COMMAND_QUEUE, Client, Delivery, Events, MAX_FILTERS_PER_SUBSCRIBE, Queued, SUBSCRIPTION_QUEUE,
     Subscription,
 };
 pub use config::{

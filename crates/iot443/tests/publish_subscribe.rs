@@ -297,3 +297,38 @@ async fn slow_consumer_loses_nothing_and_does_not_deadlock() {
         .unwrap();
     assert_eq!(&next_message(&mut subscription, "end").await.payload[..], b"end");
 }
+
+#[tokio::test]
+async fn queued_publishes_with_an_outbox_keep_their_order_and_are_all_delivered() {
+    let emulator = TestEmulator::start().await;
+    let (subscriber, _s) = emulator.connect("queued-sub").await;
+    let mut subscription =
+        within("subscribe", subscriber.subscribe("ps/queued", QoS::AtLeastOnce)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.db");
+    let mut config = emulator.config("queued-pub");
+    config.outbox = Some(outbox.clone());
+    let (client, _events) = within("connect", iot443::Client::connect(&config)).await.unwrap();
+
+    // 300 queued before any acceptance is awaited: the driver stores them in groups.
+    let mut queued = Vec::new();
+    for n in 0..300 {
+        let message = client.start_publish("ps/queued", QoS::AtLeastOnce, n.to_string(), false);
+        queued.push(message.await.unwrap());
+    }
+    let mut deliveries = Vec::new();
+    for message in queued {
+        deliveries.push(within("acceptance", message.accepted()).await.unwrap());
+    }
+    for delivery in deliveries {
+        within("PUBACK", delivery).await.unwrap();
+    }
+    for n in 0..300 {
+        let message = next_message(&mut subscription, "the queued messages").await;
+        assert_eq!(message.payload, n.to_string(), "in the order queued");
+    }
+    within("disconnect", client.disconnect()).await.unwrap();
+    let outbox = iot443::Outbox::open(&outbox).unwrap();
+    assert!(outbox.is_empty().unwrap(), "every acknowledged message left the outbox");
+    within("disconnect", subscriber.disconnect()).await.unwrap();
+}
