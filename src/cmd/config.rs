@@ -17,7 +17,9 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
         None => None,
     };
     let mut config = match file {
-        Some(path) => Config::load(&path)?,
+        Some(path) if is_c_header(&path) => Config::load(&path)?,
+        // A key the file lacks may come from a flag or the environment, which override it.
+        Some(path) => Config::from_toml_file_with(&path, |key| supplied(args, key))?,
         None => {
             let (Some(endpoint), Some(cert), Some(key)) = (&args.endpoint, &args.cert, &args.key)
             else {
@@ -75,4 +77,22 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
     }
     config.validate()?;
     Ok(config)
+}
+
+fn is_c_header(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("h"))
+}
+
+/// A required key given by a flag, else by its `IOT443_*` variable.
+fn supplied(args: &ConnectArgs, key: &str) -> Option<String> {
+    let (flag, var) = match key {
+        "endpoint" => (args.endpoint.clone(), "IOT443_ENDPOINT"),
+        "client_id" => (args.client_id.clone(), "IOT443_CLIENT_ID"),
+        "certificate" => {
+            (args.cert.as_ref().map(|p| p.display().to_string()), "IOT443_CERTIFICATE")
+        }
+        "private_key" => (args.key.as_ref().map(|p| p.display().to_string()), "IOT443_PRIVATE_KEY"),
+        _ => return None,
+    };
+    flag.or_else(|| std::env::var(var).ok().filter(|value| !value.is_empty()))
 }

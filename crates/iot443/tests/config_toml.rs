@@ -296,3 +296,29 @@ fn builder_checks_like_the_file() {
     let err = Config::builder("h", "id", "c.pem", "k.pem").thing_name("bad name").build();
     assert!(matches!(err, Err(ConfigError::InvalidValue { field: "thing_name", .. })));
 }
+
+#[test]
+fn a_required_key_the_file_lacks_may_be_supplied_and_the_files_keys_win_over_nothing_else() {
+    let (_dir, path) = write_config("client_id = \"from-file\"\nport = 8883\n");
+    let supplied = |key: &str| match key {
+        "endpoint" => Some("supplied.example.com".to_owned()),
+        "client_id" => Some("supplied-id".to_owned()),
+        "certificate" => Some("/flags/cert.pem".to_owned()),
+        "private_key" => Some("/flags/key.pem".to_owned()),
+        _ => None,
+    };
+    let config = Config::from_toml_file_with(&path, supplied).unwrap();
+    assert_eq!(config.endpoint, "supplied.example.com");
+    assert_eq!(config.client_id, "from-file", "a key in the file is not replaced by the fallback");
+    assert_eq!(config.certificate, Path::new("/flags/cert.pem"));
+    assert_eq!(config.private_key, Path::new("/flags/key.pem"));
+    assert_eq!(config.port, 8883);
+
+    let err =
+        Config::from_toml_file_with(&path, |key| (key != "private_key").then(|| "x".to_owned()))
+            .unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::MissingField { field: "private_key", .. }),
+        "what nothing supplies is still missing: {err:?}"
+    );
+}

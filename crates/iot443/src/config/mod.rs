@@ -376,7 +376,7 @@ pub enum ConfigError {
         key: String,
     },
     /// A required setting is missing.
-    #[error("{origin}: `{field}` is required but missing; add it")]
+    #[error("{origin}: `{field}` is required but missing; add it{}", supply_hint(field))]
     MissingField {
         /// Where the configuration came from: a file, or a description.
         origin: String,
@@ -599,4 +599,15 @@ fn check_connect_timeout(timeout: Duration) -> Result<(), String> {
         return Err("the connect timeout is zero: use a few seconds, e.g. 10".to_owned());
     }
     Ok(())
+}
+
+/// How else a required key can be given (on the command line, or in the environment).
+fn supply_hint(field: &str) -> &'static str {
+    match field {
+        "endpoint" => " (or pass -h HOST, or set IOT443_ENDPOINT)",
+        "client_id" => " (or pass -i ID, or set IOT443_CLIENT_ID)",
+        "certificate" => " (or pass --cert FILE, or set IOT443_CERTIFICATE)",
+        "private_key" => " (or pass --key FILE, or set IOT443_PRIVATE_KEY)",
+        _ => "",
+    }
 }

@@ -32,13 +32,39 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
         let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
-        parse(&text, base_dir, path, Some(path))
+        parse(&text, base_dir, path, Some(path), &|_| None)
+    }
+
+    /// Like [`Config::from_toml_file`], where a required key the file lacks (`endpoint`,
+    /// `client_id`, `certificate`, `private_key`) may come from `supplied(key)`: a command-line
+    /// flag or an environment variable that overrides it anyway. Supplied paths are used as
+    /// given (relative to the working directory).
+    ///
+    /// ```
+    /// # use iot443::config::Config;
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("iot443.toml");
+    /// std::fs::write(&path, "client_id = \"dev\"\ncertificate = \"c.pem\"\nprivate_key = \"k.pem\"\n")?;
+    /// let config = Config::from_toml_file_with(&path, |key| {
+    ///     (key == "endpoint").then(|| "abc123-ats.iot.eu-west-1.amazonaws.com".to_owned())
+    /// })?;
+    /// assert_eq!(config.endpoint, "abc123-ats.iot.eu-west-1.amazonaws.com");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_toml_file_with(
+        path: &Path,
+        supplied: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
+        parse(&text, base_dir, path, Some(path), &supplied)
     }
 
     /// Parses TOML text; relative paths are resolved against `base_dir`. Errors name the input
     /// `<TOML text>`.
     pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
-        parse(text, base_dir, Path::new(INLINE_NAME), None)
+        parse(text, base_dir, Path::new(INLINE_NAME), None, &|_| None)
     }
 }
 
@@ -48,6 +74,7 @@ fn parse(
     base_dir: &Path,
     name: &Path,
     source: Option<&Path>,
+    supplied: &dyn Fn(&'static str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Toml {
         path: name.to_owned(),
@@ -87,10 +114,16 @@ fn parse(
 
     let missing = |field: &'static str| ConfigError::MissingField { origin: origin.clone(), field };
     let mut builder = Config::builder(
-        fields.endpoint.ok_or_else(|| missing("endpoint"))?,
-        fields.client_id.ok_or_else(|| missing("client_id"))?,
-        fields.certificate.ok_or_else(|| missing("certificate"))?,
-        fields.private_key.ok_or_else(|| missing("private_key"))?,
+        fields.endpoint.or_else(|| supplied("endpoint")).ok_or_else(|| missing("endpoint"))?,
+        fields.client_id.or_else(|| supplied("client_id")).ok_or_else(|| missing("client_id"))?,
+        fields
+            .certificate
+            .or_else(|| supplied("certificate").map(PathBuf::from))
+            .ok_or_else(|| missing("certificate"))?,
+        fields
+            .private_key
+            .or_else(|| supplied("private_key").map(PathBuf::from))
+            .ok_or_else(|| missing("private_key"))?,
     );
     // The builder's checks name the file: give it the name even for inline text.
     builder = builder.source(source.unwrap_or(name));
