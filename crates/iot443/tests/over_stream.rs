@@ -238,3 +238,32 @@ async fn refused_subscription_names_the_filter_and_keeps_the_connection() {
     within("disconnect", client.disconnect()).await.unwrap();
     within("the peer's script", script).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_qos0_delivery_waits_for_its_bytes_to_be_written_and_fails_if_they_never_are() {
+    // A pipe of 1 KiB that the peer stops reading after CONNACK: a 16 KiB QoS 0 message cannot
+    // be written. When the peer then closes, the bytes are lost, and the Delivery says so
+    // instead of having claimed "written" when the message was only encoded.
+    let (client_end, server_end) = tokio::io::duplex(1024);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let script = tokio::spawn(async move {
+        let mut peer = Peer::new(server_end);
+        peer.accept_connect("qos0-unwritten", ConnectReturnCode::ACCEPTED).await;
+        let _ = stop_rx.await;
+        drop(peer);
+    });
+    let session = SessionConfig::new("qos0-unwritten");
+    let (client, _events) =
+        within("connect", Client::connect_over(client_end, session, pipe_info())).await.unwrap();
+
+    let delivery =
+        client.publish("pipe/big", QoS::AtMostOnce, Bytes::from(vec![7_u8; 16 * 1024])).await;
+    let delivery = delivery.unwrap();
+    stop_tx.send(()).unwrap();
+    let result = within("the QoS 0 delivery", delivery).await;
+    match result {
+        Err(error) => assert_eq!(error.kind(), ErrorKind::Connection, "{error}"),
+        Ok(()) => panic!("a QoS 0 message whose bytes never left reported success"),
+    }
+    script.await.unwrap();
+}

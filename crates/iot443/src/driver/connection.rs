@@ -60,6 +60,10 @@ impl Driver {
         self.reader = None;
         self.writer = None;
         self.write_buf.clear();
+        for id in self.unwritten.lost() {
+            let error = self.not_written();
+            self.answer(id, Err(error));
+        }
         self.needs_flush = false;
         self.read_buf.clear();
         let error = error.unwrap_or_else(|| ClientError::ConnectionLost {

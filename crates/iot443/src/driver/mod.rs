@@ -19,6 +19,7 @@ mod hints;
 mod link;
 mod refusals;
 mod session_events;
+mod unwritten;
 
 pub(crate) use link::{BoxTransport, Connector, Opened, open};
 
@@ -141,6 +142,8 @@ pub(crate) struct Driver {
     read_buf: BytesMut,
     write_buf: BytesMut,
     needs_flush: bool,
+    /// QoS 0 publishes in `write_buf`, answered once flushed.
+    unwritten: unwritten::Unwritten<MessageId>,
     disconnecting: Option<Reply<()>>,
     /// Set when the driver is done, with the reason.
     ended: Option<String>,
@@ -180,6 +183,7 @@ impl Driver {
             read_buf: BytesMut::with_capacity(READ_BUFFER),
             write_buf: BytesMut::new(),
             needs_flush: false,
+            unwritten: unwritten::Unwritten::default(),
             disconnecting: None,
             ended: None,
         };
@@ -234,9 +238,15 @@ impl Driver {
                     Ok(Output::Written(0)) => self.link_ended(Ending::Broken("the connection closed while writing".into())),
                     Ok(Output::Written(n)) => {
                         self.write_buf.advance(n);
+                        self.unwritten.written(n);
                         self.needs_flush = true;
                     }
-                    Ok(Output::Flushed) => self.needs_flush = false,
+                    Ok(Output::Flushed) => {
+                        self.needs_flush = false;
+                        for id in self.unwritten.flushed() {
+                            self.answer(id, Ok(()));
+                        }
+                    }
                     Err(error) => self.link_ended(Ending::Broken(format!("write failed: {error}"))),
                 },
                 attempt = wait_connecting(&mut self.connecting), if connecting => {
@@ -378,6 +388,26 @@ impl Driver {
         }
     }
 
+    /// Answers the publish `id`'s caller (and lets the outbox forget it on success).
+    fn answer(&mut self, id: MessageId, result: Result<(), ClientError>) {
+        if let Some(pending) = self.pending.remove(&id) {
+            if result.is_ok()
+                && let Some(outbox_id) = pending.outbox_id
+            {
+                self.acknowledged.push(outbox_id);
+            }
+            reply(pending.done, result);
+        }
+    }
+
+    /// The error of a QoS 0 publish whose bytes were lost with the connection.
+    fn not_written(&self) -> ClientError {
+        ClientError::ConnectionLost {
+            addr: self.info.addr(),
+            reason: "the connection ended before this QoS 0 message was written".into(),
+        }
+    }
+
     async fn maybe_finish_disconnect(&mut self) {
         if self.ended.is_some() || self.disconnecting.is_none() {
             return;
@@ -387,20 +417,28 @@ impl Driver {
         }
         let now = self.now();
         self.session.disconnect(now);
+        let mut flushed = false;
         if let Some(writer) = self.writer.as_mut() {
             self.session.poll_transmit(now, &mut self.write_buf);
             let buf = &self.write_buf;
-            let flushed = async {
+            let flush = async {
                 writer.write_all(buf).await?;
                 writer.flush().await?;
                 writer.shutdown().await
             };
-            let result = tokio::time::timeout(self.session.config().connect_timeout, flushed).await;
-            if let Err(_) | Ok(Err(_)) = result {
-                tracing::debug!("DISCONNECT could not be flushed; closing anyway");
+            match tokio::time::timeout(self.session.config().connect_timeout, flush).await {
+                Ok(Ok(())) => flushed = true,
+                Err(_) | Ok(Err(_)) => {
+                    tracing::debug!("DISCONNECT could not be flushed; closing anyway");
+                }
             }
         }
         self.write_buf.clear();
+        let written = self.unwritten.lost();
+        for id in written {
+            let result = if flushed { Ok(()) } else { Err(self.not_written()) };
+            self.answer(id, result);
+        }
         // Refuse further commands before answering, so that a call made after `disconnect`
         // returned fails with `Closed` at once instead of being queued for a driver that ends.
         self.commands.close();

@@ -1,7 +1,7 @@
 //! What the session reports (acknowledgements, messages, refusals, a dead link), turned into
 //! replies to the application's calls and events.
 
-use super::{Driver, reply};
+use super::Driver;
 use crate::error::{ClientError, refusal_hint};
 use crate::message::Event;
 use crate::reconnect::Cause;
@@ -14,7 +14,8 @@ impl Driver {
         loop {
             let now = self.now();
             if self.link.is_some() {
-                self.session.poll_transmit(now, &mut self.write_buf);
+                let appended = self.session.poll_transmit(now, &mut self.write_buf);
+                self.unwritten.appended(appended);
             }
             let Some(event) = self.session.poll_event() else { break };
             self.handle_session_event(event);
@@ -41,14 +42,11 @@ impl Driver {
                 self.lose_link(cause, Some(error));
             }
             SessionEvent::Message(publish) => self.deliveries.route(publish, &self.events),
-            SessionEvent::PublishSent { id } | SessionEvent::PublishAcked { id, .. } => {
+            // Encoded into the write buffer: answered once its bytes are flushed.
+            SessionEvent::PublishSent { id } => self.unwritten.encoded(id),
+            SessionEvent::PublishAcked { id, .. } => {
                 self.mark_healthy();
-                if let Some(pending) = self.pending.remove(&id) {
-                    if let Some(outbox_id) = pending.outbox_id {
-                        self.acknowledged.push(outbox_id);
-                    }
-                    reply(pending.done, Ok(()));
-                }
+                self.answer(id, Ok(()));
             }
             SessionEvent::SubscribeAcked { packet_id, return_codes } => {
                 self.mark_healthy();
