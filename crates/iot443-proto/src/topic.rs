@@ -26,6 +26,7 @@
 //! ```
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use core::fmt;
 use core::str::FromStr;
 
@@ -92,8 +93,11 @@ pub enum TopicError {
 ///
 /// Built only through [`TopicName::new`] (or `TryFrom`/`FromStr`), so every value is valid MQTT.
 /// IoT Core's extra rules are checked by [`TopicName::check_aws_limits`].
+///
+/// Clones share the text (a reference count): a topic travels from the application's call to
+/// the in-flight window and the encoder without being copied.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicName(String);
+pub struct TopicName(Arc<str>);
 
 impl TopicName {
     /// Checks `name` against the MQTT 3.1.1 rules for a topic name.
@@ -102,7 +106,7 @@ impl TopicName {
     ///
     /// [`TopicError::Empty`], [`TopicError::TooLong`] (over [`MQTT_MAX_TOPIC_LEN`] bytes),
     /// [`TopicError::NulCharacter`] or [`TopicError::WildcardInName`].
-    pub fn new(name: impl Into<String>) -> Result<Self, TopicError> {
+    pub fn new(name: impl Into<Arc<str>>) -> Result<Self, TopicError> {
         let name = name.into();
         check_mqtt_common(&name)?;
         if name.contains(['+', '#']) {
@@ -116,9 +120,9 @@ impl TopicName {
         &self.0
     }
 
-    /// The topic as an owned string.
+    /// The topic as an owned string (a copy of the shared text).
     pub fn into_string(self) -> String {
-        self.0
+        String::from(&*self.0)
     }
 
     /// The levels of the topic, split on `/` (`"a//b"` has three levels, the middle one empty).
@@ -284,7 +288,7 @@ impl TopicFilter {
 impl From<TopicName> for TopicFilter {
     /// A topic name is always a valid filter (it matches that topic only).
     fn from(name: TopicName) -> Self {
-        TopicFilter(name.0)
+        TopicFilter(String::from(&*name.0))
     }
 }
 

@@ -119,9 +119,34 @@ fn the_default_window_is_one_hundred() {
     assert_eq!(pair.session.inflight_len(), 100);
     assert_eq!(pair.session.queued_len(), 50);
 
-    ack(&mut pair, 42);
+    // With a backlog waiting, the window is refilled a quarter (25) at a time, so that one
+    // write carries a batch instead of one publish per PUBACK.
+    for packet_id in 1..=24 {
+        ack(&mut pair, packet_id);
+    }
+    assert_eq!(sent_publishes(&mut pair), vec![], "24 free slots: still waiting for a batch");
+    ack(&mut pair, 25);
+    let batch = sent_publishes(&mut pair);
+    assert_eq!(batch.len(), 25);
+    assert_eq!(batch.first(), Some(&(Some(101), "m100".to_owned())));
+    assert_eq!(pair.session.queued_len(), 25);
+}
+
+#[test]
+fn light_traffic_goes_out_at_once_even_with_messages_in_flight() {
+    let mut pair = Pair::new(SessionConfig::new("c"));
+    pair.connect(false);
+    for n in 0..100 {
+        publish(&mut pair, QoS::AtLeastOnce, &format!("m{n}"));
+    }
+    pair.transfer();
+    assert_eq!(sent_publishes(&mut pair).len(), 100);
+    // A few more than the window: fewer than a batch wait, so each free slot is used at once.
+    for n in 100..103 {
+        publish(&mut pair, QoS::AtLeastOnce, &format!("m{n}"));
+    }
+    ack(&mut pair, 1);
     assert_eq!(sent_publishes(&mut pair), vec![(Some(101), "m100".into())]);
-    assert_eq!(pair.session.queued_len(), 49);
 }
 
 #[test]

@@ -73,7 +73,7 @@ pub(super) fn decode(reader: &mut Reader) -> Result<Connect, DecodeError> {
     let keep_alive = reader.u16()?;
     let client_id = reader.string()?;
     let will = if has_will {
-        let topic = TopicName::new(reader.string()?)
+        let topic = TopicName::new(reader.shared_string()?)
             .map_err(|source| DecodeError::InvalidTopic { packet: PacketType::Connect, source })?;
         let payload = reader.binary()?;
         Some(LastWill { topic, payload, qos: will_qos, retain: will_retain })

@@ -73,7 +73,7 @@ pub(super) fn decode(flags: u8, reader: &mut Reader) -> Result<Publish, DecodeEr
     if dup && qos == QoS::AtMostOnce {
         return Err(DecodeError::DupOnQos0);
     }
-    let topic = TopicName::new(reader.string()?)
+    let topic = TopicName::new(reader.shared_string()?)
         .map_err(|source| DecodeError::InvalidTopic { packet: PacketType::Publish, source })?;
     let qos = match qos {
         QoS::AtMostOnce => PublishQos::AtMostOnce,

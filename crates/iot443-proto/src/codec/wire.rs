@@ -5,6 +5,7 @@ use super::PacketId;
 use super::error::{DecodeError, EncodeError};
 use super::header::PacketType;
 use alloc::string::String;
+use alloc::sync::Arc;
 use bytes::{Buf, BufMut, Bytes};
 
 /// A cursor over one packet's body. Every read is bounds-checked and fails with
@@ -53,13 +54,22 @@ impl Reader {
 
     /// A length-prefixed UTF-8 string without U+0000 (MQTT 3.1.1 §1.5.3).
     pub(super) fn string(&mut self) -> Result<String, DecodeError> {
+        self.checked_str(|text| String::from(text))
+    }
+
+    /// Like [`Reader::string`], as shared text (a topic: one allocation, cheap clones).
+    pub(super) fn shared_string(&mut self) -> Result<Arc<str>, DecodeError> {
+        self.checked_str(|text| Arc::from(text))
+    }
+
+    fn checked_str<T>(&mut self, own: impl FnOnce(&str) -> T) -> Result<T, DecodeError> {
         let bytes = self.binary()?;
         let text = core::str::from_utf8(&bytes)
             .map_err(|_| DecodeError::InvalidUtf8 { packet: self.packet })?;
         if text.contains('\0') {
             return Err(DecodeError::NulCharacter { packet: self.packet });
         }
-        Ok(String::from(text))
+        Ok(own(text))
     }
 
     /// Everything that is left, zero-copy.

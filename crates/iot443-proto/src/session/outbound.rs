@@ -140,10 +140,18 @@ impl Outbound {
     }
 
     /// Moves waiting publishes to the transport, in order, while the window has room.
+    ///
+    /// Silly-window avoidance: while a backlog waits and messages are in flight, the window is
+    /// refilled only once a quarter of it is free, so that one write carries a batch of
+    /// publishes instead of one per PUBACK (an endpoint that acknowledges in small records
+    /// would otherwise set the pace of tiny writes). Light traffic goes out at once.
     pub(super) fn fill_window(&mut self) {
+        let batch = (self.max_inflight / 4).max(1);
+        let free = self.max_inflight.saturating_sub(self.inflight.len());
+        let hold = !self.inflight.is_empty() && self.waiting.len() >= batch && free < batch;
         while let Some((_, front)) = self.waiting.front() {
             let is_qos0 = front.qos == PublishQos::AtMostOnce;
-            if !is_qos0 && self.inflight.len() >= self.max_inflight {
+            if !is_qos0 && (hold || self.inflight.len() >= self.max_inflight) {
                 return;
             }
             let packet_id = if is_qos0 {

@@ -25,8 +25,7 @@ impl Driver {
             };
             let qos = if entry.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
             let id = self.session.publish(topic, qos, entry.payload.clone(), entry.retain)?;
-            self.pending
-                .insert(id, Pending { topic: entry.topic, done: None, outbox_id: Some(entry.id) });
+            self.pending.insert(id, Pending { done: None, outbox_id: Some(entry.id) });
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ mod connection;
 mod delivery;
 mod durable;
 mod hints;
+mod id_hash;
 mod link;
 mod refusals;
 mod session_events;
@@ -30,12 +31,12 @@ use crate::reconnect::{Backoff, OfflineQueue, ReconnectPolicy, WhenFull};
 use bytes::{Buf, Bytes, BytesMut};
 use delivery::Deliveries;
 use durable::{error_text, unix_ms};
+use id_hash::IdMap;
 use iot443_proto::codec::{EncodeError, PacketId, SubscribeFilter};
 use iot443_proto::session::{MessageId, Session, SessionConfig, SessionError};
 use iot443_proto::topic::{TopicFilter, TopicName};
 use iot443_proto::{Instant, QoS};
 use link::{Connecting, Ending};
-use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
@@ -99,7 +100,6 @@ struct PendingSubscribe {
 
 /// A publish the application waits for.
 struct Pending {
-    topic: String,
     done: Option<Reply<()>>,
     outbox_id: Option<OutboxId>,
 }
@@ -125,9 +125,9 @@ pub(crate) struct Driver {
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
     connected: Option<oneshot::Sender<Result<ConnectionInfo, ClientError>>>,
-    pending: HashMap<MessageId, Pending>,
-    subscribes: HashMap<PacketId, PendingSubscribe>,
-    unsubscribes: HashMap<PacketId, (TopicFilter, Reply<()>)>,
+    pending: IdMap<MessageId, Pending>,
+    subscribes: IdMap<PacketId, PendingSubscribe>,
+    unsubscribes: IdMap<PacketId, (TopicFilter, Reply<()>)>,
     deliveries: Deliveries,
     policy: ReconnectPolicy,
     backoff: Backoff,
@@ -169,9 +169,9 @@ impl Driver {
             commands: setup.commands,
             events: setup.events,
             connected: Some(setup.connected),
-            pending: HashMap::new(),
-            subscribes: HashMap::new(),
-            unsubscribes: HashMap::new(),
+            pending: IdMap::default(),
+            subscribes: IdMap::default(),
+            unsubscribes: IdMap::default(),
             deliveries: Deliveries::default(),
             backoff: Backoff::new(setup.reconnect.clone()),
             policy: setup.reconnect,
@@ -344,7 +344,6 @@ impl Driver {
         accepted: Option<Reply<()>>,
         done: Reply<()>,
     ) {
-        let topic_text = topic.as_str().to_owned();
         if let Err(error) = self.make_room(payload.len()) {
             if let Some(id) = outbox_id {
                 self.acknowledged.push(id);
@@ -353,13 +352,14 @@ impl Driver {
             let _ = done.send(Err(error));
             return;
         }
-        match self.session.publish(topic, qos, payload, retain) {
+        // A clone of a topic shares its text (a reference count, no copy).
+        match self.session.publish(topic.clone(), qos, payload, retain) {
             Ok(id) => {
-                self.pending.insert(id, Pending { topic: topic_text, done: Some(done), outbox_id });
+                self.pending.insert(id, Pending { done: Some(done), outbox_id });
                 reply(accepted, Ok(()));
             }
             Err(error) => {
-                let error = session_error(error, topic_text);
+                let error = session_error(error, topic.into_string());
                 reply(accepted, Err(error.clone_for_reply()));
                 let _ = done.send(Err(error));
             }
@@ -381,9 +381,10 @@ impl Driver {
                 return Err(full);
             }
             let Some(oldest) = self.session.oldest_queued_qos0() else { return Err(full) };
-            self.session.discard_publish(oldest);
+            let dropped = self.session.discard_publish(oldest);
             if let Some(pending) = self.pending.remove(&oldest) {
-                reply(pending.done, Err(ClientError::Dropped { topic: pending.topic }));
+                let topic = dropped.map(|publish| publish.topic.into_string()).unwrap_or_default();
+                reply(pending.done, Err(ClientError::Dropped { topic }));
             }
         }
     }
