@@ -1100,8 +1100,8 @@ fn stream_workload(opts: &Opts, endpoint: &Endpoint, tools: &Tools, qos: u8) -> 
          Timing: (a) the bench writes the {n} lines to the client's stdin {} ms after starting it \
          (connected by then) and times first line written → process exit; (b) the client times \
          itself from its first publish (in-process children: current-thread tokio runtime; at \
-         QoS 0 the two Rust libraries are timed up to their DISCONNECT flushed, since an iot443 \
-         QoS 0 Delivery resolves before the write).\n\n\
+         QoS 0 the two Rust libraries are timed up to their DISCONNECT flushed, since rumqttc \
+         reports no per-message write).\n\n\
          | client | runs | msgs/s | {} | elapsed ms | CPU µs/msg | peak RSS MiB | timing |\n\
          |---|---|---|{}---|---|---|---|",
         STDIN_DELAY.as_millis(),
