@@ -282,7 +282,7 @@ pub enum EmulatorAction {
 }
 
 /// `-p 443`, `-p 8883`, `-p auto`.
-fn parse_port(value: &str) -> Result<PortSetting, String> {
+fn parse_port(value: &str) -> Result<PortSetting, iot443::config::InvalidPort> {
     PortSetting::parse(value)
 }
 

@@ -82,7 +82,17 @@ impl From<ClientError> for Failure {
 
 impl From<iot443::ConfigError> for Failure {
     fn from(error: iot443::ConfigError) -> Self {
-        Failure::usage(error.to_string())
+        let flag = match &error {
+            iot443::ConfigError::MissingField { field, .. } => match *field {
+                "endpoint" => "; the flag -h HOST gives it too",
+                "client_id" => "; the flag -i ID gives it too",
+                "certificate" => "; the flag --cert FILE gives it too",
+                "private_key" => "; the flag --key FILE gives it too",
+                _ => "",
+            },
+            _ => "",
+        };
+        Failure::usage(format!("{error}{flag}"))
     }
 }
 

@@ -8,9 +8,11 @@
 //! Proof on the wire: `iot443 pub` behind real firewalls (nftables), each test in its own network
 //! namespace with the `iot443 emulator` on 127.0.0.1:443 and 127.0.0.1:8883.
 //!
-//! * 8883 dropped: `-p auto` reaches the emulator through 443, and the capture (tcpdump, read
-//!   with tshark) shows every SYN going to 443 with a ClientHello offering ALPN
-//!   `x-amzn-mqtt-ca` and SNI `localhost`; the second start goes straight to 443.
+//! * 8883 dropped: `-p auto` reaches the emulator through 443, and the capture (tcpdump on `lo`,
+//!   read with tshark) shows every SYN that gets past the firewall going to 443, with a
+//!   ClientHello offering ALPN `x-amzn-mqtt-ca` and SNI `localhost`; the firewall's counter
+//!   shows the client tried 8883 first; the second start goes straight to 443 (the counter
+//!   stays put).
 //! * 8883 dropped: `-p 8883` times out with a hint to use 443.
 //! * Only the proxy port open: `--proxy` through tinyproxy works, a direct connection does not.
 
@@ -160,7 +162,9 @@ fn assert_connection_failure(finished: &Finished, what: &str) {
     assert_eq!(finished.status.code(), Some(4), "{what} must exit 4 (connection): {finished:?}");
 }
 
-/// Asserts that the capture holds at least one SYN and that every SYN goes to port 443.
+/// Asserts that the capture holds at least one SYN and that every SYN goes to port 443: what
+/// leaves the host through the firewall. (nftables drops the SYNs to 8883 in the output hook,
+/// before the capture point on `lo`; the firewall's counter shows that the client tried 8883.)
 fn assert_every_syn_to_443(pcap: &Path) {
     let syns = tshark_fields(pcap, "tcp.flags.syn == 1 && tcp.flags.ack == 0", &["tcp.dstport"]);
     assert!(!syns.is_empty(), "no TCP SYN in the capture {}", pcap.display());
@@ -221,6 +225,8 @@ fn auto_goes_through_443_when_8883_is_dropped() {
     assert!(line.contains("port auto: raced"), "the first start must race: {line}");
     let first_ms = connack_ms(line);
     println!("first start (raced): CONNACK {first_ms} ms after the 443 attempt started");
+    // The acceptance bound, on a figure the client itself reports (not a time the test
+    // waits for); on loopback it is about 5 ms, so 1 s leaves a 200-fold margin.
     assert!(first_ms < 1000.0, "CONNACK {first_ms} ms after the 443 attempt started, not < 1 s");
 
     assert_every_syn_to_443(&pcap);

@@ -9,7 +9,7 @@ use crate::reconnect::{OfflineQueue, ReconnectPolicy};
 use bytes::Bytes;
 use iot443_proto::QoS;
 use iot443_proto::codec::{AWS_MAX_PAYLOAD, SubscribeFilter};
-use iot443_proto::session::{Session, SessionConfig};
+use iot443_proto::session::SessionConfig;
 use iot443_proto::topic::{TopicFilter, TopicName};
 use std::future::Future;
 use std::pin::Pin;
@@ -99,7 +99,7 @@ impl Client {
             None => None,
         };
         let session = session_config(config);
-        let connect = Session::new(session.clone()).map_err(ClientError::Session)?.connect_packet();
+        let connect = session.connect_packet();
         let opened = open(config, &connect).await?;
         let setup = Setup {
             opened,

@@ -69,8 +69,10 @@ pub enum ClientError {
     },
     /// `port = "auto"`: no port reached CONNACK; each port's failure in the order tried.
     ///
-    /// Its [`kind`](ClientError::kind) is the first failure's that is not a connection failure
-    /// (a TLS or CONNACK refusal says more), else [`ErrorKind::Connection`].
+    /// Its [`kind`](ClientError::kind) is that of the first port whose failure came from the
+    /// endpoint itself (a TLS or CONNACK refusal says more than a blocked port), else
+    /// [`ErrorKind::Connection`]: a port that a firewall drops or a proxy will not tunnel to
+    /// says nothing about the endpoint.
     #[error("no port of {host} reached CONNACK (port = \"auto\"): {}{hint}", describe_ports(.failures))]
     AllPortsFailed {
         /// The endpoint's host name.
@@ -234,14 +236,25 @@ impl ClientError {
             ClientError::Protocol { .. } => ErrorKind::Protocol,
             ClientError::AllPortsFailed { failures, .. } => failures
                 .iter()
-                .map(|(_, error)| error.kind())
-                .find(|kind| *kind != ErrorKind::Connection)
-                .unwrap_or(ErrorKind::Connection),
+                .find(|(_, error)| error.came_from_the_endpoint())
+                .map_or(ErrorKind::Connection, |(_, error)| error.kind()),
         }
     }
 }
 
 impl ClientError {
+    /// Whether the endpoint itself answered with this failure (TLS, CONNACK, a close before
+    /// CONNACK, bad MQTT), as opposed to the path to it (TCP, a timeout, the proxy).
+    pub(crate) fn came_from_the_endpoint(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Tls { .. }
+                | ClientError::ConnectionRefused { .. }
+                | ClientError::ConnectionLost { .. }
+                | ClientError::Protocol { .. }
+        )
+    }
+
     /// A copy of the errors a publish can be refused with, for a second waiter (errors that
     /// carry an operating-system error are not cloneable and become [`ClientError::Closed`]).
     pub(crate) fn clone_for_reply(&self) -> ClientError {

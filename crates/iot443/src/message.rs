@@ -21,6 +21,16 @@ pub struct Message {
 }
 
 /// How the client is connected: the facts that prove the path (port 443, ALPN, TLS version).
+///
+/// For a transport of your own ([`Client::connect_over`](crate::Client::connect_over)), start
+/// from [`ConnectionInfo::new`] and set what you know:
+///
+/// ```
+/// let mut info = iot443::ConnectionInfo::new("gateway.local", 8883);
+/// info.tls_version = "TLS1.3".to_owned();
+/// assert_eq!(info.addr(), "gateway.local:8883");
+/// ```
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
     /// The endpoint's host name as configured (and sent as SNI).
@@ -59,8 +69,8 @@ pub enum PortChoice {
         connack_after: Duration,
         /// From the start of the race (the first attempt) to CONNACK.
         since_race_start: Duration,
-        /// How the other port fared, e.g. `port 8883: TCP connect … timed out` or `port 8883:
-        /// still connecting`.
+        /// How the other port fared, e.g. `port 8883: TCP connect … timed out`, `port 8883: no
+        /// CONNACK yet, closed` or `port 443: not tried`.
         others: Vec<String>,
     },
 }
@@ -91,6 +101,22 @@ impl std::fmt::Display for PortChoice {
 }
 
 impl ConnectionInfo {
+    /// A transport to `host:port` about which nothing else is known yet: no TLS, no ALPN, no
+    /// proxy.
+    pub fn new(host: impl Into<String>, port: u16) -> ConnectionInfo {
+        ConnectionInfo {
+            host: host.into(),
+            port,
+            remote_addr: None,
+            tls_version: String::new(),
+            cipher_suite: String::new(),
+            alpn: None,
+            session_present: false,
+            proxy: None,
+            port_choice: None,
+        }
+    }
+
     /// `host:port`.
     pub fn addr(&self) -> String {
         format!("{}:{}", self.host, self.port)

@@ -11,8 +11,9 @@
 //! The file is a cache: a line that cannot be read is ignored, and a file that cannot be
 //! written costs only a race at the next start (it is logged, never an error).
 
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 const HEADER: &str = "# iot443: the port that won the last race to CONNACK, per endpoint (port = \"auto\")\n\
@@ -27,17 +28,21 @@ pub(crate) struct Remembered {
 }
 
 impl Remembered {
-    /// Younger than `max_age` at `now` (a clock set back counts as young).
+    /// Younger than `max_age` at `now`. A date in the future counts as young when it is less
+    /// than `max_age` ahead (a clock set back a little), else as stale (a bad date is raced
+    /// again rather than trusted forever).
     pub(crate) fn is_fresh(&self, now: SystemTime, max_age: Duration) -> bool {
-        now.duration_since(self.at).map_or(true, |age| age < max_age)
+        match now.duration_since(self.at) {
+            Ok(age) => age < max_age,
+            Err(ahead) => ahead.duration() < max_age,
+        }
     }
 }
 
 /// The port remembered for `endpoint` in the file at `path`, if any.
 pub(crate) fn recall(path: &Path, endpoint: &str) -> Option<Remembered> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read(path) {
         Ok(text) => text,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return None,
         Err(error) => {
             tracing::debug!("cannot read the port state file {}: {error}", path.display());
             return None;
@@ -46,14 +51,23 @@ pub(crate) fn recall(path: &Path, endpoint: &str) -> Option<Remembered> {
     entries(&text).find(|(name, _)| *name == endpoint).map(|(_, remembered)| remembered)
 }
 
+/// The file's text; a missing file is empty, and bytes that are not UTF-8 are replaced (their
+/// lines are then skipped as malformed) rather than making the file unreadable for good.
+fn read(path: &Path) -> io::Result<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        Err(error) => Err(error),
+    }
+}
+
 /// Records that `port` won the race for `endpoint` at `at`, keeping the other endpoints' lines.
-/// The file is replaced atomically (written beside it, then renamed).
+/// The file is replaced atomically: written and synced beside it under a name of its own
+/// (process and call), then renamed over it. Two processes remembering at the same moment may
+/// lose one of their lines, which costs a race at the next start, nothing more.
 pub(crate) fn remember(path: &Path, endpoint: &str, port: u16, at: SystemTime) -> io::Result<()> {
-    let old = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
-        Err(error) => return Err(error),
-    };
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let old = read(path)?;
     let mut text = String::from(HEADER);
     for (name, remembered) in entries(&old).filter(|(name, _)| *name != endpoint) {
         text.push_str(&line(name, remembered));
@@ -63,9 +77,13 @@ pub(crate) fn remember(path: &Path, endpoint: &str, port: u16, at: SystemTime) -
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let temporary = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&temporary, text)?;
-    std::fs::rename(&temporary, path).inspect_err(|_| {
+    let write = WRITES.fetch_add(1, Ordering::Relaxed);
+    let temporary = path.with_extension(format!("tmp.{}.{write}", std::process::id()));
+    let written = std::fs::File::create(&temporary).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    written.and_then(|()| std::fs::rename(&temporary, path)).inspect_err(|_| {
         let _ = std::fs::remove_file(&temporary);
     })
 }
@@ -130,6 +148,10 @@ mod tests {
         assert!(remembered.is_fresh(at(1_000 + 86_399), day));
         assert!(!remembered.is_fresh(at(1_000 + 86_400), day));
         assert!(remembered.is_fresh(at(10), day), "a clock set back does not force a race");
+        assert!(
+            !remembered.is_fresh(at(1_000) - Duration::from_secs(2 * 86_400), day),
+            "a date far in the future is not trusted forever"
+        );
     }
 
     proptest::proptest! {
@@ -158,6 +180,19 @@ mod tests {
                 lines.iter().map(|(e, p, s)| (e.clone(), *p, at(*s))).collect();
             proptest::prop_assert_eq!(read, written);
         }
+    }
+
+    #[test]
+    fn a_file_with_bytes_that_are_not_utf8_is_still_read_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ports");
+        std::fs::write(&path, b"bad\xff line 443 1\nb.example 443 5\n").unwrap();
+        assert_eq!(recall(&path, "b.example"), Some(Remembered { port: 443, at: at(5) }));
+        remember(&path, "c.example", 8883, at(6)).unwrap();
+        assert_eq!(recall(&path, "c.example").map(|r| r.port), Some(8883));
+        assert_eq!(recall(&path, "b.example").map(|r| r.port), Some(443), "kept");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
     }
 
     #[test]

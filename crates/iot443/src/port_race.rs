@@ -3,16 +3,17 @@
 //!
 //! Each contestant opens TCP and TLS on its own; the MQTT stage is taken in turns (one CONNECT
 //! in flight at a time, since a second CONNECT with the same client id makes the endpoint drop
-//! the first connection). The first contestant to read a CONNACK wins; the other is dropped,
+//! the first connection). The first contestant to read an accepted CONNACK wins; the other is dropped,
 //! which closes its socket.
 
 use crate::config::{AutoPort, Config, Credentials};
-use crate::error::ClientError;
+use crate::error::{ClientError, refusal_hint};
 use crate::message::PortChoice;
 use crate::port_memory;
 use crate::transport::{self, Connection};
 use bytes::BytesMut;
-use iot443_proto::Codec;
+use iot443_proto::session::ProtocolError;
+use iot443_proto::{Codec, Packet};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
@@ -37,10 +38,17 @@ pub(crate) async fn connect(
     // Credentials once, before any port: a bad file is not a failure of either port.
     Credentials::load(config)?;
     let now = SystemTime::now();
-    let remembered = auto
-        .state_file
-        .as_deref()
-        .and_then(|path| port_memory::recall(path, &config.endpoint))
+    // The file is read and written on the blocking pool: a slow disk must not stall the
+    // runtime (the write syncs).
+    let recalled = match auto.state_file.clone() {
+        Some(path) => {
+            let endpoint = config.endpoint.clone();
+            let recall = move || port_memory::recall(&path, &endpoint);
+            tokio::task::spawn_blocking(recall).await.ok().flatten()
+        }
+        None => None,
+    };
+    let remembered = recalled
         .filter(|memory| memory.port == auto.mqtts_port || memory.port == auto.alpn_port)
         .filter(|memory| memory.is_fresh(now, auto.recheck_after));
     if let Some(memory) = remembered {
@@ -61,20 +69,26 @@ pub(crate) async fn connect(
         }
     }
     let handshaken = race(config, auto, connect_packet).await?;
-    if let Some(path) = auto.state_file.as_deref() {
+    if let Some(path) = auto.state_file.clone() {
         let port = handshaken.connection.info.port;
-        match port_memory::remember(path, &config.endpoint, port, SystemTime::now()) {
-            Ok(()) => tracing::debug!("remembered port {port} in {}", path.display()),
-            Err(error) => tracing::warn!(
+        let endpoint = config.endpoint.clone();
+        let write = {
+            let path = path.clone();
+            move || port_memory::remember(&path, &endpoint, port, SystemTime::now())
+        };
+        match tokio::task::spawn_blocking(write).await {
+            Ok(Ok(())) => tracing::debug!("remembered port {port} in {}", path.display()),
+            Ok(Err(error)) => tracing::warn!(
                 "cannot remember port {port} in {}: {error}; the next start races again",
                 path.display()
             ),
+            Err(error) => tracing::warn!("remembering port {port} failed: {error}"),
         }
     }
     Ok(handshaken)
 }
 
-/// 8883 first, 443 `stagger` later (or as soon as 8883 fails); the first CONNACK wins.
+/// 8883 first, 443 `stagger` later (or as soon as 8883 fails); the first accepted CONNACK wins.
 async fn race(
     config: &Config,
     auto: &AutoPort,
@@ -151,10 +165,14 @@ async fn race(
 }
 
 fn all_failed(config: &Config, auto: &AutoPort, failures: Vec<(u16, ClientError)>) -> ClientError {
-    let all_network = failures.iter().all(|(_, error)| {
-        matches!(error, ClientError::Connect { .. } | ClientError::Timeout { .. })
-    });
-    let hint = if all_network {
+    let unreachable = !failures.iter().any(|(_, error)| error.came_from_the_endpoint());
+    let hint = if unreachable && config.proxy.is_some() {
+        format!(
+            "; the proxy reached neither {} nor {}: check that it allows CONNECT to port 443; \
+             `iot443 doctor` checks each step",
+            auto.mqtts_port, auto.alpn_port
+        )
+    } else if unreachable {
         format!(
             "; neither {} nor {} can be reached from here: behind a proxy, set `proxy` (or \
              HTTPS_PROXY); `iot443 doctor` checks each step",
@@ -200,10 +218,29 @@ async fn attempt(
                         .into(),
                 ));
             }
-            // The session decodes it again; here it only says whether a whole packet (or a
-            // malformed one, which the session reports) is there.
-            if !matches!(codec.decode(&mut read_ahead.clone()), Ok(None)) {
-                return Ok(read_ahead);
+            // Only an accepted CONNACK wins (the session decodes it again from `read_ahead`);
+            // a refusal or anything else is this port's failure.
+            match codec.decode(&mut read_ahead.clone()) {
+                Ok(None) => {}
+                Ok(Some(Packet::ConnAck(connack))) if connack.code.is_accepted() => {
+                    return Ok(read_ahead);
+                }
+                Ok(Some(Packet::ConnAck(connack))) => {
+                    let code = connack.code;
+                    let hint = refusal_hint(code);
+                    return Err(ClientError::ConnectionRefused { addr: addr.clone(), code, hint });
+                }
+                Ok(Some(other)) => {
+                    let source = ProtocolError::UnexpectedPacket {
+                        packet: other.packet_type(),
+                        when: "before CONNACK",
+                    };
+                    return Err(ClientError::Protocol { addr: addr.clone(), source });
+                }
+                Err(error) => {
+                    let source = ProtocolError::Malformed(error);
+                    return Err(ClientError::Protocol { addr: addr.clone(), source });
+                }
             }
         }
     };
@@ -215,16 +252,9 @@ async fn attempt(
                 addr,
                 stage: "CONNACK",
                 after: timeout,
-                hint: connack_hint(config),
+                hint: String::new(),
             });
         }
     };
     Ok((Handshaken { connection, read_ahead }, started))
-}
-
-fn connack_hint(config: &Config) -> String {
-    match config.alpn_protocol() {
-        Some(_) => String::new(),
-        None => "; an endpoint that requires ALPN on this port never answers without it".into(),
-    }
 }

@@ -253,3 +253,30 @@ async fn next_connected(events: &mut iot443::Events) -> iot443::ConnectionInfo {
         }
     }
 }
+
+#[tokio::test]
+async fn a_refused_connack_does_not_win_the_race_and_is_not_remembered() {
+    // The policy lets only `allowed-*` client ids connect: both ports answer CONNACK with
+    // "not authorized", which is each port's failure, not a winner.
+    let policy = r#"{"statements": [{"common_name": "*", "client_ids": ["allowed-*"]}]}"#;
+    let emulator = TestEmulator::start_with(|options| {
+        options.broker.policy = Some(iot443_emulator::broker::Policy::from_json(policy).unwrap());
+    })
+    .await;
+    let (_dir, state) = state_file();
+    let config = config_with(
+        &emulator,
+        "race-refused",
+        auto(emulator.mqtts_port(), emulator.alpn_port(), &state),
+    );
+
+    let error = within("the race to fail", Client::connect(&config)).await.unwrap_err();
+    let ClientError::AllPortsFailed { failures, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(failures.len(), 2, "{error}");
+    assert!(
+        failures.iter().all(|(_, f)| matches!(f, ClientError::ConnectionRefused { .. })),
+        "{error}"
+    );
+    assert_eq!(error.kind(), ErrorKind::TlsOrAuth);
+    assert!(!state.exists(), "a refusal is not remembered as the way in");
+}

@@ -67,17 +67,7 @@ impl Peer {
 
 /// What the caller of `connect_over` says about a transport that is not TLS.
 fn pipe_info() -> ConnectionInfo {
-    ConnectionInfo {
-        host: "pipe".to_owned(),
-        port: 1883,
-        remote_addr: None,
-        tls_version: String::new(),
-        cipher_suite: String::new(),
-        alpn: None,
-        session_present: false,
-        proxy: None,
-        port_choice: None,
-    }
+    ConnectionInfo::new("pipe", 1883)
 }
 
 #[tokio::test]

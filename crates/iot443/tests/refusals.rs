@@ -213,3 +213,70 @@ async fn a_subscription_the_policy_forbids_is_given_up_after_k_refusals_and_the_
     println!("policy: SUBSCRIBE forbidden/# given up: {}", dropped.1);
     common::within("disconnect", client.disconnect()).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_forbidden_subscribe_is_blamed_not_the_publishes_in_flight_beside_it() {
+    let emulator = TestEmulator::start_with(|options| {
+        options.broker.policy = Some(Policy::from_json(POLICY).unwrap());
+    })
+    .await;
+    let mut config = emulator.config("policy-mixed");
+    config.reconnect = fast_policy();
+    config.reconnect.refused_min_delay = Duration::from_millis(100);
+    let (client, _events) = common::within("connect", Client::connect(&config)).await.unwrap();
+
+    // Allowed QoS 1 traffic in flight, then a SUBSCRIBE the policy forbids: after each
+    // reconnect the SUBSCRIBE goes first and is refused, with publishes still unacknowledged.
+    let mut deliveries = Vec::new();
+    for n in 0..300 {
+        deliveries.push(client.publish("ok/mixed", QoS::AtLeastOnce, n.to_string()).await.unwrap());
+    }
+    let refused = common::within(
+        "the forbidden subscribe",
+        client.subscribe("forbidden/#", QoS::AtLeastOnce),
+    )
+    .await;
+    assert!(matches!(refused, Err(ClientError::SubscriptionRefused { .. })), "{refused:?}");
+    for (n, delivery) in deliveries.into_iter().enumerate() {
+        let result = common::within("a publish beside the refused SUBSCRIBE", delivery).await;
+        assert!(result.is_ok(), "publish {n} was blamed for the SUBSCRIBE: {result:?}");
+    }
+    common::within("disconnect", client.disconnect()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subscription_revoked_while_away_is_given_up_after_k_refused_restores() {
+    // First an endpoint that allows everything: the subscription is granted.
+    let open = TestEmulator::start().await;
+    let mut config = open.config("policy-revoked");
+    config.reconnect = fast_policy();
+    config.reconnect.refused_min_delay = Duration::from_millis(100);
+    let (client, mut events) = common::within("connect", Client::connect(&config)).await.unwrap();
+    let _revoked =
+        common::within("subscribe", client.subscribe("revoked/#", QoS::AtLeastOnce)).await.unwrap();
+
+    // Then the endpoint comes back on the same port and PKI with a policy that forbids it: the
+    // session restores the subscription at every reconnect, and is refused every time.
+    let strict = open
+        .restart_with(|options| options.broker.policy = Some(Policy::from_json(POLICY).unwrap()))
+        .await;
+
+    let dropped = common::within("the SubscriptionDropped event", async {
+        loop {
+            match events.recv().await {
+                Some(iot443::Event::SubscriptionDropped { filter, reason }) => {
+                    return (filter, reason);
+                }
+                Some(_) => {}
+                None => panic!("the events ended"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(dropped.0, "revoked/#");
+    assert!(dropped.1.contains("3 times"), "{}", dropped.1);
+    // No longer restored: the client stays connected and works.
+    client.publish("ok/after", QoS::AtLeastOnce, "x").await.unwrap().await.unwrap();
+    common::within("disconnect", client.disconnect()).await.unwrap();
+    strict.emulator.stop().await;
+}

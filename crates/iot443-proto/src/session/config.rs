@@ -1,6 +1,6 @@
 //! What a [`Session`](super::Session) is configured with, and why a command can be refused.
 
-use crate::codec::{DEFAULT_MAX_PACKET_SIZE, EncodeError, LastWill, QoS};
+use crate::codec::{Connect, DEFAULT_MAX_PACKET_SIZE, EncodeError, LastWill, ProtocolVersion, QoS};
 use alloc::string::String;
 use bytes::Bytes;
 use core::time::Duration;
@@ -62,6 +62,20 @@ impl SessionConfig {
             will: None,
             username: None,
             password: None,
+        }
+    }
+
+    /// The CONNECT a session with this configuration sends.
+    #[must_use]
+    pub fn connect_packet(&self) -> Connect {
+        Connect {
+            protocol: ProtocolVersion::V311,
+            client_id: self.client_id.clone(),
+            keep_alive: self.keep_alive_secs(),
+            clean_session: self.clean_session,
+            will: self.will.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
         }
     }
 

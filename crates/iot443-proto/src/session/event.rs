@@ -47,6 +47,12 @@ pub enum Event {
         /// Which publish.
         id: MessageId,
     },
+    /// A QoS 0 publish could not be encoded and was dropped (reported right after the
+    /// [`ProtocolError::Unencodable`] that says why); it was not sent.
+    PublishDropped {
+        /// Which publish.
+        id: MessageId,
+    },
     /// A QoS 1 publish was acknowledged with PUBACK.
     PublishAcked {
         /// Which publish.

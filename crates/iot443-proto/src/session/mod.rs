@@ -5,16 +5,17 @@
 mod config;
 mod event;
 mod outbound;
+mod subscriptions;
 
 pub use config::{DEFAULT_MAX_INFLIGHT, SessionConfig, SessionError};
 pub use event::{Event, LinkDeadReason, MessageId, ProtocolError};
 
 use crate::codec::{
     Codec, ConnAck, Connect, EncodeError, Packet, PacketId, PacketType, ProtocolVersion, PubAck,
-    Publish, PublishQos, QoS, SubAck, SubscribeFilter,
+    Publish, PublishQos, QoS, SubscribeFilter,
 };
 use crate::time::Instant;
-use crate::topic::{TopicFilter, TopicName};
+use crate::topic::TopicName;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -156,27 +157,6 @@ impl Session {
         Ok(session)
     }
 
-    /// The oldest SUBSCRIBE or UNSUBSCRIBE not yet acknowledged (with the session's own
-    /// SUBSCRIBEs restoring subscriptions after a reconnect).
-    pub fn oldest_request(&self) -> Option<&Packet> {
-        self.outbound.oldest_request()
-    }
-
-    /// Gives up the SUBSCRIBE or UNSUBSCRIBE `packet_id` that is not acknowledged yet, for
-    /// example one the server keeps refusing by closing the connection: it is not sent again
-    /// and its packet id is free. The filters of a SUBSCRIBE are also dropped from those the
-    /// session restores after a reconnect. Returns the packet, `None` if there is no such
-    /// request.
-    pub fn discard_request(&mut self, packet_id: PacketId) -> Option<Packet> {
-        let packet = self.outbound.discard_request(packet_id)?;
-        self.resubscribe_ids.retain(|id| *id != packet_id);
-        if let Packet::Subscribe(subscribe) = &packet {
-            self.subscriptions
-                .retain(|known| subscribe.filters.iter().all(|gone| gone.filter != known.filter));
-        }
-        Some(packet)
-    }
-
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config
@@ -219,11 +199,6 @@ impl Session {
         self.outbound.discard(id)
     }
 
-    /// The filters the server has granted and the session restores after a reconnect.
-    pub fn subscriptions(&self) -> &[SubscribeFilter] {
-        &self.subscriptions
-    }
-
     // ---- commands ------------------------------------------------------------------------
 
     /// Starts a connection over a transport the driver has just opened: queues CONNECT and
@@ -252,15 +227,7 @@ impl Session {
     /// writes it itself (see [`connect_written`](Session::connect_written)).
     #[must_use]
     pub fn connect_packet(&self) -> Connect {
-        Connect {
-            protocol: ProtocolVersion::V311,
-            client_id: self.config.client_id.clone(),
-            keep_alive: self.config.keep_alive_secs(),
-            clean_session: self.config.clean_session,
-            will: self.config.will.clone(),
-            username: self.config.username.clone(),
-            password: self.config.password.clone(),
-        }
+        self.config.connect_packet()
     }
 
     /// Queues a publish and returns its id; [`Event::PublishSent`] (QoS 0) or
@@ -299,25 +266,6 @@ impl Session {
             self.outbound.fill_window();
         }
         Ok(id)
-    }
-
-    /// Queues a SUBSCRIBE and returns its packet id; [`Event::SubscribeAcked`] answers it.
-    pub fn subscribe(&mut self, filters: Vec<SubscribeFilter>) -> Result<PacketId, SessionError> {
-        if let Some(entry) = filters.iter().find(|entry| entry.qos == QoS::ExactlyOnce) {
-            return Err(SessionError::QosNotSupported(entry.qos));
-        }
-        let build = |packet_id| {
-            Packet::Subscribe(crate::codec::Subscribe { packet_id, filters: filters.clone() })
-        };
-        self.request(filters.is_empty(), build)
-    }
-
-    /// Queues an UNSUBSCRIBE and returns its packet id; [`Event::UnsubscribeAcked`] answers it.
-    pub fn unsubscribe(&mut self, filters: Vec<TopicFilter>) -> Result<PacketId, SessionError> {
-        let build = |packet_id| {
-            Packet::Unsubscribe(crate::codec::Unsubscribe { packet_id, filters: filters.clone() })
-        };
-        self.request(filters.is_empty(), build)
     }
 
     /// Queues DISCONNECT and ends the connection: the driver writes what
@@ -391,8 +339,11 @@ impl Session {
     pub fn poll_transmit<B: BufMut>(&mut self, now: Instant, buf: &mut B) -> usize {
         let mut written = 0;
         while let Some(outgoing) = self.outbound.front() {
-            match self.codec.encode(outgoing.packet(), buf) {
-                Ok(len) => written += len,
+            let encoded = match self.codec.encode(outgoing.packet(), buf) {
+                Ok(len) => {
+                    written += len;
+                    true
+                }
                 Err(EncodeError::BufferFull { .. }) => break,
                 // Commands validate their packets, so this is a bug, not a network condition:
                 // drop the packet rather than wedge the queue, and say so.
@@ -400,11 +351,15 @@ impl Session {
                     self.events.push_back(Event::ProtocolError(ProtocolError::Unencodable {
                         packet: outgoing.packet().packet_type(),
                         error,
-                    }))
+                    }));
+                    false
                 }
-            }
+            };
+            // A QoS 0 publish is reported sent only when its bytes are in `buf`.
             if let Some(Outgoing::Qos0 { id, .. }) = self.outbound.pop_front() {
-                self.events.push_back(Event::PublishSent { id });
+                let event =
+                    if encoded { Event::PublishSent { id } } else { Event::PublishDropped { id } };
+                self.events.push_back(event);
             }
         }
         if written > 0 {
@@ -431,33 +386,6 @@ impl Session {
     }
 
     // ---- internals -----------------------------------------------------------------------
-
-    fn request(
-        &mut self,
-        empty: bool,
-        build: impl FnOnce(PacketId) -> Packet,
-    ) -> Result<PacketId, SessionError> {
-        if empty {
-            return Err(SessionError::NoTopicFilters);
-        }
-        let packet_id =
-            self.outbound.allocate_packet_id().ok_or(SessionError::PacketIdsExhausted)?;
-        let packet = build(packet_id);
-        match self.codec.encoded_len(&packet) {
-            Ok(size) if size <= self.codec.max_packet_size() => {}
-            Ok(size) => {
-                self.outbound.release_packet_id(packet_id);
-                let max = self.codec.max_packet_size();
-                return Err(EncodeError::PacketTooLarge { size, max }.into());
-            }
-            Err(error) => {
-                self.outbound.release_packet_id(packet_id);
-                return Err(error.into());
-            }
-        }
-        self.outbound.push_request(packet, self.is_connected());
-        Ok(packet_id)
-    }
 
     fn next_ping_at(&self) -> Option<Instant> {
         if self.config.keep_alive.is_zero() {
@@ -545,19 +473,6 @@ impl Session {
         self.outbound.fill_window();
     }
 
-    /// Subscribes again to every granted filter (the server kept no session), at most 8
-    /// filters per SUBSCRIBE as IoT Core allows.
-    fn restore_subscriptions(&mut self) {
-        let filters = self.subscriptions.clone();
-        for chunk in filters.chunks(RESUBSCRIBE_CHUNK) {
-            let Some(packet_id) = self.outbound.allocate_packet_id() else { return };
-            let packet =
-                Packet::Subscribe(crate::codec::Subscribe { packet_id, filters: chunk.to_vec() });
-            self.outbound.push_request(packet, true);
-            self.resubscribe_ids.push(packet_id);
-        }
-    }
-
     fn handle_publish(&mut self, publish: Publish) {
         match publish.qos {
             PublishQos::AtMostOnce => {}
@@ -570,38 +485,6 @@ impl Session {
             }
         }
         self.events.push_back(Event::Message(publish));
-    }
-
-    fn handle_suback(&mut self, suback: SubAck) {
-        let SubAck { packet_id, return_codes } = suback;
-        match self.outbound.acknowledge_request(PacketType::Subscribe, packet_id) {
-            Some(Packet::Subscribe(subscribe)) if subscribe.filters.len() != return_codes.len() => {
-                self.fail(Event::ProtocolError(ProtocolError::SubAckLength {
-                    packet_id,
-                    expected: subscribe.filters.len(),
-                    got: return_codes.len(),
-                }));
-            }
-            Some(Packet::Subscribe(subscribe)) => {
-                let restoring = self.resubscribe_ids.contains(&packet_id);
-                self.resubscribe_ids.retain(|id| *id != packet_id);
-                for (entry, code) in subscribe.filters.iter().zip(&return_codes) {
-                    self.subscriptions.retain(|known| known.filter != entry.filter);
-                    if code.granted_qos().is_some() {
-                        self.subscriptions.push(entry.clone());
-                    } else if restoring {
-                        self.events
-                            .push_back(Event::RestoreRefused { filter: entry.filter.clone() });
-                    }
-                }
-                // A restoring SUBSCRIBE is the session's own business: the application asked
-                // for nothing and waits for no answer.
-                if !restoring {
-                    self.events.push_back(Event::SubscribeAcked { packet_id, return_codes });
-                }
-            }
-            Some(_) | None => self.unexpected_ack(PacketType::SubAck, packet_id),
-        }
     }
 
     fn unexpected_ack(&mut self, packet: PacketType, packet_id: PacketId) {

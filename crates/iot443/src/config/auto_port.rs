@@ -98,6 +98,14 @@ fn state_file_from(var: impl Fn(&str) -> Option<PathBuf>) -> Option<PathBuf> {
     Some(state_home.join("iot443").join("ports"))
 }
 
+/// A port setting that is neither a TCP port nor `auto`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a TCP port: use 443, 8883 or auto (race 8883 and 443)")]
+pub struct InvalidPort {
+    /// The value as given.
+    pub value: String,
+}
+
 /// A port as written in a setting (`port` in the file, `IOT443_PORT`, `-p`): a number, or
 /// `auto`.
 ///
@@ -120,14 +128,17 @@ pub enum PortSetting {
 
 impl PortSetting {
     /// Parses `443`, `8883` or `auto`.
-    pub fn parse(value: &str) -> Result<PortSetting, String> {
+    pub fn parse(value: &str) -> Result<PortSetting, InvalidPort> {
         let value = value.trim();
         if value.eq_ignore_ascii_case("auto") {
             return Ok(PortSetting::Auto);
         }
-        value.parse::<u16>().ok().filter(|p| *p != 0).map(PortSetting::Fixed).ok_or_else(|| {
-            format!("{value:?} is not a TCP port: use 443, 8883 or auto (race 8883 and 443)")
-        })
+        value
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .map(PortSetting::Fixed)
+            .ok_or_else(|| InvalidPort { value: value.to_owned() })
     }
 
     /// Sets `config`'s port: a number turns `auto` off, `auto` keeps an existing [`AutoPort`].
@@ -178,7 +189,7 @@ mod tests {
         assert_eq!(PortSetting::parse(" AUTO "), Ok(PortSetting::Auto));
         for bad in ["0", "70000", "https", ""] {
             let err = PortSetting::parse(bad).unwrap_err();
-            assert!(err.contains("auto"), "{err}");
+            assert!(err.to_string().contains("auto"), "{err}");
         }
     }
 }

@@ -43,8 +43,8 @@ impl Config {
             next.endpoint = v;
         }
         if let Some(v) = get("IOT443_PORT") {
-            let port =
-                super::PortSetting::parse(&v).map_err(|m| invalid("IOT443_PORT", "port", m))?;
+            let port = super::PortSetting::parse(&v)
+                .map_err(|e| invalid("IOT443_PORT", "port", e.to_string()))?;
             port.apply(&mut next);
         }
         if let Some(v) = get("IOT443_CLIENT_ID") {

@@ -45,7 +45,7 @@ mod env;
 mod proxy;
 mod toml;
 
-pub use auto_port::{AutoPort, PortSetting};
+pub use auto_port::{AutoPort, InvalidPort, PortSetting};
 pub use env::ENV_VARS;
 pub use proxy::ProxyConfig;
 
@@ -601,13 +601,13 @@ fn check_connect_timeout(timeout: Duration) -> Result<(), String> {
     Ok(())
 }
 
-/// How else a required key can be given (on the command line, or in the environment).
+/// How else a required key can be given: its environment variable ([`Config::apply_env`]).
 fn supply_hint(field: &str) -> &'static str {
     match field {
-        "endpoint" => " (or pass -h HOST, or set IOT443_ENDPOINT)",
-        "client_id" => " (or pass -i ID, or set IOT443_CLIENT_ID)",
-        "certificate" => " (or pass --cert FILE, or set IOT443_CERTIFICATE)",
-        "private_key" => " (or pass --key FILE, or set IOT443_PRIVATE_KEY)",
+        "endpoint" => " (or set IOT443_ENDPOINT)",
+        "client_id" => " (or set IOT443_CLIENT_ID)",
+        "certificate" => " (or set IOT443_CERTIFICATE)",
+        "private_key" => " (or set IOT443_PRIVATE_KEY)",
         _ => "",
     }
 }

@@ -220,7 +220,9 @@ impl Reader<'_> {
                 .filter(|p| *p != 0)
                 .map(PortSetting::Fixed)
                 .ok_or_else(|| self.invalid("port", format!("{n} is not a TCP port (1-65535)"))),
-            Value::String(s) => PortSetting::parse(s).map_err(|m| self.invalid("port", m)),
+            Value::String(s) => {
+                PortSetting::parse(s).map_err(|e| self.invalid("port", e.to_string()))
+            }
             other => Err(self.expected("port", "443, 8883 or \"auto\"", other)),
         }
     }

@@ -33,11 +33,12 @@ impl Driver {
     pub(super) fn link_ended(&mut self, ending: Ending) {
         let after_connack = self.session.is_connected();
         let healthy = self.link.as_ref().is_some_and(|link| link.healthy);
-        let unacknowledged = self
-            .session
-            .oldest_unacknowledged()
-            .map(|(_, topic)| format!("a PUBLISH to {}", topic.as_str()))
-            .or_else(|| self.session.oldest_request().map(super::refusals::describe_request));
+        // The request first: the same order as the blame (see `count_refusal`).
+        let unacknowledged =
+            self.session.oldest_request().map(super::refusals::describe_request).or_else(|| {
+                let oldest = self.session.oldest_unacknowledged();
+                oldest.map(|(_, topic)| format!("a PUBLISH to {}", topic.as_str()))
+            });
         let cause = classify_end(&Ended {
             ending,
             after_connack,
@@ -51,11 +52,16 @@ impl Driver {
             reason.push_str(&self.before_connack_hint());
         }
         let error = ClientError::ConnectionLost { addr: self.info.addr(), reason };
-        self.lose_link(cause, Some(error));
+        // Only a close right after an unacknowledged packet, on a connection the endpoint had
+        // accepted, says anything about that packet.
+        let blame = after_connack && unacknowledged.is_some();
+        self.lose_link(cause, Some(error), blame);
     }
 
     /// Drops the transport and either schedules a reconnect or, when none is possible, ends.
-    pub(super) fn lose_link(&mut self, cause: Cause, error: Option<ClientError>) {
+    /// `blame`: a refusal counts against the oldest unacknowledged packet (see
+    /// [`count_refusal`](Driver::count_refusal)).
+    pub(super) fn lose_link(&mut self, cause: Cause, error: Option<ClientError>, blame: bool) {
         self.link = None;
         self.reader = None;
         self.writer = None;
@@ -83,7 +89,7 @@ impl Driver {
             return;
         }
         tracing::warn!("connection lost: {cause}");
-        if cause.is_refusal() {
+        if blame && cause.is_refusal() {
             self.count_refusal(&cause);
         }
         self.schedule_reconnect(cause);
@@ -124,10 +130,9 @@ impl Driver {
             }
             Err(error) => {
                 let cause = classify_attempt(&error);
+                // A refused attempt (certificate, proxy) says nothing about any message: it is
+                // retried with the refusal backoff, and no packet is blamed.
                 tracing::warn!("reconnect attempt failed: {error}");
-                if cause.is_refusal() {
-                    self.count_refusal(&cause);
-                }
                 self.schedule_reconnect(cause);
             }
         }

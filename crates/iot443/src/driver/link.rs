@@ -105,10 +105,10 @@ pub(crate) fn classify_attempt(error: &ClientError) -> Cause {
         // A proxy that refuses the tunnel (credentials, policy) refuses every attempt alike.
         ClientError::Proxy { status: Some(403 | 407), .. } => Cause::Refused(error.to_string()),
         ClientError::Proxy { .. } => Cause::Network(error.to_string()),
-        // Refused only when some port was refused: a port that no firewall lets out says
-        // nothing about the endpoint.
+        // Refused only when the endpoint itself refused on some port: a port that a firewall
+        // drops or a proxy will not tunnel to (403 for 8883) says nothing about the endpoint.
         ClientError::AllPortsFailed { failures, .. }
-            if failures.iter().all(|(_, failure)| !classify_attempt(failure).is_refusal()) =>
+            if !failures.iter().any(|(_, failure)| failure.came_from_the_endpoint()) =>
         {
             Cause::Network(error.to_string())
         }
@@ -185,6 +185,39 @@ mod tests {
         assert!(classify_attempt(&proxy_error(Some(403))).is_refusal());
         assert!(!classify_attempt(&proxy_error(Some(502))).is_refusal());
         assert!(!classify_attempt(&proxy_error(None)).is_refusal());
+    }
+
+    fn timeout(port: u16) -> ClientError {
+        ClientError::Timeout {
+            addr: format!("h:{port}"),
+            stage: "TCP connect",
+            after: std::time::Duration::from_secs(1),
+            hint: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_race_that_no_port_won_is_a_refusal_only_when_the_endpoint_refused_on_some_port() {
+        let blocked = ClientError::AllPortsFailed {
+            host: "h".into(),
+            failures: vec![(8883, proxy_error(Some(403))), (443, timeout(443))],
+            hint: String::new(),
+        };
+        assert!(!classify_attempt(&blocked).is_refusal(), "a proxy's 403 for 8883 + a timeout");
+        assert_eq!(blocked.kind(), crate::ErrorKind::Connection);
+
+        let refused_tls = ClientError::Tls {
+            addr: "h:443".into(),
+            detail: "certificate revoked".into(),
+            hint: String::new(),
+        };
+        let refused = ClientError::AllPortsFailed {
+            host: "h".into(),
+            failures: vec![(8883, timeout(8883)), (443, refused_tls)],
+            hint: String::new(),
+        };
+        assert!(classify_attempt(&refused).is_refusal());
+        assert_eq!(refused.kind(), crate::ErrorKind::TlsOrAuth);
     }
 
     #[test]

@@ -12,10 +12,12 @@ use iot443_proto::codec::PacketId;
 use iot443_proto::session::MessageId;
 
 /// What a refusal is blamed on: the oldest unacknowledged packet when the endpoint closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A request is known by what it asks (`a SUBSCRIBE to a/#`), not by its packet id, which
+/// changes when the session restores its subscriptions after each reconnect.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Culprit {
     Publish(MessageId),
-    Request(PacketId),
+    Request(String),
 }
 
 /// `a SUBSCRIBE to a/#, b/+` or `an UNSUBSCRIBE from a/#`, for the cause of a refusal.
@@ -50,25 +52,37 @@ fn request_id(packet: &Packet) -> Option<PacketId> {
 }
 
 impl Driver {
-    /// Counts a refusal against the oldest unacknowledged packet (a PUBLISH first, else a
-    /// SUBSCRIBE or UNSUBSCRIBE); the K-th in a row against the same one gives it up.
+    /// Counts a refusal against the oldest unacknowledged packet; the K-th in a row against the
+    /// same one gives it up.
+    ///
+    /// A SUBSCRIBE or UNSUBSCRIBE is blamed before a PUBLISH: after a reconnect the session
+    /// sends its requests first, and the endpoint answers in order, so a request still
+    /// unanswered when the endpoint closed is the one it refused (or one behind it, which is
+    /// cleared at the next attempt and restarts the count).
     pub(super) fn count_refusal(&mut self, cause: &Cause) {
-        let head =
-            self.session.oldest_unacknowledged().map(|(id, _)| Culprit::Publish(id)).or_else(
-                || self.session.oldest_request().and_then(request_id).map(Culprit::Request),
-            );
-        let (last, count) = self.refusal_streak;
-        let count = if head.is_some() && head == last { count + 1 } else { 1 };
-        self.refusal_streak = (head, count);
+        let request = self
+            .session
+            .oldest_request()
+            .map(|packet| (describe_request(packet), request_id(packet)));
+        let head = match &request {
+            Some((described, _)) => Some(Culprit::Request(described.clone())),
+            None => self.session.oldest_unacknowledged().map(|(id, _)| Culprit::Publish(id)),
+        };
+        let (last, count) = &self.refusal_streak;
+        let count = if head.is_some() && head == *last { count + 1 } else { 1 };
+        self.refusal_streak = (head.clone(), count);
         let Some(head) = head else { return };
         if count < self.policy.refusals_before_dead_letter {
             return;
         }
         self.refusal_streak = (None, 0);
         let reason = format!("refused {count} times in a row: {cause}");
-        match head {
-            Culprit::Publish(id) => self.dead_letter(id, reason),
-            Culprit::Request(packet_id) => self.give_up_request(packet_id, reason),
+        match (head, request) {
+            (Culprit::Publish(id), _) => self.dead_letter(id, reason),
+            (Culprit::Request(_), Some((_, Some(packet_id)))) => {
+                self.give_up_request(packet_id, reason)
+            }
+            (Culprit::Request(_), _) => {}
         }
     }
 

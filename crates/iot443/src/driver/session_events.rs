@@ -39,11 +39,18 @@ impl Driver {
                     hint: refusal_hint(code),
                 };
                 let cause = Cause::Refused(error.to_string());
-                self.lose_link(cause, Some(error));
+                self.lose_link(cause, Some(error), false);
             }
             SessionEvent::Message(publish) => self.deliveries.route(publish, &self.events),
             // Encoded into the write buffer: answered once its bytes are flushed.
             SessionEvent::PublishSent { id } => self.unwritten.encoded(id),
+            SessionEvent::PublishDropped { id } => {
+                let error = ClientError::ConnectionLost {
+                    addr: self.info.addr(),
+                    reason: "the QoS 0 message could not be encoded and was not sent".into(),
+                };
+                self.answer(id, Err(error));
+            }
             SessionEvent::PublishAcked { id, .. } => {
                 self.mark_healthy();
                 self.answer(id, Ok(()));
@@ -108,11 +115,11 @@ impl Driver {
                     LinkDeadReason::ConnAckTimeout => Cause::Refused(error.to_string()),
                     _ => Cause::Network(error.to_string()),
                 };
-                self.lose_link(cause, Some(error));
+                self.lose_link(cause, Some(error), false);
             }
             SessionEvent::ProtocolError(source) => {
                 let error = ClientError::Protocol { addr: self.info.addr(), source };
-                self.lose_link(Cause::Refused(error.to_string()), Some(error));
+                self.lose_link(Cause::Refused(error.to_string()), Some(error), false);
             }
             other => tracing::debug!(?other, "session event"),
         }

@@ -42,6 +42,22 @@ impl TestEmulator {
         TestEmulator { emulator, dir }
     }
 
+    /// Stops this emulator and starts another on the same ports and PKI, with `customise`
+    /// applied to its options (another policy, say): to the clients, the same endpoint back
+    /// with other rules and no sessions.
+    pub async fn restart_with(self, customise: impl FnOnce(&mut EmulatorOptions)) -> TestEmulator {
+        let TestEmulator { emulator, dir } = self;
+        let alpn_port = emulator.alpn_addr.port();
+        let mqtts_port = emulator.mqtts_addr.map(|addr| addr.port());
+        emulator.stop().await;
+        let mut options = EmulatorOptions::new(dir.path());
+        options.alpn_port = alpn_port;
+        options.mqtts_port = mqtts_port;
+        customise(&mut options);
+        let emulator = Emulator::start(options).await.expect("the emulator starts again");
+        TestEmulator { emulator, dir }
+    }
+
     /// The emulator's folder (PKI, `iot443.toml`).
     pub fn dir(&self) -> &Path {
         self.dir.path()
