@@ -92,21 +92,43 @@ const POLICY: &str = r#"{
   ]
 }"#;
 
-#[tokio::test]
-async fn a_message_the_policy_forbids_is_dead_lettered_and_the_messages_after_it_are_delivered() {
-    let emulator = TestEmulator::start_with(|options| {
+/// An emulator with [`POLICY`].
+async fn policy_emulator() -> TestEmulator {
+    TestEmulator::start_with(|options| {
         options.broker.policy = Some(Policy::from_json(POLICY).unwrap());
     })
-    .await;
+    .await
+}
+
+/// A configuration for `client_id` that reconnects quickly, also after a refusal (100 ms).
+fn quick_to_retry(emulator: &TestEmulator, client_id: &str) -> iot443::Config {
+    let mut config = emulator.config(client_id);
+    config.reconnect = fast_policy();
+    config.reconnect.refused_min_delay = Duration::from_millis(100);
+    config
+}
+
+/// The next `SubscriptionDropped` event: (filter, reason).
+async fn next_subscription_dropped(events: &mut iot443::Events) -> (String, String) {
+    loop {
+        match events.recv().await {
+            Some(iot443::Event::SubscriptionDropped { filter, reason }) => return (filter, reason),
+            Some(_) => {}
+            None => panic!("the events ended"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_message_the_policy_forbids_is_dead_lettered_and_the_messages_after_it_are_delivered() {
+    let emulator = policy_emulator().await;
     let (subscriber, _subscriber_events) = emulator.connect("policy-sub").await;
     let mut subscription =
         common::within("subscribe", subscriber.subscribe("ok/#", QoS::AtLeastOnce)).await.unwrap();
 
     let outbox = tempfile::tempdir().unwrap();
     let outbox_path = outbox.path().join("outbox.db");
-    let mut config = emulator.config("policy-pub");
-    config.reconnect = fast_policy();
-    config.reconnect.refused_min_delay = Duration::from_millis(100);
+    let mut config = quick_to_retry(&emulator, "policy-pub");
     config.outbox = Some(outbox_path.clone());
     let (publisher, events) = common::within("connect", Client::connect(&config)).await.unwrap();
     let log = log_connection(events);
@@ -163,13 +185,8 @@ async fn a_message_the_policy_forbids_is_dead_lettered_and_the_messages_after_it
 
 #[tokio::test]
 async fn a_subscription_the_policy_forbids_is_given_up_after_k_refusals_and_the_client_goes_on() {
-    let emulator = TestEmulator::start_with(|options| {
-        options.broker.policy = Some(Policy::from_json(POLICY).unwrap());
-    })
-    .await;
-    let mut config = emulator.config("policy-sub-denied");
-    config.reconnect = fast_policy();
-    config.reconnect.refused_min_delay = Duration::from_millis(100);
+    let emulator = policy_emulator().await;
+    let config = quick_to_retry(&emulator, "policy-sub-denied");
     let (client, mut events) = common::within("connect", Client::connect(&config)).await.unwrap();
 
     // The emulator, like IoT Core, closes the connection on a SUBSCRIBE the policy forbids.
@@ -216,13 +233,8 @@ async fn a_subscription_the_policy_forbids_is_given_up_after_k_refusals_and_the_
 
 #[tokio::test]
 async fn a_forbidden_subscribe_is_blamed_not_the_publishes_in_flight_beside_it() {
-    let emulator = TestEmulator::start_with(|options| {
-        options.broker.policy = Some(Policy::from_json(POLICY).unwrap());
-    })
-    .await;
-    let mut config = emulator.config("policy-mixed");
-    config.reconnect = fast_policy();
-    config.reconnect.refused_min_delay = Duration::from_millis(100);
+    let emulator = policy_emulator().await;
+    let config = quick_to_retry(&emulator, "policy-mixed");
     let (client, _events) = common::within("connect", Client::connect(&config)).await.unwrap();
 
     // Allowed QoS 1 traffic in flight, then a SUBSCRIBE the policy forbids: after each
@@ -261,18 +273,9 @@ async fn a_subscription_revoked_while_away_is_given_up_after_k_refused_restores(
         .restart_with(|options| options.broker.policy = Some(Policy::from_json(POLICY).unwrap()))
         .await;
 
-    let dropped = common::within("the SubscriptionDropped event", async {
-        loop {
-            match events.recv().await {
-                Some(iot443::Event::SubscriptionDropped { filter, reason }) => {
-                    return (filter, reason);
-                }
-                Some(_) => {}
-                None => panic!("the events ended"),
-            }
-        }
-    })
-    .await;
+    let dropped =
+        common::within("the SubscriptionDropped event", next_subscription_dropped(&mut events))
+            .await;
     assert_eq!(dropped.0, "revoked/#");
     assert!(dropped.1.contains("3 times"), "{}", dropped.1);
     // No longer restored: the client stays connected and works.
