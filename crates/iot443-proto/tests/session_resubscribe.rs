@@ -189,3 +189,32 @@ fn a_discarded_restoring_subscribe_drops_every_filter_it_carried_for_later_recon
     assert!(resubscribed_filters(&mut pair).is_empty(), "{:?}", pair.session.subscriptions());
     assert!(pair.session.subscriptions().is_empty());
 }
+
+#[test]
+fn a_split_restore_restores_each_filter_of_that_subscribe_on_its_own() {
+    let mut pair = subscribed(&["a/#", "b/#", "c/#"]);
+    pair.cut();
+    pair.connect(false);
+    assert_eq!(resubscribed_filters(&mut pair), vec![vec!["a/#", "b/#", "c/#"]]);
+    let restoring = subscribe_id(pair.session.oldest_request());
+    pair.cut();
+
+    let packet_id = iot443_proto::codec::PacketId::new(restoring).unwrap();
+    assert!(pair.session.split_restore(packet_id));
+    pair.connect(false);
+    assert_eq!(resubscribed_filters(&mut pair), vec![vec!["a/#"], vec!["b/#"], vec!["c/#"]]);
+
+    // A single filter, or the application's own SUBSCRIBE, cannot be split.
+    let single = subscribe_id(pair.session.oldest_request());
+    assert!(!pair.session.split_restore(iot443_proto::codec::PacketId::new(single).unwrap()));
+    assert_eq!(pair.session.subscriptions().len(), 3, "splitting drops nothing");
+}
+
+#[test]
+fn the_applications_own_subscribe_is_never_split() {
+    let mut pair = Pair::new(SessionConfig::new("c"));
+    pair.connect(false);
+    let entries = vec![filter("x/#", QoS::AtMostOnce), filter("y/#", QoS::AtMostOnce)];
+    let packet_id = pair.session.subscribe(entries).unwrap();
+    assert!(!pair.session.split_restore(packet_id));
+}

@@ -176,8 +176,8 @@ pub enum Event {
     },
     /// The endpoint kept closing the connection right after a SUBSCRIBE (a policy that forbids
     /// the filter): the subscription was given up, and is no longer restored after reconnects.
-    /// A filter restored after a reconnect in one SUBSCRIBE with a forbidden one is given up
-    /// with it (the endpoint does not say which filter it refused).
+    /// When a restore of several filters is refused, they are restored one by one until the
+    /// refused one is found, so the others are kept.
     SubscriptionDropped {
         /// The topic filter.
         filter: String,

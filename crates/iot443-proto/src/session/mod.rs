@@ -15,7 +15,7 @@ use crate::codec::{
     Publish, PublishQos, QoS, SubscribeFilter,
 };
 use crate::time::Instant;
-use crate::topic::TopicName;
+use crate::topic::{TopicFilter, TopicName};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -125,6 +125,8 @@ pub struct Session {
     subscriptions: Vec<SubscribeFilter>,
     /// Packet ids of the SUBSCRIBEs the session sent by itself to restore `subscriptions`.
     resubscribe_ids: Vec<PacketId>,
+    /// Filters restored each in a SUBSCRIBE of its own (see [`Session::split_restore`]).
+    restore_singly: Vec<TopicFilter>,
 }
 
 impl Session {
@@ -148,6 +150,7 @@ impl Session {
             events: VecDeque::new(),
             subscriptions: Vec::new(),
             resubscribe_ids: Vec::new(),
+            restore_singly: Vec::new(),
             config,
         };
         session.codec.encoded_len(&Packet::Connect(session.connect_packet()))?;

@@ -187,6 +187,11 @@ impl Outbound {
         self.inflight.remove(index).map(|(id, _)| id)
     }
 
+    /// The outstanding SUBSCRIBE or UNSUBSCRIBE with `packet_id`.
+    pub(super) fn request(&self, packet_id: PacketId) -> Option<&Packet> {
+        self.requests.iter().find(|packet| request_id(packet) == Some(packet_id))
+    }
+
     /// The oldest SUBSCRIBE or UNSUBSCRIBE awaiting its acknowledgement.
     pub(super) fn oldest_request(&self) -> Option<&Packet> {
         self.requests.front()

@@ -34,6 +34,31 @@ impl Session {
         Some(packet)
     }
 
+    /// For the session's own SUBSCRIBE `packet_id` restoring several filters after a reconnect:
+    /// restores those filters from now on each in a SUBSCRIBE of its own, so that a refusal
+    /// (a server that closes the connection, which does not say which filter it refused) can be
+    /// pinned on one filter instead of costing the others. Returns `false`, changing nothing,
+    /// for any other request.
+    pub fn split_restore(&mut self, packet_id: PacketId) -> bool {
+        if !self.resubscribe_ids.contains(&packet_id) {
+            return false;
+        }
+        let Some(Packet::Subscribe(subscribe)) = self.outbound.request(packet_id) else {
+            return false;
+        };
+        if subscribe.filters.len() < 2 {
+            return false;
+        }
+        let filters: Vec<TopicFilter> =
+            subscribe.filters.iter().map(|entry| entry.filter.clone()).collect();
+        for filter in filters {
+            if !self.restore_singly.contains(&filter) {
+                self.restore_singly.push(filter);
+            }
+        }
+        true
+    }
+
     /// Queues a SUBSCRIBE and returns its packet id; [`Event::SubscribeAcked`] answers it.
     pub fn subscribe(&mut self, filters: Vec<SubscribeFilter>) -> Result<PacketId, SessionError> {
         if let Some(entry) = filters.iter().find(|entry| entry.qos == QoS::ExactlyOnce) {
@@ -83,8 +108,15 @@ impl Session {
     /// Subscribes again to every granted filter (the server kept no session), at most 8
     /// filters per SUBSCRIBE as IoT Core allows.
     pub(super) fn restore_subscriptions(&mut self) {
-        let filters = self.subscriptions.clone();
-        for chunk in filters.chunks(RESUBSCRIBE_CHUNK) {
+        let granted = &self.subscriptions;
+        self.restore_singly.retain(|filter| granted.iter().any(|entry| entry.filter == *filter));
+        let (single, grouped): (Vec<SubscribeFilter>, Vec<SubscribeFilter>) = self
+            .subscriptions
+            .iter()
+            .cloned()
+            .partition(|entry| self.restore_singly.contains(&entry.filter));
+        let chunks = grouped.chunks(RESUBSCRIBE_CHUNK).chain(single.chunks(1));
+        for chunk in chunks {
             let Some(packet_id) = self.outbound.allocate_packet_id() else { return };
             let packet =
                 Packet::Subscribe(crate::codec::Subscribe { packet_id, filters: chunk.to_vec() });

@@ -108,6 +108,12 @@ impl Driver {
     /// Gives up a SUBSCRIBE or UNSUBSCRIBE: its caller gets the refusal, and a SUBSCRIBE's
     /// filters are no longer restored after reconnects (an event names each).
     fn give_up_request(&mut self, packet_id: PacketId, reason: String) {
+        // A restore of several filters: the endpoint does not say which one it refuses, so
+        // they are restored one by one from now on, and only the refused one is given up.
+        if self.session.split_restore(packet_id) {
+            tracing::warn!("restoring the filters one by one to find the refused one: {reason}");
+            return;
+        }
         let Some(packet) = self.session.discard_request(packet_id) else { return };
         let described = describe_request(&packet);
         tracing::error!("gave up {described}: {reason}");
