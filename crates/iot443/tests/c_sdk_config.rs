@@ -14,52 +14,16 @@ use common::{TestEmulator, next_message, within};
 use iot443::{Client, Config, QoS};
 use std::path::{Path, PathBuf};
 
-/// `samples/linux/subscribe_publish_sample/aws_iot_config.h` of SDK v3.1.x as the user edits it
-/// (same layout as in `config_c_header.rs`), pointing at `localhost:{port}`.
+/// The sample's `aws_iot_config.h` (`fixtures/aws_iot_config.h`, shared with
+/// `config_c_header.rs`) as the user edits it, pointing at `localhost:{port}`.
 fn sample_header(port: u16) -> String {
-    format!(
-        r#"/*
- * aws_iot_config.h as edited by the user (layout of the SDK sample).
- */
-
-/**
- * @file aws_iot_config.h
- * @brief AWS IoT specific configuration file
- */
-
-#ifndef SRC_SHADOW_IOT_SHADOW_CONFIG_H_
-#define SRC_SHADOW_IOT_SHADOW_CONFIG_H_
-
-// Get from console
-// =================================================
-#define AWS_IOT_MQTT_HOST              "localhost" ///< Customer specific MQTT HOST. The same will be used for Thing Shadow
-#define AWS_IOT_MQTT_PORT              {port} ///< default port for MQTT/S
-#define AWS_IOT_MQTT_CLIENT_ID         "tls-test" ///< MQTT client ID should be unique for every device
-#define AWS_IOT_MY_THING_NAME 		   "tls-test" ///< Thing Name of the Shadow this device is associated with
-#define AWS_IOT_ROOT_CA_FILENAME       "rootCA.crt" ///< Root CA file name
-#define AWS_IOT_CERTIFICATE_FILENAME   "cert.pem" ///< device signed certificate file name
-#define AWS_IOT_PRIVATE_KEY_FILENAME   "privkey.pem" ///< Device private key filename
-// =================================================
-
-// MQTT PubSub
-#define AWS_IOT_MQTT_TX_BUF_LEN 512 ///< Size of the transmit buffer
-#define AWS_IOT_MQTT_RX_BUF_LEN 512 ///< Size of the receive buffer
-#define AWS_IOT_MQTT_NUM_SUBSCRIBE_HANDLERS 5 ///< Topic filters handled at once
-
-// Thing Shadow specific configs
-#define SHADOW_MAX_SIZE_OF_RX_BUFFER (AWS_IOT_MQTT_RX_BUF_LEN+1) ///< Shadow receive buffer, with the NUL
-#define MAX_SIZE_OF_UNIQUE_CLIENT_ID_BYTES 80  ///< Unique client id size
-#define MAX_SIZE_CLIENT_ID_WITH_SEQUENCE MAX_SIZE_OF_UNIQUE_CLIENT_ID_BYTES + 10 ///< With a sequence number
-
-// Auto Reconnect specific config
-#define AWS_IOT_MQTT_MIN_RECONNECT_WAIT_INTERVAL 1000 ///< First reconnect wait (ms)
-#define AWS_IOT_MQTT_MAX_RECONNECT_WAIT_INTERVAL 128000 ///< Last reconnect wait (ms)
-
-#define DISABLE_METRICS false ///< Metrics switch
-
-#endif /* SRC_SHADOW_IOT_SHADOW_CONFIG_H_ */
-"#
-    )
+    const SAMPLE: &str = include_str!("fixtures/aws_iot_config.h");
+    let host = "\"a3gevvffsj7zer-ats.iot.ap-northeast-1.amazonaws.com\"";
+    let port_line = "#define AWS_IOT_MQTT_PORT              443";
+    assert!(SAMPLE.contains(host) && SAMPLE.contains(port_line), "the fixture changed");
+    SAMPLE
+        .replace(host, "\"localhost\"")
+        .replace(port_line, &format!("#define AWS_IOT_MQTT_PORT              {port}"))
 }
 
 /// Writes `<root>/aws_iot_config.h` for `port` and copies the emulator's CA and default device

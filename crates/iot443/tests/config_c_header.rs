@@ -10,50 +10,11 @@
 use iot443::config::{Config, ConfigError, Credentials};
 use std::path::{Path, PathBuf};
 
-/// Laid out like `samples/linux/subscribe_publish_sample/aws_iot_config.h` of SDK v3.1.x: the
-/// define block as the user edited it (values from the seed article), ///< doc comments, a tab
-/// in the thing-name line, and the SDK's other defines around it.
-const SAMPLE_HEADER: &str = r#"/*
- * aws_iot_config.h as edited by the user (layout of the SDK sample).
- */
-
-/**
- * @file aws_iot_config.h
- * @brief AWS IoT specific configuration file
- */
-
-#ifndef SRC_SHADOW_IOT_SHADOW_CONFIG_H_
-#define SRC_SHADOW_IOT_SHADOW_CONFIG_H_
-
-// Get from console
-// =================================================
-#define AWS_IOT_MQTT_HOST              "a3gevvffsj7zer-ats.iot.ap-northeast-1.amazonaws.com" ///< Customer specific MQTT HOST. The same will be used for Thing Shadow
-#define AWS_IOT_MQTT_PORT              443 ///< default port for MQTT/S
-#define AWS_IOT_MQTT_CLIENT_ID         "tls-test" ///< MQTT client ID should be unique for every device
-#define AWS_IOT_MY_THING_NAME 		   "tls-test" ///< Thing Name of the Shadow this device is associated with
-#define AWS_IOT_ROOT_CA_FILENAME       "rootCA.crt" ///< Root CA file name
-#define AWS_IOT_CERTIFICATE_FILENAME   "cert.pem" ///< device signed certificate file name
-#define AWS_IOT_PRIVATE_KEY_FILENAME   "privkey.pem" ///< Device private key filename
-// =================================================
-
-// MQTT PubSub
-#define AWS_IOT_MQTT_TX_BUF_LEN 512 ///< Size of the transmit buffer
-#define AWS_IOT_MQTT_RX_BUF_LEN 512 ///< Size of the receive buffer
-#define AWS_IOT_MQTT_NUM_SUBSCRIBE_HANDLERS 5 ///< Topic filters handled at once
-
-// Thing Shadow specific configs
-#define SHADOW_MAX_SIZE_OF_RX_BUFFER (AWS_IOT_MQTT_RX_BUF_LEN+1) ///< Shadow receive buffer, with the NUL
-#define MAX_SIZE_OF_UNIQUE_CLIENT_ID_BYTES 80  ///< Unique client id size
-#define MAX_SIZE_CLIENT_ID_WITH_SEQUENCE MAX_SIZE_OF_UNIQUE_CLIENT_ID_BYTES + 10 ///< With a sequence number
-
-// Auto Reconnect specific config
-#define AWS_IOT_MQTT_MIN_RECONNECT_WAIT_INTERVAL 1000 ///< First reconnect wait (ms)
-#define AWS_IOT_MQTT_MAX_RECONNECT_WAIT_INTERVAL 128000 ///< Last reconnect wait (ms)
-
-#define DISABLE_METRICS false ///< Metrics switch
-
-#endif /* SRC_SHADOW_IOT_SHADOW_CONFIG_H_ */
-"#;
+/// `fixtures/aws_iot_config.h`, laid out like `samples/linux/subscribe_publish_sample/
+/// aws_iot_config.h` of SDK v3.1.x: the define block as the user edited it (values from the
+/// seed article), ///< doc comments, a tab in the thing-name line, and the SDK's other defines
+/// around it.
+const SAMPLE_HEADER: &str = include_str!("fixtures/aws_iot_config.h");
 
 const CERT_FILES: [&str; 3] = ["rootCA.crt", "cert.pem", "privkey.pem"];
 
