@@ -15,42 +15,16 @@ use iot443_proto::{EncodeError, Packet, QoS};
 use iot443_test_support::Pair;
 use iot443_test_support::packets::*;
 
-fn connected_with_window(max_inflight: u16) -> Pair {
-    let mut config = SessionConfig::new("c");
-    config.max_inflight = max_inflight;
-    let mut pair = Pair::new(config);
-    pair.connect(false);
-    pair
-}
-
-fn publish(pair: &mut Pair, qos: QoS, payload: &str) -> MessageId {
-    pair.session
-        .publish(topic("t"), qos, Bytes::copy_from_slice(payload.as_bytes()), false)
-        .unwrap()
-}
-
 /// (packet id, payload) of every packet the broker received, which must all be PUBLISHes.
 fn sent_publishes(pair: &mut Pair) -> Vec<(Option<u16>, String)> {
-    (0..pair.broker.pending())
-        .map(|_| {
-            let packet = pair.broker.expect();
-            let (_, packet_id, _, payload) =
-                publish_fields(&packet).unwrap_or_else(|| panic!("not a PUBLISH: {packet:?}"));
-            (packet_id, String::from_utf8(payload.to_vec()).unwrap())
-        })
-        .collect()
-}
-
-fn ack(pair: &mut Pair, packet_id: u16) {
-    pair.broker.send(&puback(packet_id));
-    pair.transfer();
+    pair.sent_publishes().into_iter().map(|(packet_id, _, payload)| (packet_id, payload)).collect()
 }
 
 #[test]
 fn a_window_of_three_sends_three_then_one_more_per_puback_in_order() {
-    let mut pair = connected_with_window(3);
+    let mut pair = Pair::connected_with_window(3);
     let ids: Vec<MessageId> =
-        (0..7).map(|n| publish(&mut pair, QoS::AtLeastOnce, &format!("m{n}"))).collect();
+        (0..7).map(|n| pair.publish(QoS::AtLeastOnce, &format!("m{n}"))).collect();
     pair.transfer();
 
     assert_eq!(
@@ -60,21 +34,21 @@ fn a_window_of_three_sends_three_then_one_more_per_puback_in_order() {
     assert_eq!(pair.session.inflight_len(), 3);
     assert_eq!(pair.session.queued_len(), 4);
 
-    ack(&mut pair, 1);
+    pair.ack(1);
     assert_eq!(sent_publishes(&mut pair), vec![(Some(4), "m3".into())]);
     assert_eq!((pair.session.inflight_len(), pair.session.queued_len()), (3, 3));
 
     // Out of order: the window counts, not which message was acknowledged.
-    ack(&mut pair, 3);
+    pair.ack(3);
     assert_eq!(sent_publishes(&mut pair), vec![(Some(5), "m4".into())]);
-    ack(&mut pair, 2);
+    pair.ack(2);
     assert_eq!(sent_publishes(&mut pair), vec![(Some(6), "m5".into())]);
-    ack(&mut pair, 4);
+    pair.ack(4);
     assert_eq!(sent_publishes(&mut pair), vec![(Some(7), "m6".into())]);
     assert_eq!((pair.session.inflight_len(), pair.session.queued_len()), (3, 0));
 
     for packet_id in [5, 6, 7] {
-        ack(&mut pair, packet_id);
+        pair.ack(packet_id);
         pair.broker.expect_nothing();
     }
     assert_eq!((pair.session.inflight_len(), pair.session.queued_len()), (0, 0));
@@ -109,7 +83,7 @@ fn the_default_window_is_one_hundred() {
     let mut pair = Pair::new(SessionConfig::new("c"));
     pair.connect(false);
     for n in 0..150 {
-        publish(&mut pair, QoS::AtLeastOnce, &format!("m{n}"));
+        pair.publish(QoS::AtLeastOnce, &format!("m{n}"));
     }
     pair.transfer();
 
@@ -122,10 +96,10 @@ fn the_default_window_is_one_hundred() {
     // With a backlog waiting, the window is refilled a quarter (25) at a time, so that one
     // write carries a batch instead of one publish per PUBACK.
     for packet_id in 1..=24 {
-        ack(&mut pair, packet_id);
+        pair.ack(packet_id);
     }
     assert_eq!(sent_publishes(&mut pair), vec![], "24 free slots: still waiting for a batch");
-    ack(&mut pair, 25);
+    pair.ack(25);
     let batch = sent_publishes(&mut pair);
     assert_eq!(batch.len(), 25);
     assert_eq!(batch.first(), Some(&(Some(101), "m100".to_owned())));
@@ -137,23 +111,23 @@ fn light_traffic_goes_out_at_once_even_with_messages_in_flight() {
     let mut pair = Pair::new(SessionConfig::new("c"));
     pair.connect(false);
     for n in 0..100 {
-        publish(&mut pair, QoS::AtLeastOnce, &format!("m{n}"));
+        pair.publish(QoS::AtLeastOnce, &format!("m{n}"));
     }
     pair.transfer();
     assert_eq!(sent_publishes(&mut pair).len(), 100);
     // A few more than the window: fewer than a batch wait, so each free slot is used at once.
     for n in 100..103 {
-        publish(&mut pair, QoS::AtLeastOnce, &format!("m{n}"));
+        pair.publish(QoS::AtLeastOnce, &format!("m{n}"));
     }
-    ack(&mut pair, 1);
+    pair.ack(1);
     assert_eq!(sent_publishes(&mut pair), vec![(Some(101), "m100".into())]);
 }
 
 #[test]
 fn publishes_while_disconnected_count_as_queued_not_in_flight() {
     let mut pair = Pair::new(SessionConfig::new("c"));
-    publish(&mut pair, QoS::AtLeastOnce, "a");
-    publish(&mut pair, QoS::AtMostOnce, "b");
+    pair.publish(QoS::AtLeastOnce, "a");
+    pair.publish(QoS::AtMostOnce, "b");
     assert_eq!((pair.session.inflight_len(), pair.session.queued_len()), (0, 2));
     pair.connect(false);
     assert_eq!((pair.session.inflight_len(), pair.session.queued_len()), (1, 0));
@@ -161,10 +135,10 @@ fn publishes_while_disconnected_count_as_queued_not_in_flight() {
 
 #[test]
 fn a_qos0_publish_behind_a_full_window_keeps_its_place() {
-    let mut pair = connected_with_window(1);
-    publish(&mut pair, QoS::AtLeastOnce, "first");
-    publish(&mut pair, QoS::AtLeastOnce, "second");
-    let qos0 = publish(&mut pair, QoS::AtMostOnce, "third");
+    let mut pair = Pair::connected_with_window(1);
+    pair.publish(QoS::AtLeastOnce, "first");
+    pair.publish(QoS::AtLeastOnce, "second");
+    let qos0 = pair.publish(QoS::AtMostOnce, "third");
     pair.transfer();
 
     assert_eq!(sent_publishes(&mut pair), vec![(Some(1), "first".into())]);
@@ -174,16 +148,16 @@ fn a_qos0_publish_behind_a_full_window_keeps_its_place() {
         "the QoS 0 publish must not overtake the waiting QoS 1 one"
     );
 
-    ack(&mut pair, 1);
+    pair.ack(1);
     assert_eq!(sent_publishes(&mut pair), vec![(Some(2), "second".into()), (None, "third".into())]);
     assert!(pair.take_events().contains(&Event::PublishSent { id: qos0 }));
 }
 
 #[test]
 fn a_qos0_publish_with_nothing_waiting_goes_out_even_when_the_window_is_full() {
-    let mut pair = connected_with_window(1);
-    publish(&mut pair, QoS::AtLeastOnce, "held");
-    let qos0 = publish(&mut pair, QoS::AtMostOnce, "free");
+    let mut pair = Pair::connected_with_window(1);
+    pair.publish(QoS::AtLeastOnce, "held");
+    let qos0 = pair.publish(QoS::AtMostOnce, "free");
     pair.transfer();
     assert_eq!(sent_publishes(&mut pair), vec![(Some(1), "held".into()), (None, "free".into())]);
     assert_eq!(pair.take_events(), vec![Event::PublishSent { id: qos0 }]);
@@ -192,13 +166,13 @@ fn a_qos0_publish_with_nothing_waiting_goes_out_even_when_the_window_is_full() {
 
 #[test]
 fn publish_acked_carries_the_message_id_returned_by_publish() {
-    let mut pair = connected_with_window(10);
-    let qos0 = publish(&mut pair, QoS::AtMostOnce, "zero");
-    let qos1 = publish(&mut pair, QoS::AtLeastOnce, "one");
+    let mut pair = Pair::connected_with_window(10);
+    let qos0 = pair.publish(QoS::AtMostOnce, "zero");
+    let qos1 = pair.publish(QoS::AtLeastOnce, "one");
     assert_eq!((qos0.get(), qos1.get()), (0, 1), "message ids count publish calls from 0");
     pair.transfer();
     sent_publishes(&mut pair);
-    ack(&mut pair, 1);
+    pair.ack(1);
     assert_eq!(
         pair.take_events(),
         vec![Event::PublishSent { id: qos0 }, Event::PublishAcked { id: qos1, packet_id: id(1) }]
@@ -207,7 +181,7 @@ fn publish_acked_carries_the_message_id_returned_by_publish() {
 
 #[test]
 fn qos2_publish_is_refused_and_nothing_is_queued() {
-    let mut pair = connected_with_window(10);
+    let mut pair = Pair::connected_with_window(10);
     assert_eq!(
         pair.session.publish(topic("t"), QoS::ExactlyOnce, Bytes::from_static(b"x"), false),
         Err(SessionError::QosNotSupported(QoS::ExactlyOnce))
@@ -217,7 +191,7 @@ fn qos2_publish_is_refused_and_nothing_is_queued() {
     pair.broker.expect_nothing();
 
     // Neither a message id nor a packet id was used up.
-    let next = publish(&mut pair, QoS::AtLeastOnce, "ok");
+    let next = pair.publish(QoS::AtLeastOnce, "ok");
     assert_eq!(next.get(), 0);
     pair.transfer();
     assert_eq!(sent_publishes(&mut pair), vec![(Some(1), "ok".into())]);
@@ -225,7 +199,7 @@ fn qos2_publish_is_refused_and_nothing_is_queued() {
 
 #[test]
 fn qos2_subscription_is_refused_and_nothing_is_sent() {
-    let mut pair = connected_with_window(10);
+    let mut pair = Pair::connected_with_window(10);
     assert_eq!(
         pair.session
             .subscribe(vec![filter("a/#", QoS::AtLeastOnce), filter("b/+", QoS::ExactlyOnce)]),

@@ -9,19 +9,11 @@
 //! SUBSCRIBE, UNSUBSCRIBE and PUBLISH draw from the same space.
 
 use bytes::Bytes;
-use iot443_proto::session::{Event, MessageId, SessionConfig};
+use iot443_proto::session::{Event, MessageId};
 use iot443_proto::topic::TopicFilter;
 use iot443_proto::{Packet, QoS};
 use iot443_test_support::Pair;
 use iot443_test_support::packets::*;
-
-fn connected_with_window(max_inflight: u16) -> Pair {
-    let mut config = SessionConfig::new("c");
-    config.max_inflight = max_inflight;
-    let mut pair = Pair::new(config);
-    pair.connect(false);
-    pair
-}
 
 fn publish(pair: &mut Pair) -> MessageId {
     pair.session.publish(topic("t"), QoS::AtLeastOnce, Bytes::new(), false).unwrap()
@@ -41,7 +33,7 @@ fn sent_ids(pair: &mut Pair) -> Vec<u16> {
 
 #[test]
 fn ids_start_at_one_and_count_up() {
-    let mut pair = connected_with_window(10);
+    let mut pair = Pair::connected_with_window(10);
     for _ in 0..5 {
         publish(&mut pair);
     }
@@ -51,7 +43,7 @@ fn ids_start_at_one_and_count_up() {
 
 #[test]
 fn ids_keep_counting_after_acks_instead_of_reusing_freed_ones() {
-    let mut pair = connected_with_window(10);
+    let mut pair = Pair::connected_with_window(10);
     publish(&mut pair);
     publish(&mut pair);
     pair.transfer();
@@ -65,7 +57,7 @@ fn ids_keep_counting_after_acks_instead_of_reusing_freed_ones() {
 
 #[test]
 fn subscribe_unsubscribe_and_publish_share_the_id_space() {
-    let mut pair = connected_with_window(10);
+    let mut pair = Pair::connected_with_window(10);
     publish(&mut pair);
     let sub = pair.session.subscribe(vec![filter("a/#", QoS::AtLeastOnce)]).unwrap();
     publish(&mut pair);
@@ -78,7 +70,7 @@ fn subscribe_unsubscribe_and_publish_share_the_id_space() {
 
 #[test]
 fn a_queued_publish_takes_its_id_when_it_enters_the_window() {
-    let mut pair = connected_with_window(1);
+    let mut pair = Pair::connected_with_window(1);
     publish(&mut pair);
     publish(&mut pair);
     let sub = pair.session.subscribe(vec![filter("a", QoS::AtMostOnce)]).unwrap();
@@ -116,7 +108,7 @@ fn cycle_to_the_last_id(pair: &mut Pair, batch: usize, in_use: &[u16]) {
 
 #[test]
 fn ids_wrap_from_65535_to_1_skipping_those_still_in_use() {
-    let mut pair = connected_with_window(2);
+    let mut pair = Pair::connected_with_window(2);
     // Id 1 stays unacknowledged across the whole cycle.
     let held = publish(&mut pair);
     pair.transfer();
@@ -144,7 +136,7 @@ fn ids_wrap_from_65535_to_1_skipping_those_still_in_use() {
 
 #[test]
 fn wrap_around_also_skips_an_outstanding_subscribe() {
-    let mut pair = connected_with_window(100);
+    let mut pair = Pair::connected_with_window(100);
     // Id 1: a publish never acknowledged. Id 2: a SUBSCRIBE never answered.
     publish(&mut pair);
     let sub = pair.session.subscribe(vec![filter("a/#", QoS::AtLeastOnce)]).unwrap();

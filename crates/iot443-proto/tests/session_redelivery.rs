@@ -9,44 +9,12 @@
 //! their packet ids, in order, before anything queued; unacknowledged SUBSCRIBE/UNSUBSCRIBE go
 //! out again; unwritten QoS 0 publishes survive; acknowledged ones are not repeated.
 
-use bytes::Bytes;
 use iot443_proto::codec::{Subscribe, Unsubscribe};
-use iot443_proto::session::{Event, MessageId, SessionConfig};
+use iot443_proto::session::{Event, MessageId};
 use iot443_proto::topic::TopicFilter;
 use iot443_proto::{Packet, QoS};
 use iot443_test_support::Pair;
 use iot443_test_support::packets::*;
-
-fn connected_with_window(max_inflight: u16) -> Pair {
-    let mut config = SessionConfig::new("c");
-    config.max_inflight = max_inflight;
-    let mut pair = Pair::new(config);
-    pair.connect(false);
-    pair
-}
-
-fn publish(pair: &mut Pair, qos: QoS, payload: &str) -> MessageId {
-    pair.session
-        .publish(topic("t"), qos, Bytes::copy_from_slice(payload.as_bytes()), false)
-        .unwrap()
-}
-
-/// (packet id, dup, payload) of every packet the broker received, which must be PUBLISHes.
-fn sent_publishes(pair: &mut Pair) -> Vec<(Option<u16>, bool, String)> {
-    (0..pair.broker.pending())
-        .map(|_| {
-            let packet = pair.broker.expect();
-            let (_, packet_id, dup, payload) =
-                publish_fields(&packet).unwrap_or_else(|| panic!("not a PUBLISH: {packet:?}"));
-            (packet_id, dup, String::from_utf8(payload.to_vec()).unwrap())
-        })
-        .collect()
-}
-
-fn ack(pair: &mut Pair, packet_id: u16) {
-    pair.broker.send(&puback(packet_id));
-    pair.transfer();
-}
 
 fn p(packet_id: Option<u16>, dup: bool, payload: &str) -> (Option<u16>, bool, String) {
     (packet_id, dup, payload.to_owned())
@@ -54,22 +22,22 @@ fn p(packet_id: Option<u16>, dup: bool, payload: &str) -> (Option<u16>, bool, St
 
 #[test]
 fn unacked_qos1_publishes_are_resent_with_dup_and_their_ids_in_order_before_queued_ones() {
-    let mut pair = connected_with_window(4);
+    let mut pair = Pair::connected_with_window(4);
     let ids: Vec<MessageId> =
-        (0..4).map(|n| publish(&mut pair, QoS::AtLeastOnce, &format!("m{n}"))).collect();
+        (0..4).map(|n| pair.publish(QoS::AtLeastOnce, &format!("m{n}"))).collect();
     pair.transfer();
-    assert_eq!(sent_publishes(&mut pair).len(), 4);
-    ack(&mut pair, 2);
+    assert_eq!(pair.sent_publishes().len(), 4);
+    pair.ack(2);
     pair.take_events();
 
     pair.cut();
-    let later = publish(&mut pair, QoS::AtLeastOnce, "m4");
-    let qos0 = publish(&mut pair, QoS::AtMostOnce, "m5");
+    let later = pair.publish(QoS::AtLeastOnce, "m4");
+    let qos0 = pair.publish(QoS::AtMostOnce, "m5");
     assert_eq!((pair.session.inflight_len(), pair.session.queued_len()), (3, 2));
 
     pair.connect(true);
     assert_eq!(
-        sent_publishes(&mut pair),
+        pair.sent_publishes(),
         vec![
             p(Some(1), true, "m0"),
             p(Some(3), true, "m2"),
@@ -80,7 +48,7 @@ fn unacked_qos1_publishes_are_resent_with_dup_and_their_ids_in_order_before_queu
     );
 
     for packet_id in [4, 1, 5, 3] {
-        ack(&mut pair, packet_id);
+        pair.ack(packet_id);
     }
     assert_eq!(
         pair.take_events(),
@@ -97,17 +65,17 @@ fn unacked_qos1_publishes_are_resent_with_dup_and_their_ids_in_order_before_queu
 
 #[test]
 fn publishes_are_resent_after_every_reconnect_until_acked() {
-    let mut pair = connected_with_window(10);
-    let message = publish(&mut pair, QoS::AtLeastOnce, "m");
+    let mut pair = Pair::connected_with_window(10);
+    let message = pair.publish(QoS::AtLeastOnce, "m");
     pair.transfer();
-    assert_eq!(sent_publishes(&mut pair), vec![p(Some(1), false, "m")]);
+    assert_eq!(pair.sent_publishes(), vec![p(Some(1), false, "m")]);
 
     for _ in 0..3 {
         pair.cut();
         pair.connect(false);
-        assert_eq!(sent_publishes(&mut pair), vec![p(Some(1), true, "m")]);
+        assert_eq!(pair.sent_publishes(), vec![p(Some(1), true, "m")]);
     }
-    ack(&mut pair, 1);
+    pair.ack(1);
     assert_eq!(pair.take_events(), vec![Event::PublishAcked { id: message, packet_id: id(1) }]);
     pair.cut();
     pair.connect(false);
@@ -116,10 +84,10 @@ fn publishes_are_resent_after_every_reconnect_until_acked() {
 
 #[test]
 fn a_dead_link_redelivers_like_a_cut() {
-    let mut pair = connected_with_window(10);
-    publish(&mut pair, QoS::AtLeastOnce, "m");
+    let mut pair = Pair::connected_with_window(10);
+    pair.publish(QoS::AtLeastOnce, "m");
     pair.transfer();
-    sent_publishes(&mut pair);
+    pair.sent_publishes();
 
     // PINGREQ, then no answer: the session declares the link dead on its own.
     assert!(pair.advance_to_next_timeout(core::time::Duration::from_secs(60)));
@@ -130,12 +98,12 @@ fn a_dead_link_redelivers_like_a_cut() {
     pair.take_events();
 
     pair.connect(false);
-    assert_eq!(sent_publishes(&mut pair), vec![p(Some(1), true, "m")]);
+    assert_eq!(pair.sent_publishes(), vec![p(Some(1), true, "m")]);
 }
 
 #[test]
 fn unacked_subscribe_and_unsubscribe_are_resent() {
-    let mut pair = connected_with_window(10);
+    let mut pair = Pair::connected_with_window(10);
     let sub = pair.session.subscribe(vec![filter("cmd/#", QoS::AtLeastOnce)]).unwrap();
     let unsub = pair.session.unsubscribe(vec![TopicFilter::new("old/+").unwrap()]).unwrap();
     let acked = pair.session.subscribe(vec![filter("done", QoS::AtMostOnce)]).unwrap();
@@ -174,7 +142,7 @@ fn unacked_subscribe_and_unsubscribe_are_resent() {
 
 #[test]
 fn requests_made_while_disconnected_are_sent_after_connack() {
-    let mut pair = connected_with_window(10);
+    let mut pair = Pair::connected_with_window(10);
     pair.cut();
     let sub = pair.session.subscribe(vec![filter("cmd/#", QoS::AtLeastOnce)]).unwrap();
     pair.transfer();
@@ -191,20 +159,20 @@ fn requests_made_while_disconnected_are_sent_after_connack() {
 
 #[test]
 fn unwritten_qos0_publishes_survive_a_cut_and_go_out_after_reconnect() {
-    let mut pair = connected_with_window(10);
-    let written = publish(&mut pair, QoS::AtMostOnce, "written");
+    let mut pair = Pair::connected_with_window(10);
+    let written = pair.publish(QoS::AtMostOnce, "written");
     pair.transfer();
-    assert_eq!(sent_publishes(&mut pair), vec![p(None, false, "written")]);
+    assert_eq!(pair.sent_publishes(), vec![p(None, false, "written")]);
     assert_eq!(pair.take_events(), vec![Event::PublishSent { id: written }]);
 
-    let a = publish(&mut pair, QoS::AtMostOnce, "a");
-    let b = publish(&mut pair, QoS::AtMostOnce, "b");
+    let a = pair.publish(QoS::AtMostOnce, "a");
+    let b = pair.publish(QoS::AtMostOnce, "b");
     pair.cut();
     assert!(pair.take_events().is_empty(), "nothing was written, nothing reported sent");
     assert_eq!(pair.session.queued_len(), 2);
 
     pair.connect(false);
-    assert_eq!(sent_publishes(&mut pair), vec![p(None, false, "a"), p(None, false, "b")]);
+    assert_eq!(pair.sent_publishes(), vec![p(None, false, "a"), p(None, false, "b")]);
     assert_eq!(
         pair.take_events(),
         vec![Event::PublishSent { id: a }, Event::PublishSent { id: b }]
@@ -213,14 +181,14 @@ fn unwritten_qos0_publishes_survive_a_cut_and_go_out_after_reconnect() {
 
 #[test]
 fn a_cut_before_anything_was_written_keeps_publish_order_and_sends_without_dup() {
-    let mut pair = connected_with_window(10);
-    publish(&mut pair, QoS::AtLeastOnce, "a");
-    publish(&mut pair, QoS::AtMostOnce, "b");
-    publish(&mut pair, QoS::AtLeastOnce, "c");
+    let mut pair = Pair::connected_with_window(10);
+    pair.publish(QoS::AtLeastOnce, "a");
+    pair.publish(QoS::AtMostOnce, "b");
+    pair.publish(QoS::AtLeastOnce, "c");
     // The transport fails before the driver wrote anything.
     pair.cut();
     pair.connect(false);
-    let sent = sent_publishes(&mut pair);
+    let sent = pair.sent_publishes();
     let order: Vec<&str> = sent.iter().map(|(_, _, payload)| payload.as_str()).collect();
     assert_eq!(order, ["a", "b", "c"], "publishes keep their order across a reconnect");
     assert!(
@@ -231,11 +199,11 @@ fn a_cut_before_anything_was_written_keeps_publish_order_and_sends_without_dup()
 
 #[test]
 fn publishes_filled_in_by_a_puback_read_together_with_garbage_are_not_marked_dup() {
-    let mut pair = connected_with_window(1);
-    publish(&mut pair, QoS::AtLeastOnce, "first");
-    publish(&mut pair, QoS::AtLeastOnce, "second");
+    let mut pair = Pair::connected_with_window(1);
+    pair.publish(QoS::AtLeastOnce, "first");
+    pair.publish(QoS::AtLeastOnce, "second");
     pair.transfer();
-    assert_eq!(sent_publishes(&mut pair), vec![p(Some(1), false, "first")]);
+    assert_eq!(pair.sent_publishes(), vec![p(Some(1), false, "first")]);
 
     // One read: the PUBACK opens the window for "second", then a malformed packet kills the
     // connection before "second" could be written.
@@ -245,21 +213,21 @@ fn publishes_filled_in_by_a_puback_read_together_with_garbage_are_not_marked_dup
     pair.take_events();
 
     pair.connect(false);
-    let sent = sent_publishes(&mut pair);
+    let sent = pair.sent_publishes();
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].1, sent[0].2.as_str()), (false, "second"));
 }
 
 #[test]
 fn acked_messages_are_not_resent() {
-    let mut pair = connected_with_window(10);
+    let mut pair = Pair::connected_with_window(10);
     for n in 0..3 {
-        publish(&mut pair, QoS::AtLeastOnce, &format!("m{n}"));
+        pair.publish(QoS::AtLeastOnce, &format!("m{n}"));
     }
     pair.transfer();
-    sent_publishes(&mut pair);
+    pair.sent_publishes();
     for packet_id in 1..=3 {
-        ack(&mut pair, packet_id);
+        pair.ack(packet_id);
     }
     assert_eq!(pair.session.inflight_len(), 0);
     pair.cut();
@@ -270,27 +238,27 @@ fn acked_messages_are_not_resent() {
 
 #[test]
 fn a_puback_lost_in_the_cut_is_answered_by_the_redelivery() {
-    let mut pair = connected_with_window(10);
-    let message = publish(&mut pair, QoS::AtLeastOnce, "m");
+    let mut pair = Pair::connected_with_window(10);
+    let message = pair.publish(QoS::AtLeastOnce, "m");
     pair.transfer();
-    sent_publishes(&mut pair);
+    pair.sent_publishes();
     // The broker answers, but the link breaks before the PUBACK reaches the client.
     pair.broker.send(&puback(1));
     pair.cut();
     assert!(pair.take_events().is_empty());
 
     pair.connect(false);
-    assert_eq!(sent_publishes(&mut pair), vec![p(Some(1), true, "m")]);
-    ack(&mut pair, 1);
+    assert_eq!(pair.sent_publishes(), vec![p(Some(1), true, "m")]);
+    pair.ack(1);
     assert_eq!(pair.take_events(), vec![Event::PublishAcked { id: message, packet_id: id(1) }]);
 }
 
 #[test]
 fn disconnect_keeps_unacked_publishes_for_the_next_connection() {
-    let mut pair = connected_with_window(10);
-    publish(&mut pair, QoS::AtLeastOnce, "m");
+    let mut pair = Pair::connected_with_window(10);
+    pair.publish(QoS::AtLeastOnce, "m");
     pair.transfer();
-    sent_publishes(&mut pair);
+    pair.sent_publishes();
     pair.session.disconnect(pair.clock.now());
     pair.transfer();
     pair.broker.expect_matching("DISCONNECT", |packet| *packet == Packet::Disconnect);
@@ -298,5 +266,5 @@ fn disconnect_keeps_unacked_publishes_for_the_next_connection() {
     pair.cut();
 
     pair.connect(false);
-    assert_eq!(sent_publishes(&mut pair), vec![p(Some(1), true, "m")]);
+    assert_eq!(pair.sent_publishes(), vec![p(Some(1), true, "m")]);
 }

@@ -14,11 +14,11 @@
 pub mod fault_proxy;
 pub mod packets;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use core::time::Duration;
-use iot443_proto::Instant;
 use iot443_proto::codec::{Codec, Packet};
-use iot443_proto::session::{Event, Session, SessionConfig};
+use iot443_proto::session::{Event, MessageId, Session, SessionConfig};
+use iot443_proto::{Instant, QoS};
 use std::collections::VecDeque;
 
 /// Proptest case count: 10,000 when `CI=true`, 256 otherwise.
@@ -221,5 +221,41 @@ impl Pair {
         while let Some(event) = self.session.poll_event() {
             self.events.push_back(event);
         }
+    }
+
+    /// A connected pair (client id `c`, CONNACK without session) whose in-flight window holds
+    /// `max_inflight` QoS 1 publishes.
+    pub fn connected_with_window(max_inflight: u16) -> Pair {
+        let mut config = SessionConfig::new("c");
+        config.max_inflight = max_inflight;
+        let mut pair = Pair::new(config);
+        pair.connect(false);
+        pair
+    }
+
+    /// Publishes `payload` to topic `t` without retain; the session must accept it.
+    pub fn publish(&mut self, qos: QoS, payload: &str) -> MessageId {
+        self.session
+            .publish(packets::topic("t"), qos, Bytes::copy_from_slice(payload.as_bytes()), false)
+            .expect("the session accepts the publish")
+    }
+
+    /// The broker acknowledges the QoS 1 publish `packet_id`; bytes move both ways.
+    pub fn ack(&mut self, packet_id: u16) {
+        self.broker.send(&packets::puback(packet_id));
+        self.transfer();
+    }
+
+    /// (packet id, DUP, payload) of every packet the broker received, which must all be
+    /// PUBLISHes with UTF-8 payloads.
+    pub fn sent_publishes(&mut self) -> Vec<(Option<u16>, bool, String)> {
+        (0..self.broker.pending())
+            .map(|_| {
+                let packet = self.broker.expect();
+                let (_, packet_id, dup, payload) = packets::publish_fields(&packet)
+                    .unwrap_or_else(|| panic!("not a PUBLISH: {packet:?}"));
+                (packet_id, dup, String::from_utf8(payload.to_vec()).expect("a UTF-8 payload"))
+            })
+            .collect()
     }
 }

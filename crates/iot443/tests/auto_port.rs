@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::events::next_connected;
+
 use common::{TestEmulator, within};
 use iot443::config::AutoPort;
 use iot443::{Client, ClientError, Config, ErrorKind, PortChoice, QoS};
@@ -242,16 +244,6 @@ async fn a_client_on_port_auto_reconnects_through_the_race() {
     );
     client.publish("race/7", QoS::AtLeastOnce, "after the cut").await.unwrap().await.unwrap();
     client.disconnect().await.unwrap();
-}
-
-async fn next_connected(events: &mut iot443::Events) -> iot443::ConnectionInfo {
-    loop {
-        match events.recv().await {
-            Some(iot443::Event::Connected(info)) => return info,
-            Some(_) => {}
-            None => panic!("events ended"),
-        }
-    }
 }
 
 #[tokio::test]

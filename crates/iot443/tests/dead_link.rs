@@ -13,9 +13,11 @@
 
 mod common;
 
+use common::events::{next_connected, next_reconnecting};
+
 use common::faults::{fast_policy, proxy_for, via};
 use common::{TestEmulator, next_message, within};
-use iot443::{Client, Event, Events, QoS};
+use iot443::{Client, QoS};
 use iot443_test_support::fault_proxy::Faults;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -23,27 +25,6 @@ use tokio::time::Instant;
 const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// The session's default ping timeout (`SessionConfig::ping_timeout`; `Config` has no knob).
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The next `Reconnecting` event's cause, skipping other events.
-async fn next_reconnecting(events: &mut Events) -> String {
-    loop {
-        match events.recv().await.expect("the client is still running") {
-            Event::Reconnecting { cause, .. } => return cause,
-            Event::Disconnected { reason } => panic!("the client gave up: {reason}"),
-            _ => {}
-        }
-    }
-}
-
-async fn next_connected(events: &mut Events) {
-    loop {
-        match events.recv().await.expect("the client is still running") {
-            Event::Connected(_) => return,
-            Event::Disconnected { reason } => panic!("the client gave up: {reason}"),
-            _ => {}
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_black_holed_link_is_detected_by_the_keep_alive_and_the_client_reconnects() {

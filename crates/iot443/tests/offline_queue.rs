@@ -16,30 +16,12 @@
 
 mod common;
 
+use common::events::{next_connected, next_reconnecting};
+
 use common::faults::{fast_policy, proxy_for, via};
 use common::{TestEmulator, next_message, within};
-use iot443::{Client, ClientError, Config, Event, Events, QoS, Subscription, WhenFull};
+use iot443::{Client, ClientError, Config, Delivery, Events, QoS, Subscription, WhenFull};
 use iot443_test_support::fault_proxy::{FaultProxy, Faults};
-
-async fn next_reconnecting(events: &mut Events) {
-    loop {
-        match events.recv().await.expect("the client is still running") {
-            Event::Reconnecting { .. } => return,
-            Event::Disconnected { reason } => panic!("the client gave up: {reason}"),
-            _ => {}
-        }
-    }
-}
-
-async fn next_connected(events: &mut Events) {
-    loop {
-        match events.recv().await.expect("the client is still running") {
-            Event::Connected(_) => return,
-            Event::Disconnected { reason } => panic!("the client gave up: {reason}"),
-            _ => {}
-        }
-    }
-}
 
 /// Everything a test needs: the emulator, a subscriber on `topic` connected directly, and a
 /// publisher through a proxy that is now refusing connections, disconnected.
@@ -50,6 +32,8 @@ struct Setup {
     subscription: Subscription,
     publisher: Client,
     events: Events,
+    /// The topic the subscriber listens on.
+    topic: String,
 }
 
 async fn disconnected_publisher(
@@ -72,10 +56,18 @@ async fn disconnected_publisher(
     proxy.set_faults(Faults { refuse_new: true, ..Faults::default() });
     proxy.cut_all();
     within("the cut to be noticed", next_reconnecting(&mut events)).await;
-    Setup { emulator, proxy, subscriber, subscription, publisher, events }
+    Setup { emulator, proxy, subscriber, subscription, publisher, events, topic: topic.to_owned() }
 }
 
 impl Setup {
+    /// Publishes to the setup's topic while the publisher is disconnected; `publish` itself
+    /// must return a Delivery (a refusal of the offline queue comes through the Delivery).
+    async fn publish_offline(&self, qos: QoS, payload: impl Into<bytes::Bytes>) -> Delivery {
+        within("a publish while disconnected", self.publisher.publish(&self.topic, qos, payload))
+            .await
+            .expect("publish returns a Delivery")
+    }
+
     /// Lets the client reconnect and waits until it has.
     async fn heal(&mut self) {
         self.proxy.set_faults(Faults::default());
@@ -105,13 +97,7 @@ async fn publishes_while_disconnected_wait_and_are_delivered_after_reconnect() {
     let mut setup = disconnected_publisher("offline-wait", "offline/wait", |_| {}).await;
     let mut deliveries = Vec::new();
     for payload in ["1", "2", "3"] {
-        let delivery = within(
-            "a publish while disconnected",
-            setup.publisher.publish("offline/wait", QoS::AtLeastOnce, payload),
-        )
-        .await
-        .expect("accepted into the offline queue");
-        deliveries.push(delivery);
+        deliveries.push(setup.publish_offline(QoS::AtLeastOnce, payload).await);
     }
 
     setup.heal().await;
@@ -127,13 +113,7 @@ async fn a_full_offline_queue_refuses_with_queue_full() {
     let mut setup = disconnected_publisher("offline-full", "offline/full", |_| {}).await;
     let mut deliveries = Vec::new();
     for payload in ["1", "2", "3"] {
-        let delivery = within(
-            "a publish while disconnected",
-            setup.publisher.publish("offline/full", QoS::AtLeastOnce, payload),
-        )
-        .await
-        .expect("accepted into the offline queue");
-        deliveries.push(delivery);
+        deliveries.push(setup.publish_offline(QoS::AtLeastOnce, payload).await);
     }
     // Without an outbox `publish` returns once the command is handed to the driver; the bound
     // is applied by the driver, so the refusal comes from the Delivery.
@@ -170,13 +150,7 @@ async fn drop_oldest_qos0_makes_room() {
         ("c", QoS::AtMostOnce),
         ("d", QoS::AtLeastOnce),
     ] {
-        let delivery = within(
-            "a publish while disconnected",
-            setup.publisher.publish("offline/drop", qos, payload),
-        )
-        .await
-        .expect("publish returns a Delivery");
-        deliveries.push(delivery);
+        deliveries.push(setup.publish_offline(qos, payload).await);
     }
     let mut deliveries = deliveries.into_iter();
     let a = deliveries.next().unwrap();
@@ -210,13 +184,7 @@ async fn max_bytes_bounds_the_queue_too() {
     .await;
     let mut deliveries = Vec::new();
     for n in 0..3u8 {
-        let delivery = within(
-            "a publish while disconnected",
-            setup.publisher.publish("offline/bytes", QoS::AtLeastOnce, vec![b'0' + n; 400]),
-        )
-        .await
-        .expect("publish returns a Delivery");
-        deliveries.push(delivery);
+        deliveries.push(setup.publish_offline(QoS::AtLeastOnce, vec![b'0' + n; 400]).await);
     }
     let third = deliveries.pop().unwrap();
     let error = within("the third Delivery", third).await.unwrap_err();

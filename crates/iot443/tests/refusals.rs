@@ -21,6 +21,8 @@
 
 mod common;
 
+use common::events::next_subscription_dropped;
+
 use common::TestEmulator;
 use common::faults::{ConnectionLog, fast_policy, log_connection};
 use iot443::outbox::Outbox;
@@ -106,17 +108,6 @@ fn quick_to_retry(emulator: &TestEmulator, client_id: &str) -> iot443::Config {
     config.reconnect = fast_policy();
     config.reconnect.refused_min_delay = Duration::from_millis(100);
     config
-}
-
-/// The next `SubscriptionDropped` event: (filter, reason).
-async fn next_subscription_dropped(events: &mut iot443::Events) -> (String, String) {
-    loop {
-        match events.recv().await {
-            Some(iot443::Event::SubscriptionDropped { filter, reason }) => return (filter, reason),
-            Some(_) => {}
-            None => panic!("the events ended"),
-        }
-    }
 }
 
 #[tokio::test]

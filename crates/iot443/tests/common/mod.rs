@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod connect_proxy;
+pub mod events;
 pub mod faults;
 
 use iot443::{Client, Config, Event, Events, Message, Subscription};
