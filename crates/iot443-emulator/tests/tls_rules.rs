@@ -90,16 +90,25 @@ struct Outcome {
     client_addr: SocketAddr,
 }
 
-/// One connection: the server side runs `acceptor.accept`, the client side a rustls handshake.
-/// A client that completed its handshake is returned with the connection open (in TLS 1.3 the
-/// client finishes before the server has judged its certificate).
-async fn connect(acceptor: TlsAcceptor, config: (Arc<ClientConfig>, &'static str)) -> Outcome {
+/// A loopback listener whose one connection `acceptor` handles, for tests that drive the
+/// client side by hand; returns its address and the server task.
+async fn serve_one(
+    acceptor: TlsAcceptor,
+) -> (SocketAddr, tokio::task::JoinHandle<Result<Accepted, HandshakeRefusal>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         acceptor.accept(tcp).await
     });
+    (addr, server)
+}
+
+/// One connection: the server side runs `acceptor.accept`, the client side a rustls handshake.
+/// A client that completed its handshake is returned with the connection open (in TLS 1.3 the
+/// client finishes before the server has judged its certificate).
+async fn connect(acceptor: TlsAcceptor, config: (Arc<ClientConfig>, &'static str)) -> Outcome {
+    let (addr, server) = serve_one(acceptor).await;
     let tcp = TcpStream::connect(addr).await.unwrap();
     let client_addr = tcp.local_addr().unwrap();
     let (config, name) = config;
@@ -443,13 +452,8 @@ async fn a_client_that_does_not_trust_the_server_is_reported() {
 #[tokio::test]
 async fn plain_mqtt_on_the_tls_port_is_refused_as_not_tls() {
     let f = fixture();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let acceptor = acceptor(&f.pki, ALERT_443, false);
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        acceptor.accept(tcp).await
-    });
+    let (addr, server) = serve_one(acceptor).await;
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     // An MQTT 3.1.1 CONNECT, client id "d".
     tcp.write_all(b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01d").await.unwrap();
@@ -460,14 +464,9 @@ async fn plain_mqtt_on_the_tls_port_is_refused_as_not_tls() {
 #[tokio::test]
 async fn a_stalled_client_times_out() {
     let f = fixture();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let acceptor =
         acceptor(&f.pki, ALERT_443, false).with_handshake_timeout(Duration::from_millis(100));
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        acceptor.accept(tcp).await
-    });
+    let (addr, server) = serve_one(acceptor).await;
     let _silent_client = TcpStream::connect(addr).await.unwrap();
     let refusal = timeout(WAIT, server).await.unwrap().unwrap().unwrap_err();
     match refusal {
@@ -481,13 +480,8 @@ async fn a_stalled_client_times_out() {
 #[ignore = "needs openssl s_client"]
 async fn openssl_reports_the_no_application_protocol_alert() {
     let f = fixture();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let acceptor = acceptor(&f.pki, ALERT_443, false);
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        acceptor.accept(tcp).await
-    });
+    let (addr, server) = serve_one(acceptor).await;
     let dir = f.pki.dir.clone();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("openssl")
