@@ -5,6 +5,7 @@ use super::{BrokerEvent, ConnectionId, PeerIdentity};
 use bytes::BytesMut;
 use iot443_proto::Instant;
 use iot443_proto::codec::{Codec, LastWill, Packet};
+use iot443_proto::topic::TopicName;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -127,6 +128,27 @@ impl Connection {
         if let ConnState::Connected(attached) = &mut self.state {
             attached.deadline = now + keep_alive_grace(attached.keep_alive);
         }
+    }
+
+    /// Takes a token of the 100 publishes/s quota at `now` (strict rates) for a publish
+    /// `direction` (`"inbound"` or `"outbound"`) on `topic`. Without a token the publish is
+    /// discarded: counted here and in `total`, logged, and `false` returned.
+    pub(crate) fn take_publish_token(
+        &mut self,
+        now: Instant,
+        total: &mut u64,
+        direction: &'static str,
+        client_id: &str,
+        topic: &TopicName,
+    ) -> bool {
+        if self.publish_bucket.try_take(now) {
+            return true;
+        }
+        self.discarded += 1;
+        *total += 1;
+        tracing::debug!(conn = %self.id, client_id, %topic,
+            "{direction} publish over 100/s discarded (strict rates)");
+        false
     }
 
     /// Appends `packet` to the output and reports [`BrokerEvent::Wake`] if the output was

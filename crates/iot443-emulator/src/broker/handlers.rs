@@ -5,14 +5,15 @@ use super::sessions::Session;
 use super::{Broker, BrokerEvent, CloseReason, ConnectionId};
 use iot443_proto::Instant;
 use iot443_proto::codec::{
-    AWS_MAX_PAYLOAD, ConnAck, Connect, ConnectReturnCode, DecodeError, Packet, PubAck, Publish,
-    QoS, SubAck, SubAckReturnCode, Subscribe, UnsubAck, Unsubscribe,
+    AWS_MAX_CLIENT_ID_BYTES, AWS_MAX_FILTERS_PER_SUBSCRIBE, AWS_MAX_PAYLOAD, ConnAck, Connect,
+    ConnectReturnCode, DecodeError, Packet, PubAck, Publish, QoS, SubAck, SubAckReturnCode,
+    Subscribe, UnsubAck, Unsubscribe,
 };
 
-/// IoT Core's longest client id, in bytes.
-pub const MAX_CLIENT_ID_BYTES: usize = 128;
-/// IoT Core's most topic filters in one SUBSCRIBE.
-pub const MAX_FILTERS_PER_SUBSCRIBE: usize = 8;
+/// IoT Core's longest client id, in bytes ([`AWS_MAX_CLIENT_ID_BYTES`]).
+pub const MAX_CLIENT_ID_BYTES: usize = AWS_MAX_CLIENT_ID_BYTES;
+/// IoT Core's most topic filters in one SUBSCRIBE ([`AWS_MAX_FILTERS_PER_SUBSCRIBE`]).
+pub const MAX_FILTERS_PER_SUBSCRIBE: usize = AWS_MAX_FILTERS_PER_SUBSCRIBE;
 /// IoT Core's most subscriptions per connection.
 pub const MAX_SUBSCRIPTIONS: usize = 50;
 
@@ -216,16 +217,13 @@ impl Broker {
             );
         }
         let admitted = match self.connections.get_mut(&conn) {
-            Some(connection) if self.config.strict_rates => {
-                let admitted = connection.publish_bucket.try_take(now);
-                if !admitted {
-                    connection.discarded += 1;
-                    self.discarded += 1;
-                    tracing::debug!(conn = %conn, client_id, topic = %publish.topic,
-                        "inbound publish over 100/s discarded (strict rates)");
-                }
-                admitted
-            }
+            Some(connection) if self.config.strict_rates => connection.take_publish_token(
+                now,
+                &mut self.discarded,
+                "inbound",
+                &client_id,
+                &publish.topic,
+            ),
             _ => true,
         };
         if admitted {
@@ -322,10 +320,16 @@ impl Broker {
         Some(self.connections.get(&conn)?.attached()?.client_id.clone())
     }
 
-    /// The client id and certificate common name of a connected connection.
+    /// The client id of a connected connection and, when a policy is configured (the only
+    /// use of it), its certificate common name.
     fn identity(&self, conn: ConnectionId) -> Option<(String, Option<String>)> {
         let connection = self.connections.get(&conn)?;
-        Some((connection.attached()?.client_id.clone(), connection.peer.common_name.clone()))
+        let client_id = connection.attached()?.client_id.clone();
+        let common_name = match &self.config.policy {
+            Some(_) => connection.peer.common_name.clone(),
+            None => None,
+        };
+        Some((client_id, common_name))
     }
 }
 

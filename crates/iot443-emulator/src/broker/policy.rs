@@ -48,6 +48,7 @@
 
 use iot443_proto::topic::{MatchRule, TopicError, TopicFilter, TopicName};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// The placeholder replaced by the connection's client id in `publish` and `subscribe` filters.
 pub const CLIENT_ID_VARIABLE: &str = "${iot:ClientId}";
@@ -58,10 +59,39 @@ pub struct Policy {
     statements: Vec<Statement>,
 }
 
-/// One statement of a [`Policy`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One statement of a [`Policy`], its filters parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Statement {
+    common_name: String,
+    client_ids: Vec<String>,
+    publish: Vec<PolicyFilter>,
+    subscribe: Vec<PolicyFilter>,
+}
+
+/// A `publish` or `subscribe` entry of a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PolicyFilter {
+    /// Without `${iot:ClientId}`: parsed once, when the policy is loaded.
+    Fixed(TopicFilter),
+    /// With `${iot:ClientId}`: the text as written, substituted for each connection.
+    Templated(String),
+}
+
+impl PolicyFilter {
+    /// The filter for the connection of `client_id`, or `None` if the substitution would not
+    /// give a plain filter.
+    fn resolve(&self, client_id: &str) -> Option<Cow<'_, TopicFilter>> {
+        match self {
+            PolicyFilter::Fixed(filter) => Some(Cow::Borrowed(filter)),
+            PolicyFilter::Templated(text) => substitute(text, client_id).map(Cow::Owned),
+        }
+    }
+}
+
+/// One statement as written in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatementFile {
     common_name: String,
     #[serde(default = "any_client_id")]
     client_ids: Vec<String>,
@@ -74,7 +104,7 @@ struct Statement {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
-    statements: Vec<Statement>,
+    statements: Vec<StatementFile>,
 }
 
 fn any_client_id() -> Vec<String> {
@@ -128,7 +158,8 @@ impl Policy {
     /// [`PolicyError`] naming the statement and the entry at fault.
     pub fn from_json(text: &str) -> Result<Policy, PolicyError> {
         let file: PolicyFile = serde_json::from_str(text)?;
-        for (index, statement) in file.statements.iter().enumerate() {
+        let mut statements = Vec::with_capacity(file.statements.len());
+        for (index, statement) in file.statements.into_iter().enumerate() {
             for pattern in &statement.client_ids {
                 let star = pattern.find('*');
                 if pattern.is_empty() || star.is_some_and(|at| at + 1 != pattern.len()) {
@@ -138,22 +169,20 @@ impl Policy {
                     });
                 }
             }
-            for filter in statement.publish.iter().chain(&statement.subscribe) {
-                let probe = filter.replace(CLIENT_ID_VARIABLE, "client");
-                if probe.contains("${") {
-                    return Err(PolicyError::UnknownVariable {
-                        statement: index,
-                        filter: filter.clone(),
-                    });
-                }
-                TopicFilter::new(probe).map_err(|error| PolicyError::InvalidFilter {
-                    statement: index,
-                    filter: filter.clone(),
-                    error,
-                })?;
-            }
+            let parse = |filters: Vec<String>| -> Result<Vec<PolicyFilter>, PolicyError> {
+                filters.into_iter().map(|filter| parse_filter(index, filter)).collect()
+            };
+            // Publish entries are checked before subscribe entries, as the file lists them.
+            let publish = parse(statement.publish)?;
+            let subscribe = parse(statement.subscribe)?;
+            statements.push(Statement {
+                common_name: statement.common_name,
+                client_ids: statement.client_ids,
+                publish,
+                subscribe,
+            });
         }
-        Ok(Policy { statements: file.statements })
+        Ok(Policy { statements })
     }
 
     /// Whether a device with certificate common name `common_name` may connect as `client_id`.
@@ -170,7 +199,7 @@ impl Policy {
     ) -> bool {
         self.applying(common_name, client_id)
             .flat_map(|statement| statement.publish.iter())
-            .filter_map(|filter| substitute(filter, client_id))
+            .filter_map(|filter| filter.resolve(client_id))
             .any(|filter| filter.matches(topic, MatchRule::AwsIot))
     }
 
@@ -184,7 +213,7 @@ impl Policy {
     ) -> bool {
         self.applying(common_name, client_id)
             .flat_map(|statement| statement.subscribe.iter())
-            .filter_map(|filter| substitute(filter, client_id))
+            .filter_map(|filter| filter.resolve(client_id))
             .any(|filter| covers(&filter, requested))
     }
 
@@ -208,15 +237,27 @@ fn client_id_matches(pattern: &str, client_id: &str) -> bool {
     }
 }
 
+/// Validates the `publish` or `subscribe` entry `filter` of statement `statement`: a filter
+/// without `${iot:ClientId}` is parsed for good, one with it is kept as text.
+fn parse_filter(statement: usize, filter: String) -> Result<PolicyFilter, PolicyError> {
+    let templated = filter.contains(CLIENT_ID_VARIABLE);
+    let probe = filter.replace(CLIENT_ID_VARIABLE, "client");
+    if probe.contains("${") {
+        return Err(PolicyError::UnknownVariable { statement, filter });
+    }
+    let parsed = match TopicFilter::new(probe) {
+        Ok(parsed) => parsed,
+        Err(error) => return Err(PolicyError::InvalidFilter { statement, filter, error }),
+    };
+    Ok(if templated { PolicyFilter::Templated(filter) } else { PolicyFilter::Fixed(parsed) })
+}
+
 /// The filter with `${iot:ClientId}` replaced, or `None` if that would not be a plain filter.
 fn substitute(filter: &str, client_id: &str) -> Option<TopicFilter> {
-    if filter.contains(CLIENT_ID_VARIABLE) {
-        if client_id.contains(['+', '#']) {
-            return None;
-        }
-        return TopicFilter::new(filter.replace(CLIENT_ID_VARIABLE, client_id)).ok();
+    if client_id.contains(['+', '#']) {
+        return None;
     }
-    TopicFilter::new(filter).ok()
+    TopicFilter::new(filter.replace(CLIENT_ID_VARIABLE, client_id)).ok()
 }
 
 /// Whether the policy filter `policy` allows subscribing to `requested`.

@@ -18,6 +18,7 @@ use iot443_proto::Instant;
 use iot443_proto::codec::{Packet, PublishQos, QoS};
 use iot443_proto::topic::{MatchRule, TopicFilter, TopicName};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A stored retained message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +28,15 @@ pub(crate) struct Retained {
 }
 
 /// The subscription index and the retained store.
+///
+/// Client ids are shared (`Arc<str>`, ordered like `str`): routing a message copies no client
+/// id.
 #[derive(Debug, Default)]
 pub(crate) struct Router {
     /// Filters without wildcards, by topic: client id → granted QoS.
-    exact: BTreeMap<String, BTreeMap<String, QoS>>,
+    exact: BTreeMap<String, BTreeMap<Arc<str>, QoS>>,
     /// Filters with wildcards: client id → granted QoS.
-    wildcard: BTreeMap<TopicFilter, BTreeMap<String, QoS>>,
+    wildcard: BTreeMap<TopicFilter, BTreeMap<Arc<str>, QoS>>,
     retained: BTreeMap<TopicName, Retained>,
 }
 
@@ -44,7 +48,12 @@ impl Router {
         } else {
             self.exact.entry(filter.as_str().to_owned()).or_default()
         };
-        subscribers.insert(client_id.to_owned(), qos);
+        match subscribers.get_mut(client_id) {
+            Some(granted) => *granted = qos,
+            None => {
+                subscribers.insert(Arc::from(client_id), qos);
+            }
+        }
     }
 
     /// Removes `client_id`'s subscription to `filter`, if any.
@@ -64,12 +73,13 @@ impl Router {
         }
     }
 
-    /// Every client id with a filter matching `topic`, with the highest QoS granted.
-    pub(crate) fn subscribers(&self, topic: &TopicName) -> BTreeMap<String, QoS> {
-        let mut found: BTreeMap<String, QoS> = BTreeMap::new();
-        let mut add = |subscribers: &BTreeMap<String, QoS>| {
+    /// Every client id with a filter matching `topic`, with the highest QoS granted, in client
+    /// id order.
+    pub(crate) fn subscribers(&self, topic: &TopicName) -> BTreeMap<Arc<str>, QoS> {
+        let mut found: BTreeMap<Arc<str>, QoS> = BTreeMap::new();
+        let mut add = |subscribers: &BTreeMap<Arc<str>, QoS>| {
             for (client_id, &qos) in subscribers {
-                let best = found.entry(client_id.clone()).or_insert(qos);
+                let best = found.entry(Arc::clone(client_id)).or_insert(qos);
                 *best = (*best).max(qos);
             }
         };
@@ -160,11 +170,15 @@ impl Broker {
             }
             return;
         };
-        if self.config.strict_rates && !conn.publish_bucket.try_take(now) {
-            conn.discarded += 1;
-            self.discarded += 1;
-            tracing::debug!(conn = %conn.id, client_id, topic = %message.topic,
-                "outbound publish over 100/s discarded (strict rates)");
+        if self.config.strict_rates
+            && !conn.take_publish_token(
+                now,
+                &mut self.discarded,
+                "outbound",
+                client_id,
+                &message.topic,
+            )
+        {
             return;
         }
         match qos {

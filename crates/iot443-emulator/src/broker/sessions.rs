@@ -23,8 +23,9 @@ use iot443_proto::codec::{PacketId, Publish, PublishQos, QoS};
 use iot443_proto::topic::{TopicFilter, TopicName};
 use std::collections::{BTreeMap, VecDeque};
 
-/// IoT Core's limit of unacknowledged QoS 1 publishes towards one client.
-pub const MAX_INFLIGHT: usize = 100;
+/// IoT Core's limit of unacknowledged QoS 1 publishes towards one client
+/// ([`AWS_MAX_INFLIGHT`](iot443_proto::codec::AWS_MAX_INFLIGHT)).
+pub const MAX_INFLIGHT: usize = iot443_proto::codec::AWS_MAX_INFLIGHT as usize;
 
 /// A message queued for a session.
 #[derive(Debug, Clone, PartialEq, Eq)]

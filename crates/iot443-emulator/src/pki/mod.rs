@@ -58,8 +58,9 @@ pub const SERVER_KEY_FILE: &str = "server.key";
 const DEFAULT_CONFIG_PORT: u16 = 443;
 /// The server names every server certificate carries.
 const BUILTIN_SERVER_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
-/// Longest device name accepted (IoT Core's limit for thing names and client ids).
-const MAX_DEVICE_NAME: usize = 128;
+/// Longest device name accepted: a device name is also the suggested client id, so IoT Core's
+/// client id limit applies (thing names have the same 128-byte limit).
+const MAX_DEVICE_NAME: usize = iot443_proto::codec::AWS_MAX_CLIENT_ID_BYTES;
 
 /// The key type of a device identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -65,7 +65,7 @@ async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         if let Some(reason) = handle.take_close() {
             // Flush what the broker still had for this client (a CONNACK refusal code, …).
-            shared.with_broker(|broker, _| broker.poll_transmit(id, &mut write_buf));
+            shared.poll_transmit(id, &mut write_buf);
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
                 writer.write_all(&write_buf).await?;
                 writer.flush().await
@@ -76,7 +76,7 @@ async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
             return None;
         }
         if write_buf.is_empty() {
-            shared.with_broker(|broker, _| broker.poll_transmit(id, &mut write_buf));
+            shared.poll_transmit(id, &mut write_buf);
         }
         tokio::select! {
             () = &mut stopped => return Some("the emulator is stopping".into()),

@@ -78,13 +78,26 @@ impl Shared {
         let now = self.now();
         let mut state = self.lock();
         let result = f(&mut state.broker, now);
+        self.settle(state);
+        result
+    }
+
+    /// Moves `conn`'s pending output into `buf`. Taking output queues no broker event and moves
+    /// no deadline, so neither the dispatch nor the timer check of
+    /// [`with_broker`](Shared::with_broker) is needed.
+    pub(super) fn poll_transmit(&self, conn: ConnectionId, buf: &mut bytes::BytesMut) -> usize {
+        self.lock().broker.poll_transmit(conn, buf)
+    }
+
+    /// After a call into the broker: hands out its events, releases the lock, and wakes the
+    /// timer task if the broker's next deadline moved earlier.
+    fn settle(&self, mut state: MutexGuard<'_, State>) {
         dispatch_events(&mut state);
         let rearm = state.timer_moved_earlier();
         drop(state);
         if rearm {
             self.timer_changed.notify_one();
         }
-        result
     }
 
     /// Registers a new connection and returns its id and handle; `None` while shutting down.
@@ -100,12 +113,7 @@ impl Shared {
         let id = state.broker.open(now, peer);
         let handle = Arc::new(ConnectionHandle::default());
         state.connections.insert(id, Arc::clone(&handle));
-        dispatch_events(&mut state);
-        let rearm = state.timer_moved_earlier();
-        drop(state);
-        if rearm {
-            self.timer_changed.notify_one();
-        }
+        self.settle(state);
         Some((id, handle))
     }
 
@@ -135,30 +143,15 @@ fn dispatch_events(state: &mut State) {
                     handle.wake.notify_one();
                 }
             }
+            // The broker logs closes and connects itself, with more detail than the shell has.
             BrokerEvent::Close { conn, reason } => {
-                tracing::info!(connection = ?conn, "closing: {reason}");
                 if let Some(handle) = state.connections.get(&conn) {
                     *handle.close.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some(reason.to_string());
                     handle.wake.notify_one();
                 }
             }
-            BrokerEvent::Connected {
-                conn,
-                client_id,
-                clean_session,
-                session_present,
-                keep_alive,
-            } => {
-                tracing::info!(
-                    connection = ?conn,
-                    client_id,
-                    clean_session,
-                    session_present,
-                    keep_alive,
-                    "connected"
-                );
-            }
+            BrokerEvent::Connected { .. } => {}
         }
     }
 }

@@ -43,6 +43,21 @@ use wire::Reader;
 /// The largest PUBLISH payload AWS IoT Core accepts: 128 KiB.
 pub const AWS_MAX_PAYLOAD: usize = 128 * 1024;
 
+/// The most topic filters AWS IoT Core accepts in one SUBSCRIBE: 8 ("subscriptions per
+/// subscribe call" in the AWS IoT Core message broker limits,
+/// <https://docs.aws.amazon.com/general/latest/gr/iot-core.html#message-broker-limits>).
+pub const AWS_MAX_FILTERS_PER_SUBSCRIBE: usize = 8;
+
+/// The most unacknowledged QoS 1 publishes AWS IoT Core allows in flight per client, in each
+/// direction: 100 (AWS IoT Core message broker limits,
+/// <https://docs.aws.amazon.com/general/latest/gr/iot-core.html#message-broker-limits>).
+pub const AWS_MAX_INFLIGHT: u16 = 100;
+
+/// The longest client id AWS IoT Core accepts: 128 bytes of UTF-8 ("client ID size" in the AWS
+/// IoT Core message broker limits,
+/// <https://docs.aws.amazon.com/general/latest/gr/iot-core.html#message-broker-limits>).
+pub const AWS_MAX_CLIENT_ID_BYTES: usize = 128;
+
 /// Default maximum size of a whole packet (fixed header included): IoT Core's 128 KiB payload plus
 /// room for the fixed header, a 65,535-byte topic and a packet id.
 pub const DEFAULT_MAX_PACKET_SIZE: usize = AWS_MAX_PAYLOAD + 5 + 2 + 65_535 + 2;
@@ -289,11 +304,7 @@ impl Codec {
     ///
     /// Nothing is written when an error is returned.
     pub fn encode<B: BufMut>(&self, packet: &Packet, out: &mut B) -> Result<usize, EncodeError> {
-        let body_len = self.body_len(packet)?;
-        let frame_len = header::frame_len(body_len)?;
-        if frame_len > self.max_packet_size {
-            return Err(EncodeError::PacketTooLarge { size: frame_len, max: self.max_packet_size });
-        }
+        let (body_len, frame_len) = self.checked_lens(packet)?;
         if out.remaining_mut() < frame_len {
             return Err(EncodeError::BufferFull {
                 needed: frame_len,
@@ -322,6 +333,24 @@ impl Codec {
     /// The number of bytes [`Codec::encode`] would write for `packet`.
     pub fn encoded_len(&self, packet: &Packet) -> Result<usize, EncodeError> {
         header::frame_len(self.body_len(packet)?)
+    }
+
+    /// Like [`Codec::encoded_len`], and also [`EncodeError::PacketTooLarge`] when the packet is
+    /// over this codec's [maximum packet size](Codec::max_packet_size): `Ok` means
+    /// [`Codec::encode`] accepts the packet (given room in its buffer).
+    pub fn checked_len(&self, packet: &Packet) -> Result<usize, EncodeError> {
+        self.checked_lens(packet).map(|(_, frame_len)| frame_len)
+    }
+
+    /// The body length and the whole frame length of `packet`, the frame within the maximum
+    /// packet size.
+    fn checked_lens(&self, packet: &Packet) -> Result<(usize, usize), EncodeError> {
+        let body_len = self.body_len(packet)?;
+        let frame_len = header::frame_len(body_len)?;
+        if frame_len > self.max_packet_size {
+            return Err(EncodeError::PacketTooLarge { size: frame_len, max: self.max_packet_size });
+        }
+        Ok((body_len, frame_len))
     }
 
     fn body_len(&self, packet: &Packet) -> Result<usize, EncodeError> {

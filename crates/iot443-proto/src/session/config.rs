@@ -5,8 +5,9 @@ use alloc::string::String;
 use bytes::Bytes;
 use core::time::Duration;
 
-/// IoT Core's limit on unacknowledged QoS 1 publishes per connection, the default window.
-pub const DEFAULT_MAX_INFLIGHT: u16 = 100;
+/// IoT Core's limit on unacknowledged QoS 1 publishes per connection
+/// ([`AWS_MAX_INFLIGHT`](crate::codec::AWS_MAX_INFLIGHT)), the default window.
+pub const DEFAULT_MAX_INFLIGHT: u16 = crate::codec::AWS_MAX_INFLIGHT;
 
 /// Settings of a client session. Build it with [`SessionConfig::new`] and adjust the fields.
 ///

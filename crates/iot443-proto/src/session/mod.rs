@@ -23,7 +23,7 @@ use core::time::Duration;
 use outbound::{Outbound, Outgoing};
 
 /// Filters per SUBSCRIBE when the session restores its subscriptions (IoT Core's limit).
-const RESUBSCRIBE_CHUNK: usize = 8;
+const RESUBSCRIBE_CHUNK: usize = crate::codec::AWS_MAX_FILTERS_PER_SUBSCRIBE;
 
 /// Where the session stands with its current transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,11 +256,7 @@ impl Session {
             payload,
         };
         let packet = Packet::Publish(publish);
-        let size = self.codec.encoded_len(&packet)?;
-        let max = self.codec.max_packet_size();
-        if size > max {
-            return Err(EncodeError::PacketTooLarge { size, max }.into());
-        }
+        self.codec.checked_len(&packet)?;
         let Packet::Publish(publish) = packet else {
             return Err(SessionError::InvalidConfig("internal: publish packet expected"));
         };

@@ -3,7 +3,7 @@
 
 use super::{Event, ProtocolError, RESUBSCRIBE_CHUNK, Session, SessionError};
 use crate::QoS;
-use crate::codec::{EncodeError, Packet, PacketId, PacketType, SubAck, SubscribeFilter};
+use crate::codec::{Packet, PacketId, PacketType, SubAck, SubscribeFilter};
 use crate::topic::TopicFilter;
 use alloc::vec::Vec;
 
@@ -64,18 +64,17 @@ impl Session {
         if let Some(entry) = filters.iter().find(|entry| entry.qos == QoS::ExactlyOnce) {
             return Err(SessionError::QosNotSupported(entry.qos));
         }
-        let build = |packet_id| {
-            Packet::Subscribe(crate::codec::Subscribe { packet_id, filters: filters.clone() })
-        };
-        self.request(filters.is_empty(), build)
+        let empty = filters.is_empty();
+        let build = |packet_id| Packet::Subscribe(crate::codec::Subscribe { packet_id, filters });
+        self.request(empty, build)
     }
 
     /// Queues an UNSUBSCRIBE and returns its packet id; [`Event::UnsubscribeAcked`] answers it.
     pub fn unsubscribe(&mut self, filters: Vec<TopicFilter>) -> Result<PacketId, SessionError> {
-        let build = |packet_id| {
-            Packet::Unsubscribe(crate::codec::Unsubscribe { packet_id, filters: filters.clone() })
-        };
-        self.request(filters.is_empty(), build)
+        let empty = filters.is_empty();
+        let build =
+            |packet_id| Packet::Unsubscribe(crate::codec::Unsubscribe { packet_id, filters });
+        self.request(empty, build)
     }
 
     pub(super) fn request(
@@ -89,17 +88,9 @@ impl Session {
         let packet_id =
             self.outbound.allocate_packet_id().ok_or(SessionError::PacketIdsExhausted)?;
         let packet = build(packet_id);
-        match self.codec.encoded_len(&packet) {
-            Ok(size) if size <= self.codec.max_packet_size() => {}
-            Ok(size) => {
-                self.outbound.release_packet_id(packet_id);
-                let max = self.codec.max_packet_size();
-                return Err(EncodeError::PacketTooLarge { size, max }.into());
-            }
-            Err(error) => {
-                self.outbound.release_packet_id(packet_id);
-                return Err(error.into());
-            }
+        if let Err(error) = self.codec.checked_len(&packet) {
+            self.outbound.release_packet_id(packet_id);
+            return Err(error.into());
         }
         self.outbound.push_request(packet, self.is_connected());
         Ok(packet_id)
