@@ -71,7 +71,7 @@ pub struct ConnectArgs {
     /// Port: 443 (ALPN x-amzn-mqtt-ca is offered), 8883, or auto: try 8883, then 443 with ALPN
     /// 250 ms later, keep the first that reaches CONNACK and remember it per endpoint in
     /// $XDG_STATE_HOME/iot443/ports (else ~/.local/state/iot443/ports) for a day. Default: 443.
-    #[arg(short = 'p', long, value_name = "PORT", value_parser = parse_port)]
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = PortSetting::parse)]
     pub port: Option<PortSetting>,
     /// Seconds allowed for each of TCP connect, TLS handshake and CONNACK (default 10).
     #[arg(long = "connect-timeout", value_name = "SECONDS", value_parser = parse_timeout)]
@@ -279,11 +279,6 @@ pub enum EmulatorAction {
         #[arg(long, value_enum, default_value = "ec")]
         device_key: DeviceKeyArg,
     },
-}
-
-/// `-p 443`, `-p 8883`, `-p auto`.
-fn parse_port(value: &str) -> Result<PortSetting, iot443::config::InvalidPort> {
-    PortSetting::parse(value)
 }
 
 /// `--connect-timeout 10` (whole or decimal seconds, more than 0, at most a day).

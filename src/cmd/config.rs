@@ -17,7 +17,7 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
         None => None,
     };
     let mut config = match file {
-        Some(path) if is_c_header(&path) => Config::load(&path)?,
+        Some(path) if Config::is_c_sdk_header(&path) => Config::from_c_sdk_header(&path, None)?,
         // A key the file lacks may come from a flag or the environment, which override it.
         Some(path) => Config::from_toml_file_with(&path, |key| supplied(args, key))?,
         None => {
@@ -79,20 +79,15 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
     Ok(config)
 }
 
-fn is_c_header(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("h"))
-}
-
 /// A required key given by a flag, else by its `IOT443_*` variable.
 fn supplied(args: &ConnectArgs, key: &str) -> Option<String> {
-    let (flag, var) = match key {
-        "endpoint" => (args.endpoint.clone(), "IOT443_ENDPOINT"),
-        "client_id" => (args.client_id.clone(), "IOT443_CLIENT_ID"),
-        "certificate" => {
-            (args.cert.as_ref().map(|p| p.display().to_string()), "IOT443_CERTIFICATE")
-        }
-        "private_key" => (args.key.as_ref().map(|p| p.display().to_string()), "IOT443_PRIVATE_KEY"),
-        _ => return None,
+    let flag = match key {
+        "endpoint" => args.endpoint.clone(),
+        "client_id" => args.client_id.clone(),
+        "certificate" => args.cert.as_ref().map(|p| p.display().to_string()),
+        "private_key" => args.key.as_ref().map(|p| p.display().to_string()),
+        _ => None,
     };
-    flag.or_else(|| std::env::var(var).ok().filter(|value| !value.is_empty()))
+    let from_env = || std::env::var(iot443::config::env_var_for(key)?).ok();
+    flag.or_else(|| from_env().filter(|value| !value.is_empty()))
 }

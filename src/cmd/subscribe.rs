@@ -16,7 +16,8 @@ pub async fn run(args: SubArgs) -> Result<(), Failure> {
         eprintln!("{}", client.connection_info().summary());
     }
     let qos = QoS::from(args.qos);
-    let (messages_tx, mut messages) = tokio::sync::mpsc::channel::<Message>(1024);
+    let (messages_tx, mut messages) =
+        tokio::sync::mpsc::channel::<Message>(iot443::SUBSCRIPTION_QUEUE);
     for chunk in args.filters.chunks(MAX_FILTERS_PER_SUBSCRIBE) {
         let filters: Vec<(&str, QoS)> = chunk.iter().map(|filter| (filter.as_str(), qos)).collect();
         let mut subscription = client.subscribe_many(&filters).await?;
@@ -34,7 +35,9 @@ pub async fn run(args: SubArgs) -> Result<(), Failure> {
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             match event {
-                Event::Message(message) if forward.send(message.clone()).await.is_err() => return,
+                Event::Message(message) => {
+                    let Ok(()) = forward.send(message).await else { return };
+                }
                 Event::Disconnected { reason } => {
                     eprintln!("iot443: disconnected: {reason}");
                     return;

@@ -4,8 +4,9 @@ use crate::config::Config;
 use crate::driver::{Command, Connector, Driver, DriverSetup, Opened, open};
 use crate::error::ClientError;
 use crate::message::{ConnectionInfo, Event, Message};
+use crate::offline_queue::OfflineQueue;
 use crate::outbox::Outbox;
-use crate::reconnect::{OfflineQueue, ReconnectPolicy};
+use crate::reconnect::ReconnectPolicy;
 use bytes::Bytes;
 use iot443_proto::QoS;
 use iot443_proto::codec::{AWS_MAX_PAYLOAD, SubscribeFilter};
@@ -30,7 +31,7 @@ pub const COMMAND_QUEUE: usize = 256;
 pub const SUBSCRIPTION_QUEUE: usize = 1024;
 
 /// AWS IoT Core's limit on filters in one SUBSCRIBE.
-pub const MAX_FILTERS_PER_SUBSCRIBE: usize = 8;
+pub const MAX_FILTERS_PER_SUBSCRIBE: usize = iot443_proto::codec::AWS_MAX_FILTERS_PER_SUBSCRIBE;
 
 /// A connected MQTT client. Cheap to clone; every clone drives the same connection.
 ///
@@ -317,7 +318,7 @@ impl Client {
 }
 
 /// The session settings a [`Config`] implies.
-pub(crate) fn session_config(config: &Config) -> SessionConfig {
+fn session_config(config: &Config) -> SessionConfig {
     let mut session = SessionConfig::new(config.client_id.clone());
     session.keep_alive = config.keep_alive;
     session.clean_session = config.clean_session;

@@ -2,8 +2,8 @@
 //!
 //! With `outbox = "FILE"` the driver [`push`](Outbox::push)es each QoS 1 publish before the
 //! caller's `publish` returns, [`remove`](Outbox::remove)s it on PUBACK, and at start replays
-//! [`pending`](Outbox::pending) in order. The API is synchronous; the driver runs it on a thread
-//! of its own.
+//! [`pending`](Outbox::pending) in order. The API is synchronous: the driver calls it on its own
+//! task, storing the publishes that arrived together in one transaction (one sync).
 //!
 //! # What is stored
 //!
@@ -321,7 +321,7 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
 }
 
 /// The system clock in unix milliseconds (0 before 1970, saturating far in the future).
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -35,8 +35,10 @@ pub(crate) async fn connect(
     auto: &AutoPort,
     connect_packet: &[u8],
 ) -> Result<Handshaken, ClientError> {
-    // Credentials once, before any port: a bad file is not a failure of either port.
-    Credentials::load(config)?;
+    // Credentials once, before any port: a bad file is not a failure of either port, and the
+    // contestants share what was read.
+    let credentials = transport::load_credentials(config)?;
+    let credentials = &credentials;
     let now = SystemTime::now();
     // The file is read and written on the blocking pool: a slow disk must not stall the
     // runtime (the write syncs).
@@ -54,7 +56,7 @@ pub(crate) async fn connect(
     if let Some(memory) = remembered {
         let turn = Mutex::new(());
         let contestant = auto.contestant(config, memory.port);
-        match attempt(&contestant, connect_packet, &turn).await {
+        match attempt(&contestant, credentials, connect_packet, &turn).await {
             Ok((mut handshaken, started)) => {
                 handshaken.connection.info.port_choice =
                     Some(PortChoice::Remembered { connack_after: started.elapsed() });
@@ -68,7 +70,7 @@ pub(crate) async fn connect(
             ),
         }
     }
-    let handshaken = race(config, auto, connect_packet).await?;
+    let handshaken = race(config, auto, credentials, connect_packet).await?;
     if let Some(path) = auto.state_file.clone() {
         let port = handshaken.connection.info.port;
         let endpoint = config.endpoint.clone();
@@ -92,6 +94,7 @@ pub(crate) async fn connect(
 async fn race(
     config: &Config,
     auto: &AutoPort,
+    credentials: &Credentials,
     connect_packet: &[u8],
 ) -> Result<Handshaken, ClientError> {
     let first = auto.contestant(config, auto.mqtts_port);
@@ -102,7 +105,7 @@ async fn race(
     tracing::debug!(port = first.port, "port auto: first attempt");
 
     let mut first_attempt = pin!(async {
-        let result = attempt(&first, connect_packet, &turn).await;
+        let result = attempt(&first, credentials, connect_packet, &turn).await;
         if result.is_err() {
             first_failed.notify_one();
         }
@@ -116,7 +119,7 @@ async fn race(
         }
         second_started.store(true, Ordering::Relaxed);
         tracing::debug!(port = second.port, "port auto: second attempt");
-        attempt(&second, connect_packet, &turn).await
+        attempt(&second, credentials, connect_packet, &turn).await
     });
 
     let mut failures: Vec<(u16, ClientError)> = Vec::new();
@@ -188,11 +191,12 @@ fn all_failed(config: &Config, auto: &AutoPort, failures: Vec<(u16, ClientError)
 /// Returns when its attempt started, for the report.
 async fn attempt(
     config: &Config,
+    credentials: &Credentials,
     connect_packet: &[u8],
     turn: &Mutex<()>,
 ) -> Result<(Handshaken, Instant), ClientError> {
     let started = Instant::now();
-    let mut connection = transport::connect(config).await?;
+    let mut connection = transport::connect_with(config, credentials).await?;
     let _turn = turn.lock().await;
     let addr = config.server_addr();
     let lost = |reason: String| ClientError::ConnectionLost { addr: addr.clone(), reason };
@@ -212,11 +216,7 @@ async fn attempt(
                 .await
                 .map_err(|error| lost(format!("reading CONNACK failed: {error}")))?;
             if read == 0 {
-                return Err(lost(
-                    "the endpoint closed the connection before CONNACK: the certificate, the \
-                     client id or (on port 443) ALPN x-amzn-mqtt-ca was probably not accepted"
-                        .into(),
-                ));
+                return Err(lost(crate::driver::CLOSED_BEFORE_CONNACK.into()));
             }
             // Only an accepted CONNACK wins (the session decodes it again from `read_ahead`);
             // a refusal or anything else is this port's failure.

@@ -8,6 +8,7 @@
 //! reported with its likely cause and retried more slowly, so that a misconfigured fleet does not
 //! storm the endpoint.
 
+pub use crate::offline_queue::{OfflineQueue, WhenFull};
 use rand::Rng;
 use std::fmt;
 use std::time::Duration;
@@ -84,6 +85,11 @@ impl Backoff {
         Backoff { policy, attempt: 0 }
     }
 
+    /// The policy the delays come from.
+    pub(crate) fn policy(&self) -> &ReconnectPolicy {
+        &self.policy
+    }
+
     /// Attempts since the last healthy connection.
     pub(crate) fn attempt(&self) -> u32 {
         self.attempt
@@ -155,41 +161,6 @@ mod tests {
             backoff.reset();
             let delay = backoff.next_delay(&Cause::Refused("policy".into()), &mut rng);
             assert!(delay >= Duration::from_secs(5), "{delay:?}");
-        }
-    }
-}
-
-/// What to do with a new publish when the offline queue is full.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WhenFull {
-    /// The publish fails with [`ClientError::QueueFull`](crate::ClientError::QueueFull).
-    #[default]
-    Error,
-    /// The oldest queued QoS 0 message is dropped to make room (QoS 1 messages are never
-    /// dropped; with none of QoS 0 to drop, the publish fails).
-    DropOldestQos0,
-}
-
-/// Bounds of the queue of publishes waiting while the client is disconnected (and behind the
-/// in-flight window).
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OfflineQueue {
-    /// Most messages queued. Default 100,000.
-    pub max_messages: usize,
-    /// Most payload bytes queued. Default 64 MiB.
-    pub max_bytes: usize,
-    /// What happens when a bound is reached.
-    pub when_full: WhenFull,
-}
-
-impl Default for OfflineQueue {
-    fn default() -> Self {
-        OfflineQueue {
-            max_messages: 100_000,
-            max_bytes: 64 * 1024 * 1024,
-            when_full: WhenFull::Error,
         }
     }
 }

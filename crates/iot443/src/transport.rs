@@ -23,11 +23,25 @@ pub(crate) struct Connection {
 
 /// Checks the credentials, then connects TCP and TLS, each within `config.connect_timeout`.
 pub(crate) async fn connect(config: &Config) -> Result<Connection, ClientError> {
+    let credentials = load_credentials(config)?;
+    connect_with(config, &credentials).await
+}
+
+/// Reads and checks the credential files, logging their warnings (a key readable by others…).
+pub(crate) fn load_credentials(config: &Config) -> Result<Credentials, ClientError> {
     let credentials = Credentials::load(config)?;
     for warning in &credentials.warnings {
         tracing::warn!("{warning}");
     }
-    let tls_config = tls::client_config(config, &credentials)?;
+    Ok(credentials)
+}
+
+/// Connects TCP and TLS with credentials already loaded (by [`load_credentials`]).
+pub(crate) async fn connect_with(
+    config: &Config,
+    credentials: &Credentials,
+) -> Result<Connection, ClientError> {
+    let tls_config = tls::client_config(config, credentials)?;
     let server_name = tls::server_name(config)?;
     let addr = config.server_addr();
     let timeout = config.connect_timeout;

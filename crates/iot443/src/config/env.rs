@@ -20,6 +20,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("https_proxy", "proxy, like HTTPS_PROXY (which wins when both are set)"),
 ];
 
+/// The `IOT443_*` variable that sets the configuration key `field`, if any.
+///
+/// ```
+/// assert_eq!(iot443::config::env_var_for("endpoint"), Some("IOT443_ENDPOINT"));
+/// assert_eq!(iot443::config::env_var_for("outbox"), None);
+/// ```
+pub fn env_var_for(field: &str) -> Option<&'static str> {
+    ENV_VARS.iter().find(|(_, key)| *key == field).map(|(var, _)| *var)
+}
+
 impl Config {
     /// Overrides settings with the `IOT443_*` variables that `vars` returns: `IOT443_ENDPOINT`,
     /// `IOT443_PORT`, `IOT443_CLIENT_ID`, `IOT443_THING_NAME`, `IOT443_ROOT_CA`,

@@ -46,7 +46,7 @@ mod proxy;
 mod toml;
 
 pub use auto_port::{AutoPort, InvalidPort, PortSetting};
-pub use env::ENV_VARS;
+pub use env::{ENV_VARS, env_var_for};
 pub use proxy::ProxyConfig;
 
 pub use credentials::{CredentialWarning, Credentials, KeyFormat, KeyKind};
@@ -98,7 +98,7 @@ pub struct Config {
     /// How to reconnect after the connection is lost.
     pub reconnect: crate::reconnect::ReconnectPolicy,
     /// Bounds of the queue of publishes made while disconnected.
-    pub offline_queue: crate::reconnect::OfflineQueue,
+    pub offline_queue: crate::offline_queue::OfflineQueue,
     /// A file (SQLite) where QoS 1 publishes are kept until acknowledged, across restarts.
     pub outbox: Option<PathBuf>,
     /// With an outbox: a QoS 1 message not acknowledged this long after `publish` is dropped
@@ -160,7 +160,7 @@ impl Config {
                 connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
                 source: None,
                 reconnect: crate::reconnect::ReconnectPolicy::default(),
-                offline_queue: crate::reconnect::OfflineQueue::default(),
+                offline_queue: crate::offline_queue::OfflineQueue::default(),
                 outbox: None,
                 message_expiry: None,
                 proxy: None,
@@ -171,9 +171,16 @@ impl Config {
     /// Reads a configuration file: a C SDK header when its name ends in `.h` (certificates in
     /// the default folder, see [`Config::from_c_sdk_header`]), TOML otherwise.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let is_header =
-            path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("h"));
-        if is_header { Config::from_c_sdk_header(path, None) } else { Config::from_toml_file(path) }
+        if Config::is_c_sdk_header(path) {
+            Config::from_c_sdk_header(path, None)
+        } else {
+            Config::from_toml_file(path)
+        }
+    }
+
+    /// Whether [`Config::load`] reads `path` as a C SDK header (its name ends in `.h`).
+    pub fn is_c_sdk_header(path: &Path) -> bool {
+        path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("h"))
     }
 
     /// The ALPN protocol offered in the TLS ClientHello: [`Config::alpn`] when set, else
@@ -602,12 +609,6 @@ fn check_connect_timeout(timeout: Duration) -> Result<(), String> {
 }
 
 /// How else a required key can be given: its environment variable ([`Config::apply_env`]).
-fn supply_hint(field: &str) -> &'static str {
-    match field {
-        "endpoint" => " (or set IOT443_ENDPOINT)",
-        "client_id" => " (or set IOT443_CLIENT_ID)",
-        "certificate" => " (or set IOT443_CERTIFICATE)",
-        "private_key" => " (or set IOT443_PRIVATE_KEY)",
-        _ => "",
-    }
+fn supply_hint(field: &str) -> String {
+    env_var_for(field).map(|var| format!(" (or set {var})")).unwrap_or_default()
 }

@@ -29,10 +29,7 @@ impl Config {
     ///
     /// Unknown keys are an error (a misspelt key would otherwise be ignored silently).
     pub fn from_toml_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
-        let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
-        parse(&text, base_dir, path, Some(path), &|_| None)
+        Config::from_toml_file_with(path, |_| None)
     }
 
     /// Like [`Config::from_toml_file`], where a required key the file lacks (`endpoint`,

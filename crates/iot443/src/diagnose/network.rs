@@ -58,14 +58,15 @@ pub(super) fn routes(config: &Config) -> Vec<Route> {
     }
     let mut routes = vec![Route { config: config.clone(), needed: true }];
     let other = match config.port {
-        443 => Some((8883, None)),
-        8883 => Some((443, Some(Config::ALPN_MQTT_CA.to_owned()))),
+        443 => Some(8883),
+        8883 => Some(443),
         _ => None,
     };
-    if let Some((port, alpn)) = other {
+    if let Some(port) = other {
+        // The default rule (`Config::alpn_protocol`) gives each port its ALPN.
         let mut other = config.clone();
         other.port = port;
-        other.alpn = alpn;
+        other.alpn = None;
         routes.push(Route { config: other, needed: false });
     }
     routes

@@ -20,10 +20,9 @@ impl Driver {
 
     /// A connection up for `healthy_after` has proven healthy.
     pub(super) fn check_health(&mut self) {
-        let due = self
-            .link
-            .as_ref()
-            .is_some_and(|link| !link.healthy && link.since.elapsed() >= self.policy.healthy_after);
+        let due = self.link.as_ref().is_some_and(|link| {
+            !link.healthy && link.since.elapsed() >= self.backoff.policy().healthy_after
+        });
         if due {
             self.mark_healthy();
         }
@@ -76,7 +75,10 @@ impl Driver {
             addr: self.info.addr(),
             reason: cause.to_string(),
         });
-        if self.connected.is_some() || !self.policy.enabled || !self.connector.can_reconnect() {
+        if self.connected.is_some()
+            || !self.backoff.policy().enabled
+            || !self.connector.can_reconnect()
+        {
             // The first connection failed (Client::connect reports it), or no reconnect.
             self.end_with(error);
             return;

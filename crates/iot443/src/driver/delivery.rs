@@ -58,8 +58,13 @@ impl Deliveries {
         if targets.is_empty() {
             targets.push(Target::Events);
         }
+        // A copy per extra target; the last one takes the message itself.
+        let last = targets.pop();
         for target in targets {
             self.deliver(target, message.clone(), events);
+        }
+        if let Some(target) = last {
+            self.deliver(target, message, events);
         }
     }
 
@@ -68,16 +73,7 @@ impl Deliveries {
             self.stalled.push_back((target, message));
             return;
         }
-        let full = match &target {
-            Target::Subscription(sender) => {
-                matches!(sender.try_send(message.clone()), Err(mpsc::error::TrySendError::Full(_)))
-            }
-            Target::Events => matches!(
-                events.try_send(Event::Message(message.clone())),
-                Err(mpsc::error::TrySendError::Full(_))
-            ),
-        };
-        if full {
+        if let Err(Some(message)) = try_deliver(&target, message, events) {
             self.stalled.push_back((target, message));
         }
     }
@@ -85,21 +81,7 @@ impl Deliveries {
     /// Delivers parked messages while their queues have room.
     pub(super) fn release(&mut self, events: &mpsc::Sender<Event>) {
         while let Some((target, message)) = self.stalled.pop_front() {
-            let result = match &target {
-                Target::Subscription(sender) => {
-                    sender.try_send(message).map_err(|error| match error {
-                        mpsc::error::TrySendError::Full(message) => Some(message),
-                        mpsc::error::TrySendError::Closed(_) => None,
-                    })
-                }
-                Target::Events => {
-                    events.try_send(Event::Message(message)).map_err(|error| match error {
-                        mpsc::error::TrySendError::Full(Event::Message(message)) => Some(message),
-                        _ => None,
-                    })
-                }
-            };
-            if let Err(Some(message)) = result {
+            if let Err(Some(message)) = try_deliver(&target, message, events) {
                 self.stalled.push_front((target, message));
                 return;
             }
@@ -129,5 +111,24 @@ impl Deliveries {
             };
         }
         self.routes.clear();
+    }
+}
+
+/// Hands `message` to `target` without waiting: `Err(Some(message))` gives it back when the
+/// queue is full, `Err(None)` means the receiver is gone (the message is dropped).
+fn try_deliver(
+    target: &Target,
+    message: Message,
+    events: &mpsc::Sender<Event>,
+) -> Result<(), Option<Message>> {
+    match target {
+        Target::Subscription(sender) => sender.try_send(message).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(message) => Some(message),
+            mpsc::error::TrySendError::Closed(_) => None,
+        }),
+        Target::Events => events.try_send(Event::Message(message)).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(Event::Message(message)) => Some(message),
+            _ => None,
+        }),
     }
 }

@@ -4,10 +4,9 @@
 use super::{Command, Driver, Pending, reply};
 use crate::error::ClientError;
 use crate::message::Event;
-use crate::outbox::{NewMessage, OutboxId};
+use crate::outbox::{NewMessage, OutboxId, now_ms};
 use iot443_proto::QoS;
 use iot443_proto::topic::TopicName;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 impl Driver {
     /// Queues what the outbox kept from an earlier run, in order, before anything new.
@@ -35,7 +34,7 @@ impl Driver {
     pub(super) fn persist(&mut self, batch: &[Command]) -> Vec<Result<OutboxId, String>> {
         let Some(outbox) = self.outbox.as_mut() else { return Vec::new() };
         let expires_at_ms = self.message_expiry.map(|expiry| {
-            unix_ms().saturating_add(i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX))
+            now_ms().saturating_add(i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX))
         });
         let messages: Vec<NewMessage<'_>> = batch
             .iter()
@@ -72,7 +71,7 @@ impl Driver {
         if self.message_expiry.is_none() {
             return;
         }
-        let expired = match outbox.take_expired(unix_ms()) {
+        let expired = match outbox.take_expired(now_ms()) {
             Ok(expired) => expired,
             Err(error) => {
                 tracing::error!("{error}");
@@ -110,13 +109,6 @@ impl Driver {
         }
         self.acknowledged.clear();
     }
-}
-
-pub(super) fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 pub(super) fn error_text(error: Option<String>) -> String {

@@ -137,16 +137,17 @@ pub(crate) struct Ended<'a> {
     pub(crate) healthy: bool,
 }
 
+/// Why an endpoint usually closes a connection before CONNACK.
+pub(crate) const CLOSED_BEFORE_CONNACK: &str = "the endpoint closed the connection before \
+     CONNACK: the certificate, the client id or (on port 443) ALPN x-amzn-mqtt-ca was probably \
+     not accepted";
+
 /// Classifies the end of a connection: a deliberate close by the endpoint right after CONNECT,
 /// or right after an unacknowledged PUBLISH/SUBSCRIBE, is a refusal; the rest is the network.
 pub(crate) fn classify_end(ended: &Ended<'_>) -> Cause {
     match (&ended.ending, ended.after_connack, ended.unacknowledged) {
         (Ending::Broken(reason), _, _) => Cause::Network(reason.clone()),
-        (Ending::ClosedByEndpoint, false, _) => Cause::Refused(
-            "the endpoint closed the connection before CONNACK: the certificate, the client id or \
-             (on port 443) ALPN x-amzn-mqtt-ca was probably not accepted"
-                .into(),
-        ),
+        (Ending::ClosedByEndpoint, false, _) => Cause::Refused(CLOSED_BEFORE_CONNACK.into()),
         (Ending::ClosedByEndpoint, true, Some(what)) => Cause::Refused(format!(
             "the endpoint closed the connection right after {what} without acknowledging it: \
              probably not allowed by the policy attached to the certificate"

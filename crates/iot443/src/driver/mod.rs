@@ -22,15 +22,16 @@ mod refusals;
 mod session_events;
 mod unwritten;
 
-pub(crate) use link::{BoxTransport, Connector, Opened, open};
+pub(crate) use link::{BoxTransport, CLOSED_BEFORE_CONNACK, Connector, Opened, open};
 
 use crate::error::ClientError;
 use crate::message::{ConnectionInfo, Event, Message};
+use crate::offline_queue::{OfflineQueue, WhenFull};
 use crate::outbox::{Outbox, OutboxId};
-use crate::reconnect::{Backoff, OfflineQueue, ReconnectPolicy, WhenFull};
+use crate::reconnect::{Backoff, ReconnectPolicy};
 use bytes::{Buf, Bytes, BytesMut};
 use delivery::Deliveries;
-use durable::{error_text, unix_ms};
+use durable::error_text;
 use id_hash::IdMap;
 use iot443_proto::codec::{EncodeError, PacketId, SubscribeFilter};
 use iot443_proto::session::{MessageId, Session, SessionConfig, SessionError};
@@ -129,7 +130,6 @@ pub(crate) struct Driver {
     subscribes: IdMap<PacketId, PendingSubscribe>,
     unsubscribes: IdMap<PacketId, (TopicFilter, Reply<()>)>,
     deliveries: Deliveries,
-    policy: ReconnectPolicy,
     backoff: Backoff,
     offline_queue: OfflineQueue,
     outbox: Option<Outbox>,
@@ -173,8 +173,7 @@ impl Driver {
             subscribes: IdMap::default(),
             unsubscribes: IdMap::default(),
             deliveries: Deliveries::default(),
-            backoff: Backoff::new(setup.reconnect.clone()),
-            policy: setup.reconnect,
+            backoff: Backoff::new(setup.reconnect),
             offline_queue: setup.offline_queue,
             outbox: setup.outbox,
             message_expiry: setup.message_expiry,

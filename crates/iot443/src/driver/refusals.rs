@@ -72,7 +72,7 @@ impl Driver {
         let count = if head.is_some() && head == *last { count + 1 } else { 1 };
         self.refusal_streak = (head.clone(), count);
         let Some(head) = head else { return };
-        if count < self.policy.refusals_before_dead_letter {
+        if count < self.backoff.policy().refusals_before_dead_letter {
             return;
         }
         self.refusal_streak = (None, 0);
@@ -93,7 +93,7 @@ impl Driver {
         tracing::error!(topic, "message set aside as a dead letter: {reason}");
         if let Some(pending) = self.pending.remove(&id) {
             if let (Some(outbox), Some(outbox_id)) = (self.outbox.as_mut(), pending.outbox_id)
-                && let Err(error) = outbox.dead_letter(outbox_id, &reason, super::unix_ms())
+                && let Err(error) = outbox.dead_letter(outbox_id, &reason, crate::outbox::now_ms())
             {
                 tracing::error!("{error}");
             }
