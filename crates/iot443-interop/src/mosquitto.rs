@@ -255,11 +255,16 @@ pub fn tls_flags(
 /// The flags for the emulator PKI in `dir` (its CA, the device `device`) and ALPN
 /// `x-amzn-mqtt-ca`.
 pub fn device_flags(dir: &Path, port: u16) -> Vec<OsString> {
+    device_flags_with_alpn(dir, port, Some(ALPN))
+}
+
+/// Like [`device_flags`], offering `alpn` (or none).
+pub fn device_flags_with_alpn(dir: &Path, port: u16, alpn: Option<&str>) -> Vec<OsString> {
     tls_flags(
         port,
         &dir.join("ca.pem"),
         Some((&dir.join("device.crt"), &dir.join("device.key"))),
-        Some(ALPN),
+        alpn,
     )
 }
 

@@ -12,7 +12,9 @@
 //!   so iot443 offers none).
 
 use iot443::{Client, Config, ErrorKind, Message, QoS, Subscription};
-use iot443_interop::mosquitto::{MosquittoSub, Received, device_flags, mosquitto_pub, tls_flags};
+use iot443_interop::mosquitto::{
+    MosquittoSub, Received, device_flags, device_flags_with_alpn, mosquitto_pub,
+};
 use iot443_interop::{ALPN, BrokerSetup, Proc, TIMEOUT, iot443_command, temp_dir};
 use std::ffi::OsString;
 use std::path::Path;
@@ -176,12 +178,7 @@ fn client_on_mosquittos_own_tls_listener_without_alpn_publishes_and_subscribes()
     let config = config(&setup.pki.dir, port, "lib-mqtts", None);
     assert_eq!(config.alpn_protocol(), None, "no ALPN on a port other than 443");
     let d = &setup.pki.dir;
-    let flags = tls_flags(
-        port,
-        &d.join("ca.pem"),
-        Some((&d.join("device.crt"), &d.join("device.key"))),
-        None,
-    );
+    let flags = device_flags_with_alpn(d, port, None);
     round_trips(&rt, &config, None, &flags, &flags);
 }
 
@@ -223,12 +220,7 @@ fn cli_pub_and_sub_on_mosquittos_own_tls_listener_without_alpn() {
 
     // And a mosquitto_sub on the same listener receives what iot443 pub sends.
     let d = &setup.pki.dir;
-    let flags = tls_flags(
-        port,
-        &d.join("ca.pem"),
-        Some((&d.join("device.crt"), &d.join("device.key"))),
-        None,
-    );
+    let flags = device_flags_with_alpn(d, port, None);
     let mut sub = MosquittoSub::start(
         flags
             .iter()

@@ -12,7 +12,9 @@
 
 use iot443_emulator::pki::Pki;
 use iot443_interop::emulator::pki_in;
-use iot443_interop::mosquitto::{MosquittoSub, Received, device_flags, mosquitto_pub, tls_flags};
+use iot443_interop::mosquitto::{
+    MosquittoSub, Received, device_flags, device_flags_with_alpn, mosquitto_pub, tls_flags,
+};
 use iot443_interop::{ALPN, EmulatorProcess, InProcessEmulator, temp_dir};
 use std::ffi::OsString;
 use std::path::Path;
@@ -96,12 +98,7 @@ fn mqtts_listener_serves_mosquitto_clients_without_alpn() {
     let dir = temp_dir();
     let emulator = InProcessEmulator::start(dir.path());
     let d = emulator.dir();
-    let flags = tls_flags(
-        emulator.mqtts_port(),
-        &d.join("ca.pem"),
-        Some((&d.join("device.crt"), &d.join("device.key"))),
-        None,
-    );
+    let flags = device_flags_with_alpn(d, emulator.mqtts_port(), None);
     let mut sub = MosquittoSub::start(
         flags
             .iter()
