@@ -6,13 +6,8 @@ use std::process::ExitCode;
 /// The command ran but did not achieve its goal (for example `demo`: a message did not come back).
 pub const INCOMPLETE: u8 = 1;
 /// Usage or configuration error: bad flag, unreadable or invalid file, invalid topic or payload.
-pub const USAGE: u8 = 2;
-/// TLS or authentication error: handshake failed, certificate refused, ALPN missing, CONNACK refused.
-pub const TLS_OR_AUTH: u8 = 3;
-/// The endpoint could not be reached, timed out, or the connection was lost.
-pub const CONNECTION: u8 = 4;
-/// The endpoint broke the MQTT protocol.
-pub const PROTOCOL: u8 = 5;
+/// (3, 4 and 5 come from [`ErrorKind::exit_code`]: TLS or authentication, connection, protocol.)
+pub const USAGE: u8 = ErrorKind::Usage.exit_code();
 
 /// `iot443 doctor`: the exit code is this plus the index of the first failing step (10 config,
 /// 11 files, 12 dns, 13 tcp, 14 tls, 15 mqtt, 16 pubsub); 0 when every step passes.
@@ -69,13 +64,7 @@ impl Failure {
 
 impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Self {
-        let code = match error.kind() {
-            ErrorKind::Usage => USAGE,
-            ErrorKind::TlsOrAuth => TLS_OR_AUTH,
-            ErrorKind::Connection => CONNECTION,
-            ErrorKind::Protocol => PROTOCOL,
-            _ => INCOMPLETE,
-        };
+        let code = error.kind().exit_code();
         Failure { message: error.to_string(), code }
     }
 }

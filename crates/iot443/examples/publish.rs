@@ -8,7 +8,7 @@
 //! number of messages (default 5), TOPIC where to publish (default `sdkTest/sub`). `IOT443_*`
 //! environment variables override the file. Exit status 0 when every message was acknowledged.
 
-use iot443::{Client, ClientError, Config, ErrorKind, QoS};
+use iot443::{Client, ClientError, Config, QoS};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("publish: {error}");
-            ExitCode::from(exit_code(&error))
+            ExitCode::from(error.kind().exit_code())
         }
     }
 }
@@ -58,15 +58,4 @@ fn usage(message: &str) -> ClientError {
         field: "COUNT",
         message: message.to_owned(),
     })
-}
-
-/// The `iot443` command's exit codes: 2 usage, 3 TLS or authentication, 4 connection, 5 protocol.
-fn exit_code(error: &ClientError) -> u8 {
-    match error.kind() {
-        ErrorKind::Usage => 2,
-        ErrorKind::TlsOrAuth => 3,
-        ErrorKind::Connection => 4,
-        ErrorKind::Protocol => 5,
-        _ => 1,
-    }
 }

@@ -8,7 +8,7 @@
 //! topic filter (default `sdkTest/#`), COUNT how many messages to wait for (default: until
 //! Ctrl-C). `IOT443_*` environment variables override the file.
 
-use iot443::{Client, ClientError, Config, ConfigError, ErrorKind, Event, Events, QoS};
+use iot443::{Client, ClientError, Config, ConfigError, Event, Events, QoS};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Client(error)) => {
             eprintln!("subscribe: {error}");
-            ExitCode::from(exit_code(&error))
+            ExitCode::from(error.kind().exit_code())
         }
         Err(Failure::Ended(reason)) => {
             eprintln!("subscribe: {reason}");
@@ -104,15 +104,4 @@ fn usage(message: &str) -> ClientError {
         field: "COUNT",
         message: message.to_owned(),
     })
-}
-
-/// The `iot443` command's exit codes: 2 usage, 3 TLS or authentication, 4 connection, 5 protocol.
-fn exit_code(error: &ClientError) -> u8 {
-    match error.kind() {
-        ErrorKind::Usage => 2,
-        ErrorKind::TlsOrAuth => 3,
-        ErrorKind::Connection => 4,
-        ErrorKind::Protocol => 5,
-        _ => 1,
-    }
 }

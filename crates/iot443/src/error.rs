@@ -209,6 +209,23 @@ pub enum ErrorKind {
     Protocol,
 }
 
+impl ErrorKind {
+    /// The exit code the `iot443` command uses for this kind, for programs that follow it: 2
+    /// usage, 3 TLS or authentication, 4 connection, 5 protocol.
+    ///
+    /// ```
+    /// assert_eq!(iot443::ErrorKind::Connection.exit_code(), 4);
+    /// ```
+    pub const fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Usage => 2,
+            ErrorKind::TlsOrAuth => 3,
+            ErrorKind::Connection => 4,
+            ErrorKind::Protocol => 5,
+        }
+    }
+}
+
 impl ClientError {
     /// The broad category of this error.
     pub fn kind(&self) -> ErrorKind {
