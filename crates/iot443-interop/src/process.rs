@@ -55,6 +55,18 @@ impl Finished {
     pub fn stderr_text(&self) -> String {
         self.stderr.join("\n")
     }
+
+    /// Stdout read as one JSON value per line (the Python peers' event reports); a line that
+    /// is not JSON fails the test, showing the whole run.
+    pub fn stdout_json(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .iter()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}\n{self:?}"))
+            })
+            .collect()
+    }
 }
 
 impl Proc {

@@ -90,14 +90,7 @@ fn run_sdk(mode: &str, port: u16, folder: &Path, client_id: &str) -> Outcome {
     let mut command = Command::new(peers_python());
     command.arg(&script).arg(mode).arg(port.to_string()).arg(folder).arg(client_id);
     let finished = Proc::run("awsiotsdk", command, TIMEOUT * 2);
-    let events = finished
-        .stdout
-        .iter()
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}\n{finished:?}"))
-        })
-        .collect();
+    let events = finished.stdout_json();
     Outcome { ok: finished.status.success(), events, stderr: finished.stderr_text() }
 }
 

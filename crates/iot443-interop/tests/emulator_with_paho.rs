@@ -113,14 +113,7 @@ fn run_paho_as(
         .arg(mode)
         .arg(identity_dir.map_or_else(|| "none".into(), |dir| dir.as_os_str().to_owned()));
     let finished = Proc::run("paho-mqtt", command, TIMEOUT * 2);
-    let events = finished
-        .stdout
-        .iter()
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}\n{finished:?}"))
-        })
-        .collect();
+    let events = finished.stdout_json();
     (finished.status.success(), events, finished.stderr_text())
 }
 
