@@ -41,6 +41,34 @@ pub fn client_config(
     Ok(Arc::new(tls))
 }
 
+/// What a finished handshake agreed on, as `ConnectionInfo` and `iot443 doctor` print it.
+pub(crate) struct Negotiated {
+    /// "TLS1.3", "TLS1.2".
+    pub(crate) version: Option<String>,
+    /// E.g. "TLS13_AES_128_GCM_SHA256".
+    pub(crate) cipher_suite: Option<String>,
+    /// The ALPN protocol the server selected.
+    pub(crate) alpn: Option<String>,
+}
+
+/// What `connection` negotiated.
+pub(crate) fn negotiated(connection: &rustls::ClientConnection) -> Negotiated {
+    Negotiated {
+        version: connection.protocol_version().map(version_name),
+        cipher_suite: connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())),
+        alpn: connection.alpn_protocol().map(|alpn| String::from_utf8_lossy(alpn).into_owned()),
+    }
+}
+
+/// "TLS1.3", "TLS1.2", as `ConnectionInfo` and `iot443 doctor` print it.
+pub(crate) fn version_name(version: rustls::ProtocolVersion) -> String {
+    match version {
+        rustls::ProtocolVersion::TLSv1_3 => "TLS1.3".to_owned(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLS1.2".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// The name the server certificate must match, also sent as SNI (for a DNS name).
 pub fn server_name(config: &Config) -> Result<ServerName<'static>, ConfigError> {
     ServerName::try_from(config.endpoint.clone()).map_err(|_| ConfigError::InvalidValue {

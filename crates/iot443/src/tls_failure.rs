@@ -91,12 +91,3 @@ pub(crate) fn refused_certificate_hint(config: &Config) -> String {
         config.certificate.display()
     )
 }
-
-/// "TLS1.3", "TLS1.2", as `ConnectionInfo` and `iot443 doctor` print it.
-pub(crate) fn version_name(version: rustls::ProtocolVersion) -> String {
-    match version {
-        rustls::ProtocolVersion::TLSv1_3 => "TLS1.3".to_owned(),
-        rustls::ProtocolVersion::TLSv1_2 => "TLS1.2".to_owned(),
-        other => format!("{other:?}"),
-    }
-}

@@ -69,20 +69,14 @@ pub(crate) async fn connect_with(
             });
         }
     };
-    let (_, connection) = stream.get_ref();
+    let negotiated = tls::negotiated(stream.get_ref().1);
     let info = ConnectionInfo {
         host: config.endpoint.clone(),
         port: config.port,
         remote_addr,
-        tls_version: connection
-            .protocol_version()
-            .map(tls_failure::version_name)
-            .unwrap_or_default(),
-        cipher_suite: connection
-            .negotiated_cipher_suite()
-            .map(|suite| format!("{:?}", suite.suite()))
-            .unwrap_or_default(),
-        alpn: connection.alpn_protocol().map(|alpn| String::from_utf8_lossy(alpn).into_owned()),
+        tls_version: negotiated.version.unwrap_or_default(),
+        cipher_suite: negotiated.cipher_suite.unwrap_or_default(),
+        alpn: negotiated.alpn,
         session_present: false,
         proxy: config.proxy.as_ref().map(|proxy| proxy.addr()),
         port_choice: None,

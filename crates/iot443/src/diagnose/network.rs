@@ -313,17 +313,10 @@ async fn handshake(
 /// Version, cipher suite, ALPN, SNI and the server's chain of an established connection.
 fn tls_summary(stream: &TlsStream<TcpStream>, offered: &str, sni: &str) -> String {
     let (_, connection) = stream.get_ref();
-    let version = connection
-        .protocol_version()
-        .map_or_else(|| "unknown version".to_owned(), tls_failure::version_name);
-    let cipher = connection
-        .negotiated_cipher_suite()
-        .map(|suite| format!("{:?}", suite.suite()))
-        .unwrap_or_default();
-    let selected = connection
-        .alpn_protocol()
-        .map(|alpn| String::from_utf8_lossy(alpn).into_owned())
-        .unwrap_or_else(|| "none".to_owned());
+    let negotiated = tls::negotiated(connection);
+    let version = negotiated.version.unwrap_or_else(|| "unknown version".to_owned());
+    let cipher = negotiated.cipher_suite.unwrap_or_default();
+    let selected = negotiated.alpn.unwrap_or_else(|| "none".to_owned());
     let certs = connection.peer_certificates().unwrap_or_default();
     let parsed: Vec<Option<(String, String)>> = certs
         .iter()
