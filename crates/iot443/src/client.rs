@@ -1,7 +1,7 @@
 //! The application's handle: [`Client`], with [`Delivery`] and [`Subscription`].
 
 use crate::config::Config;
-use crate::driver::{Command, Connector, Driver, DriverSetup, Opened, open};
+use crate::driver::{Channels, Command, Connector, Driver, DriverSetup, Opened, open};
 use crate::error::ClientError;
 use crate::message::{ConnectionInfo, Event, Message};
 use crate::offline_queue::OfflineQueue;
@@ -60,17 +60,6 @@ pub struct Client {
     durable: bool,
 }
 
-/// What a driver is started with.
-struct Setup {
-    opened: Opened,
-    connector: Connector,
-    session: SessionConfig,
-    reconnect: ReconnectPolicy,
-    offline_queue: OfflineQueue,
-    outbox: Option<Outbox>,
-    message_expiry: Option<Duration>,
-}
-
 /// The stream of [`Event`]s of one client.
 #[derive(Debug)]
 pub struct Events {
@@ -102,7 +91,7 @@ impl Client {
         let session = session_config(config);
         let connect = session.connect_packet();
         let opened = open(config, &connect).await?;
-        let setup = Setup {
+        let setup = DriverSetup {
             opened,
             connector: Connector::Tls(Arc::new(config.clone())),
             session,
@@ -126,7 +115,7 @@ impl Client {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let timeout = session.connect_timeout;
-        let setup = Setup {
+        let setup = DriverSetup {
             opened: Opened { transport: Box::new(stream), info, read_ahead: None },
             connector: Connector::Given,
             session,
@@ -139,7 +128,7 @@ impl Client {
     }
 
     async fn start(
-        setup: Setup,
+        setup: DriverSetup,
         connect_timeout: Duration,
     ) -> Result<(Client, Events), ClientError> {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -148,18 +137,8 @@ impl Client {
         let addr = setup.opened.info.addr();
         let durable = setup.outbox.is_some();
         let span = tracing::info_span!("iot443", addr = %addr);
-        let driver = Driver::new(DriverSetup {
-            opened: setup.opened,
-            connector: setup.connector,
-            session: setup.session,
-            reconnect: setup.reconnect,
-            offline_queue: setup.offline_queue,
-            outbox: setup.outbox,
-            message_expiry: setup.message_expiry,
-            commands: command_rx,
-            events: event_tx,
-            connected: connected_tx,
-        })?;
+        let channels = Channels { commands: command_rx, events: event_tx, connected: connected_tx };
+        let driver = Driver::new(setup, channels)?;
         tokio::spawn(driver.run().instrument(span));
         let info = match tokio::time::timeout(
             connect_timeout + Duration::from_secs(1),

@@ -89,6 +89,11 @@ pub(crate) struct DriverSetup {
     pub(crate) offline_queue: OfflineQueue,
     pub(crate) outbox: Option<Outbox>,
     pub(crate) message_expiry: Option<std::time::Duration>,
+}
+
+/// How a driver talks with its client: commands in, events out, and the first connection's
+/// outcome.
+pub(crate) struct Channels {
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: mpsc::Sender<Event>,
     pub(crate) connected: oneshot::Sender<Result<ConnectionInfo, ClientError>>,
@@ -150,7 +155,7 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(setup: DriverSetup) -> Result<Self, ClientError> {
+    pub(crate) fn new(setup: DriverSetup, channels: Channels) -> Result<Self, ClientError> {
         let session = Session::new(setup.session).map_err(ClientError::Session)?;
         let Opened { transport, info, read_ahead } = setup.opened;
         let (reader, writer) = tokio::io::split(transport);
@@ -166,9 +171,9 @@ impl Driver {
             origin: now,
             info,
             read_ahead,
-            commands: setup.commands,
-            events: setup.events,
-            connected: Some(setup.connected),
+            commands: channels.commands,
+            events: channels.events,
+            connected: Some(channels.connected),
             pending: IdMap::default(),
             subscribes: IdMap::default(),
             unsubscribes: IdMap::default(),
