@@ -262,6 +262,9 @@ impl Model {
         let mut config = SessionConfig::new("model");
         config.max_inflight = max_inflight;
         config.keep_alive = Duration::from_secs(keep_alive);
+        // The model's broker may hold its answers for any time: no acknowledgement timeout here
+        // (session_ack_timeout.rs tests it).
+        config.ack_timeout = Duration::ZERO;
         Model {
             session: Session::new(config).unwrap(),
             broker: ScriptedBroker::new(),

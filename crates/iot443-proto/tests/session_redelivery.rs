@@ -84,7 +84,12 @@ fn publishes_are_resent_after_every_reconnect_until_acked() {
 
 #[test]
 fn a_dead_link_redelivers_like_a_cut() {
-    let mut pair = Pair::connected_with_window(10);
+    let mut config = iot443_proto::SessionConfig::new("c");
+    config.max_inflight = 10;
+    // Longer than the keep-alive: the PINGREQ's missing answer is noticed first.
+    config.ack_timeout = core::time::Duration::from_secs(600);
+    let mut pair = Pair::new(config);
+    pair.connect(false);
     pair.publish(QoS::AtLeastOnce, "m");
     pair.transfer();
     pair.sent_publishes();

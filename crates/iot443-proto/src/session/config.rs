@@ -9,6 +9,9 @@ use core::time::Duration;
 /// ([`AWS_MAX_INFLIGHT`](crate::codec::AWS_MAX_INFLIGHT)), the default window.
 pub const DEFAULT_MAX_INFLIGHT: u16 = crate::codec::AWS_MAX_INFLIGHT;
 
+/// How long an acknowledgement is waited for by default ([`SessionConfig::ack_timeout`]): 30 s.
+pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Settings of a client session. Build it with [`SessionConfig::new`] and adjust the fields.
 ///
 /// ```
@@ -33,6 +36,21 @@ pub struct SessionConfig {
     pub ping_timeout: Duration,
     /// How long to wait for CONNACK after CONNECT. Default 10 s.
     pub connect_timeout: Duration,
+    /// How long a QoS 1 PUBLISH, a SUBSCRIBE or an UNSUBSCRIBE may wait for its
+    /// acknowledgement once written. Default [`DEFAULT_ACK_TIMEOUT`]; zero waits forever.
+    ///
+    /// AWS IoT Core sends no acknowledgement at all for an operation it throttles on MQTT
+    /// 3.1.1, so without a bound a throttled publish would hold its in-flight slot until the
+    /// next reconnect. When it runs out, a PUBLISH ends the connection
+    /// ([`LinkDeadReason::PubAckTimeout`](super::LinkDeadReason::PubAckTimeout)): it is sent
+    /// again, with DUP, over the next one, as MQTT 3.1.1 allows. An application's SUBSCRIBE or
+    /// UNSUBSCRIBE is given up ([`Event::RequestTimedOut`](super::Event::RequestTimedOut)); the
+    /// session's own SUBSCRIBE restoring subscriptions ends the connection like a PUBLISH.
+    pub ack_timeout: Duration,
+    /// When `true`, a QoS 1 PUBLISH from the server is acknowledged only when the driver calls
+    /// [`Session::acknowledge`](super::Session::acknowledge) — once it has handed the message
+    /// on — instead of as soon as it is decoded. Default `false`.
+    pub manual_acks: bool,
     /// Start a fresh session (true, default) or resume the one the server keeps (false).
     pub clean_session: bool,
     /// Most QoS 1 publishes awaiting PUBACK at once; more wait in order behind them.
@@ -49,14 +67,16 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// Defaults for `client_id`: keep-alive 60 s, ping timeout 5 s, CONNACK timeout 10 s, clean
-    /// session, 100 in flight.
+    /// Defaults for `client_id`: keep-alive 60 s, ping timeout 5 s, CONNACK timeout 10 s,
+    /// acknowledgement timeout 30 s, clean session, 100 in flight, automatic PUBACKs.
     pub fn new(client_id: impl Into<String>) -> Self {
         SessionConfig {
             client_id: client_id.into(),
             keep_alive: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            ack_timeout: DEFAULT_ACK_TIMEOUT,
+            manual_acks: false,
             clean_session: true,
             max_inflight: DEFAULT_MAX_INFLIGHT,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,

@@ -2,7 +2,8 @@
 //! [`poll_event`](super::Session::poll_event).
 
 use crate::codec::{
-    ConnectReturnCode, DecodeError, EncodeError, PacketId, PacketType, Publish, SubAckReturnCode,
+    ConnectReturnCode, DecodeError, EncodeError, Packet, PacketId, PacketType, Publish,
+    SubAckReturnCode,
 };
 use crate::topic::TopicFilter;
 use alloc::vec::Vec;
@@ -40,7 +41,9 @@ pub enum Event {
         /// The server's return code.
         code: ConnectReturnCode,
     },
-    /// An application message arrived. QoS 1 messages have been acknowledged already.
+    /// An application message arrived. QoS 1 messages have been acknowledged already, unless
+    /// [`SessionConfig::manual_acks`](super::SessionConfig::manual_acks) is set: then call
+    /// [`Session::acknowledge`](super::Session::acknowledge) once it is handed on.
     Message(Publish),
     /// A QoS 0 publish has been handed to the transport.
     PublishSent {
@@ -78,6 +81,15 @@ pub enum Event {
         /// The filter.
         filter: TopicFilter,
     },
+    /// An application's SUBSCRIBE or UNSUBSCRIBE got no answer within
+    /// [`SessionConfig::ack_timeout`](super::SessionConfig::ack_timeout). It is given up: not
+    /// sent again, its packet id free (a late answer is reported as [`Event::UnexpectedAck`]).
+    RequestTimedOut {
+        /// The request's packet id.
+        packet_id: PacketId,
+        /// The request: SUBSCRIBE or UNSUBSCRIBE.
+        packet: Packet,
+    },
     /// An acknowledgement for a packet id with nothing outstanding (a late duplicate, or a
     /// server bug). Reported, otherwise ignored.
     UnexpectedAck {
@@ -104,6 +116,12 @@ pub enum LinkDeadReason {
     ConnAckTimeout,
     /// No PINGRESP (nor any other packet) within the ping timeout after a PINGREQ.
     PingTimeout,
+    /// A QoS 1 PUBLISH got no PUBACK within the acknowledgement timeout (AWS IoT Core sends
+    /// none for a publish it throttles). It is sent again over the next connection.
+    PubAckTimeout,
+    /// A SUBSCRIBE restoring subscriptions after a reconnect got no SUBACK within the
+    /// acknowledgement timeout. It is sent again over the next connection.
+    SubAckTimeout,
 }
 
 impl fmt::Display for LinkDeadReason {
@@ -111,6 +129,14 @@ impl fmt::Display for LinkDeadReason {
         f.write_str(match self {
             LinkDeadReason::ConnAckTimeout => "no CONNACK within the connect timeout",
             LinkDeadReason::PingTimeout => "no PINGRESP within the ping timeout",
+            LinkDeadReason::PubAckTimeout => {
+                "no PUBACK within the acknowledgement timeout (AWS IoT Core sends none for a \
+                 throttled publish)"
+            }
+            LinkDeadReason::SubAckTimeout => {
+                "no SUBACK within the acknowledgement timeout for a SUBSCRIBE restoring \
+                 subscriptions"
+            }
         })
     }
 }

@@ -7,7 +7,7 @@ mod event;
 mod outbound;
 mod subscriptions;
 
-pub use config::{DEFAULT_MAX_INFLIGHT, SessionConfig, SessionError};
+pub use config::{DEFAULT_ACK_TIMEOUT, DEFAULT_MAX_INFLIGHT, SessionConfig, SessionError};
 pub use event::{Event, LinkDeadReason, MessageId, ProtocolError};
 
 use crate::codec::{
@@ -52,6 +52,27 @@ struct KeepAlive {
     last_received: Instant,
     /// A PINGREQ is outstanding; the link is dead if nothing arrives by then.
     ping_deadline: Option<Instant>,
+    /// The driver does not read the transport (the application is slow): see
+    /// [`Session::pause_reading`].
+    reading_paused: bool,
+    /// A PINGREQ was sent while reading was paused (or was outstanding when it paused): its
+    /// PINGRESP is awaited from the moment reading resumes.
+    ping_awaited: bool,
+    /// When reading last resumed: acknowledgement waits count from then at the earliest.
+    resumed_at: Instant,
+}
+
+impl KeepAlive {
+    const fn new(now: Instant) -> Self {
+        KeepAlive {
+            last_sent: now,
+            last_received: now,
+            ping_deadline: None,
+            reading_paused: false,
+            ping_awaited: false,
+            resumed_at: now,
+        }
+    }
 }
 
 /// The client side of an MQTT 3.1.1 session: packet ids, the QoS 1 in-flight window, keep-alive
@@ -140,11 +161,7 @@ impl Session {
         let session = Session {
             codec,
             state: State::Disconnected,
-            keep_alive: KeepAlive {
-                last_sent: Instant::ZERO,
-                last_received: Instant::ZERO,
-                ping_deadline: None,
-            },
+            keep_alive: KeepAlive::new(Instant::ZERO),
             rx: BytesMut::new(),
             outbound: Outbound::new(config.max_inflight),
             events: VecDeque::new(),
@@ -279,6 +296,56 @@ impl Session {
         self.keep_alive.ping_deadline = None;
     }
 
+    /// Acknowledges the QoS 1 PUBLISH `packet_id` received on the current connection, once the
+    /// driver has handed it on; only with [`SessionConfig::manual_acks`]. PUBACKs must go out in
+    /// the order the PUBLISHes came (MQTT 3.1.1 §4.6), so hand messages on in order.
+    ///
+    /// Ignored while disconnected: a message received on an earlier connection is sent again
+    /// by the server (a persistent session) and must not be acknowledged on a new one, where
+    /// its packet id may mean another message. The driver must not pass such ids either.
+    pub fn acknowledge(&mut self, packet_id: PacketId) {
+        if self.is_connected() {
+            self.outbound.push_control(Packet::PubAck(PubAck { packet_id }));
+        }
+    }
+
+    /// The driver stopped reading the transport because the application does not take
+    /// messages (TCP pushes back on the server). Until [`resume_reading`](Session::resume_reading)
+    /// the session cannot see a PINGRESP, so it does not hold their absence (nor a missing
+    /// CONNACK or acknowledgement) against the link; it still sends PINGREQ every keep-alive
+    /// interval, so that the server, which sees them, keeps the connection.
+    pub fn pause_reading(&mut self, _now: Instant) {
+        if self.keep_alive.reading_paused {
+            return;
+        }
+        self.keep_alive.reading_paused = true;
+        if self.keep_alive.ping_deadline.take().is_some() {
+            self.keep_alive.ping_awaited = true;
+        }
+    }
+
+    /// The driver reads the transport again. A PINGRESP still awaited is due within the ping
+    /// timeout from `now`; CONNACK and acknowledgement waits count from `now` at the earliest.
+    pub fn resume_reading(&mut self, now: Instant) {
+        if !self.keep_alive.reading_paused {
+            return;
+        }
+        self.keep_alive.reading_paused = false;
+        self.keep_alive.resumed_at = now;
+        self.keep_alive.last_received = self.keep_alive.last_received.max(now);
+        if core::mem::take(&mut self.keep_alive.ping_awaited) {
+            self.keep_alive.ping_deadline = Some(now + self.config.ping_timeout);
+        }
+        if let State::AwaitingConnAck { deadline } = &mut self.state {
+            *deadline = (*deadline).max(now + self.config.connect_timeout);
+        }
+    }
+
+    /// Whether reading is paused (see [`pause_reading`](Session::pause_reading)).
+    pub fn is_reading_paused(&self) -> bool {
+        self.keep_alive.reading_paused
+    }
+
     // ---- inputs --------------------------------------------------------------------------
 
     /// Feeds bytes read from the transport. Every complete packet is handled; a partial one is
@@ -297,27 +364,39 @@ impl Session {
         }
     }
 
-    /// Lets timers fire: the CONNACK deadline, the next PINGREQ and the PINGRESP deadline.
+    /// Lets timers fire: the CONNACK deadline, the next PINGREQ, the PINGRESP deadline and the
+    /// acknowledgement timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let paused = self.keep_alive.reading_paused;
         match self.state {
             State::Disconnected => {}
             State::AwaitingConnAck { deadline } => {
-                if now >= deadline {
+                if now >= deadline && !paused {
                     self.fail(Event::LinkDead { reason: LinkDeadReason::ConnAckTimeout });
                 }
             }
-            State::Connected => match self.keep_alive.ping_deadline {
-                Some(deadline) if now >= deadline => {
+            State::Connected if paused => {
+                // Nothing read can prove the link alive: only keep the server's timer happy.
+                if self.next_ping_at().is_some_and(|at| now >= at) {
+                    self.outbound.push_control(Packet::PingReq);
+                    self.keep_alive.ping_awaited = true;
+                }
+            }
+            State::Connected => {
+                if self.keep_alive.ping_deadline.is_some_and(|deadline| now >= deadline) {
                     self.fail(Event::LinkDead { reason: LinkDeadReason::PingTimeout });
+                    return;
                 }
-                Some(_) => {}
-                None => {
-                    if self.next_ping_at().is_some_and(|at| now >= at) {
-                        self.outbound.push_control(Packet::PingReq);
-                        self.keep_alive.ping_deadline = Some(now + self.config.ping_timeout);
-                    }
+                if self.acknowledgements_timed_out(now) {
+                    return;
                 }
-            },
+                if self.keep_alive.ping_deadline.is_none()
+                    && self.next_ping_at().is_some_and(|at| now >= at)
+                {
+                    self.outbound.push_control(Packet::PingReq);
+                    self.keep_alive.ping_deadline = Some(now + self.config.ping_timeout);
+                }
+            }
         }
     }
 
@@ -363,6 +442,9 @@ impl Session {
         }
         if written > 0 {
             self.keep_alive.last_sent = now;
+            if self.is_connected() {
+                self.outbound.stamp_sent(now);
+            }
         }
         written
     }
@@ -377,28 +459,81 @@ impl Session {
     /// or `None` when no timer runs.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let paused = self.keep_alive.reading_paused;
         match self.state {
             State::Disconnected => None,
+            State::AwaitingConnAck { .. } if paused => None,
             State::AwaitingConnAck { deadline } => Some(deadline),
-            State::Connected => self.keep_alive.ping_deadline.or_else(|| self.next_ping_at()),
+            State::Connected if paused => self.next_ping_at(),
+            State::Connected => {
+                let keep_alive = self.keep_alive.ping_deadline.or_else(|| self.next_ping_at());
+                earliest(keep_alive, self.ack_deadline())
+            }
         }
     }
 
     // ---- internals -----------------------------------------------------------------------
 
+    /// When the next PINGREQ is due: `keep_alive` after the older of the last packet sent and
+    /// received, or, while reading is paused, after the last packet sent.
     fn next_ping_at(&self) -> Option<Instant> {
         if self.config.keep_alive.is_zero() {
             return None;
         }
         // CONNECT caps the keep-alive at 65,535 s and the server times out from that value.
         let interval = self.config.keep_alive.min(Duration::from_secs(u64::from(u16::MAX)));
-        Some(self.keep_alive.last_sent.min(self.keep_alive.last_received) + interval)
+        let since = if self.keep_alive.reading_paused {
+            self.keep_alive.last_sent
+        } else {
+            self.keep_alive.last_sent.min(self.keep_alive.last_received)
+        };
+        Some(since + interval)
+    }
+
+    /// When the oldest written publish or request runs out of time for its acknowledgement.
+    fn ack_deadline(&self) -> Option<Instant> {
+        if self.config.ack_timeout.is_zero() {
+            return None;
+        }
+        let request = self.outbound.oldest_request_sent_at().map(|(at, _)| at);
+        let oldest = earliest(self.outbound.oldest_inflight_sent_at(), request)?;
+        Some(oldest.max(self.keep_alive.resumed_at) + self.config.ack_timeout)
+    }
+
+    /// Applies the acknowledgement timeout at `now`: a PUBLISH (or a restoring SUBSCRIBE)
+    /// past it ends the connection (returns `true`); an application's request past it is
+    /// given up and reported.
+    fn acknowledgements_timed_out(&mut self, now: Instant) -> bool {
+        if self.config.ack_timeout.is_zero() {
+            return false;
+        }
+        let expired = |sent_at: Instant| {
+            now >= sent_at.max(self.keep_alive.resumed_at) + self.config.ack_timeout
+        };
+        if self.outbound.oldest_inflight_sent_at().is_some_and(expired) {
+            self.fail(Event::LinkDead { reason: LinkDeadReason::PubAckTimeout });
+            return true;
+        }
+        while let Some((sent_at, packet_id)) = self.outbound.oldest_request_sent_at() {
+            if !expired(sent_at) {
+                break;
+            }
+            if self.resubscribe_ids.contains(&packet_id) {
+                self.fail(Event::LinkDead { reason: LinkDeadReason::SubAckTimeout });
+                return true;
+            }
+            if let Some(packet) = self.outbound.discard_request(packet_id) {
+                self.events.push_back(Event::RequestTimedOut { packet_id, packet });
+            }
+        }
+        false
     }
 
     fn reset_transport(&mut self) {
         self.rx.clear();
         self.outbound.transport_lost();
         self.keep_alive.ping_deadline = None;
+        self.keep_alive.ping_awaited = false;
     }
 
     /// Ends the connection with `event` (dead link, refusal, protocol error).
@@ -459,7 +594,8 @@ impl Session {
             return;
         }
         self.state = State::Connected;
-        self.keep_alive = KeepAlive { last_sent: now, last_received: now, ping_deadline: None };
+        let paused = self.keep_alive.reading_paused;
+        self.keep_alive = KeepAlive { reading_paused: paused, ..KeepAlive::new(now) };
         self.events.push_back(Event::Connected { session_present: connack.session_present });
         // Restoring SUBSCRIBEs of an earlier connection are replaced by fresh ones below.
         for packet_id in self.resubscribe_ids.drain(..) {
@@ -476,7 +612,9 @@ impl Session {
         match publish.qos {
             PublishQos::AtMostOnce => {}
             PublishQos::AtLeastOnce(packet_id) => {
-                self.outbound.push_control(Packet::PubAck(PubAck { packet_id }));
+                if !self.config.manual_acks {
+                    self.outbound.push_control(Packet::PubAck(PubAck { packet_id }));
+                }
             }
             PublishQos::ExactlyOnce(_) => {
                 self.fail(Event::ProtocolError(ProtocolError::UnrequestedQos2));
@@ -488,5 +626,14 @@ impl Session {
 
     fn unexpected_ack(&mut self, packet: PacketType, packet_id: PacketId) {
         self.events.push_back(Event::UnexpectedAck { packet, packet_id });
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }

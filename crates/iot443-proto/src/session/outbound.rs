@@ -3,6 +3,7 @@
 
 use super::event::MessageId;
 use crate::codec::{Packet, PacketId, PacketType, Publish, PublishQos};
+use crate::time::Instant;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
@@ -30,6 +31,23 @@ impl Outgoing {
     }
 }
 
+/// A QoS 1 publish awaiting its PUBACK.
+#[derive(Debug)]
+struct InFlight {
+    id: MessageId,
+    publish: Publish,
+    /// When it was last written; `None` until then (and again once it is to be re-sent).
+    sent_at: Option<Instant>,
+}
+
+/// A SUBSCRIBE or UNSUBSCRIBE awaiting its acknowledgement.
+#[derive(Debug)]
+struct Request {
+    packet: Packet,
+    /// When it was last written; `None` until then (and again once it is to be re-sent).
+    sent_at: Option<Instant>,
+}
+
 /// The send side of a session.
 #[derive(Debug)]
 pub(super) struct Outbound {
@@ -38,9 +56,9 @@ pub(super) struct Outbound {
     /// Publishes accepted but not yet in the window (or not yet sent at QoS 0), in order.
     waiting: VecDeque<(MessageId, Publish)>,
     /// QoS 1 publishes sent and awaiting PUBACK, in the order they were first sent.
-    inflight: VecDeque<(MessageId, Publish)>,
+    inflight: VecDeque<InFlight>,
     /// SUBSCRIBE and UNSUBSCRIBE packets awaiting their ack, in order.
-    requests: VecDeque<Packet>,
+    requests: VecDeque<Request>,
     /// Payload bytes of the publishes in `waiting`.
     waiting_bytes: usize,
     /// Packet ids in use by `inflight` and `requests`: one bit per id, 8 KiB, so that
@@ -91,7 +109,37 @@ impl Outbound {
         if connected {
             self.outgoing.push_back(Outgoing::Request(packet.clone()));
         }
-        self.requests.push_back(packet);
+        self.requests.push_back(Request { packet, sent_at: None });
+    }
+
+    /// After a write at `now`: every publish and request written for the first time since it
+    /// was queued (or re-queued) is stamped with `now`, the start of its acknowledgement wait.
+    ///
+    /// New entries are at the back, so this stops at the first entry stamped before.
+    pub(super) fn stamp_sent(&mut self, now: Instant) {
+        for entry in self.inflight.iter_mut().rev() {
+            if entry.sent_at.is_some() {
+                break;
+            }
+            entry.sent_at = Some(now);
+        }
+        for request in self.requests.iter_mut().rev() {
+            if request.sent_at.is_some() {
+                break;
+            }
+            request.sent_at = Some(now);
+        }
+    }
+
+    /// When the oldest written QoS 1 publish was written, if one awaits its PUBACK.
+    pub(super) fn oldest_inflight_sent_at(&self) -> Option<Instant> {
+        self.inflight.front().and_then(|entry| entry.sent_at)
+    }
+
+    /// When the oldest written request was written, with its packet id.
+    pub(super) fn oldest_request_sent_at(&self) -> Option<(Instant, PacketId)> {
+        let request = self.requests.front()?;
+        Some((request.sent_at?, request_id(&request.packet)?))
     }
 
     /// Queues a publish behind those already waiting and returns its id.
@@ -110,7 +158,7 @@ impl Outbound {
 
     /// The oldest QoS 1 publish awaiting PUBACK.
     pub(super) fn oldest_inflight(&self) -> Option<(MessageId, &Publish)> {
-        self.inflight.front().map(|(id, publish)| (*id, publish))
+        self.inflight.front().map(|entry| (entry.id, &entry.publish))
     }
 
     /// The oldest waiting QoS 0 publish.
@@ -128,8 +176,8 @@ impl Outbound {
             self.waiting_bytes = self.waiting_bytes.saturating_sub(publish.payload.len());
             return Some(publish);
         }
-        let index = self.inflight.iter().position(|(entry, _)| *entry == id)?;
-        let (_, publish) = self.inflight.remove(index)?;
+        let index = self.inflight.iter().position(|entry| entry.id == id)?;
+        let publish = self.inflight.remove(index)?.publish;
         let packet_id = publish.qos.packet_id();
         self.release(packet_id);
         self.outgoing.retain(|outgoing| match outgoing {
@@ -171,7 +219,7 @@ impl Outbound {
                 Some(packet_id) => {
                     publish.qos = PublishQos::AtLeastOnce(packet_id);
                     self.outgoing.push_back(Outgoing::Qos1(Packet::Publish(publish.clone())));
-                    self.inflight.push_back((id, publish));
+                    self.inflight.push_back(InFlight { id, publish, sent_at: None });
                 }
             }
         }
@@ -182,31 +230,36 @@ impl Outbound {
         let index = self
             .inflight
             .iter()
-            .position(|(_, publish)| publish.qos.packet_id() == Some(packet_id))?;
+            .position(|entry| entry.publish.qos.packet_id() == Some(packet_id))?;
         self.release(Some(packet_id));
-        self.inflight.remove(index).map(|(id, _)| id)
+        self.inflight.remove(index).map(|entry| entry.id)
     }
 
     /// The outstanding SUBSCRIBE or UNSUBSCRIBE with `packet_id`.
     pub(super) fn request(&self, packet_id: PacketId) -> Option<&Packet> {
-        self.requests.iter().find(|packet| request_id(packet) == Some(packet_id))
+        self.requests
+            .iter()
+            .map(|request| &request.packet)
+            .find(|packet| request_id(packet) == Some(packet_id))
     }
 
     /// The oldest SUBSCRIBE or UNSUBSCRIBE awaiting its acknowledgement.
     pub(super) fn oldest_request(&self) -> Option<&Packet> {
-        self.requests.front()
+        self.requests.front().map(|request| &request.packet)
     }
 
     /// Forgets the outstanding request with `packet_id` (it is not sent again) and returns it.
     pub(super) fn discard_request(&mut self, packet_id: PacketId) -> Option<Packet> {
-        let index =
-            self.requests.iter().position(|packet| request_id(packet) == Some(packet_id))?;
+        let index = self
+            .requests
+            .iter()
+            .position(|request| request_id(&request.packet) == Some(packet_id))?;
         self.release(Some(packet_id));
         self.outgoing.retain(|outgoing| match outgoing {
             Outgoing::Request(packet) => request_id(packet) != Some(packet_id),
             _ => true,
         });
-        self.requests.remove(index)
+        self.requests.remove(index).map(|request| request.packet)
     }
 
     /// Removes the outstanding request of `kind` with `packet_id` and returns it.
@@ -215,11 +268,11 @@ impl Outbound {
         kind: PacketType,
         packet_id: PacketId,
     ) -> Option<Packet> {
-        let index = self.requests.iter().position(|packet| {
-            packet.packet_type() == kind && request_id(packet) == Some(packet_id)
+        let index = self.requests.iter().position(|request| {
+            request.packet.packet_type() == kind && request_id(&request.packet) == Some(packet_id)
         })?;
         self.release(Some(packet_id));
-        self.requests.remove(index)
+        self.requests.remove(index).map(|request| request.packet)
     }
 
     /// The transport is gone: control packets are dropped, requests and QoS 1 publishes already
@@ -235,10 +288,11 @@ impl Outbound {
                     unsent.push((id, publish))
                 }
                 Outgoing::Qos1(Packet::Publish(publish)) if !publish.dup => {
-                    let index = self.inflight.iter().position(|(_, p)| p.qos == publish.qos);
+                    let index =
+                        self.inflight.iter().position(|entry| entry.publish.qos == publish.qos);
                     if let Some(entry) = index.and_then(|index| self.inflight.remove(index)) {
-                        self.release(entry.1.qos.packet_id());
-                        unsent.push(entry);
+                        self.release(entry.publish.qos.packet_id());
+                        unsent.push((entry.id, entry.publish));
                     }
                 }
                 _ => {}
@@ -253,12 +307,14 @@ impl Outbound {
     /// After CONNACK: sends outstanding requests again, then the in-flight publishes with DUP,
     /// each list in its original order.
     pub(super) fn resend_unacknowledged(&mut self) {
-        for packet in &self.requests {
-            self.outgoing.push_back(Outgoing::Request(packet.clone()));
+        for request in &mut self.requests {
+            request.sent_at = None;
+            self.outgoing.push_back(Outgoing::Request(request.packet.clone()));
         }
-        for (_, publish) in &mut self.inflight {
-            publish.dup = true;
-            self.outgoing.push_back(Outgoing::Qos1(Packet::Publish(publish.clone())));
+        for entry in &mut self.inflight {
+            entry.publish.dup = true;
+            entry.sent_at = None;
+            self.outgoing.push_back(Outgoing::Qos1(Packet::Publish(entry.publish.clone())));
         }
     }
 
