@@ -6,7 +6,8 @@ use std::process::ExitCode;
 /// The command ran but did not achieve its goal (for example `demo`: a message did not come back).
 pub const INCOMPLETE: u8 = 1;
 /// Usage or configuration error: bad flag, unreadable or invalid file, invalid topic or payload.
-/// (3, 4 and 5 come from [`ErrorKind::exit_code`]: TLS or authentication, connection, protocol.)
+/// (3 to 6 come from [`ErrorKind::exit_code`]: TLS or authentication, connection, protocol,
+/// storage.)
 pub const USAGE: u8 = ErrorKind::Usage.exit_code();
 
 /// `iot443 doctor`: the exit code is this plus the index of the first failing step (10 config,
@@ -19,8 +20,9 @@ pub const HELP: &str = "Exit codes:
   1  the command ran but did not complete (e.g. demo: a message did not come back)
   2  usage or configuration error (flags, files, topic, payload)
   3  TLS or authentication error (certificate, CA, ALPN, CONNACK refusal)
-  4  connection refused, timed out or lost
+  4  connection refused, timed out or lost, or a request not acknowledged in time
   5  protocol error from the endpoint
+  6  storage error: the outbox file (locked, damaged, unwritable)
   10-16  doctor: 10 + the index of the first failing step (10 config, 11 files, 12 dns,
          13 tcp, 14 tls, 15 mqtt, 16 pubsub)";
 

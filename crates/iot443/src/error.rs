@@ -1,17 +1,26 @@
 //! Everything that can go wrong for a [`Client`](crate::Client), with where and what to do.
 
 use crate::config::ConfigError;
+use crate::outbox::OutboxError;
 use iot443_proto::codec::ConnectReturnCode;
 use iot443_proto::session::ProtocolError;
 use iot443_proto::topic::TopicError;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The cause behind a lost connection: an I/O error, a protocol error, … (shared, so that every
+/// caller waiting on the connection gets the same error).
+pub type LostCause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a client operation failed.
 ///
 /// Every message names the place (host:port, topic, file) and suggests what to do next. Use
 /// [`ClientError::kind`] to branch on the broad category (the CLI maps it to its exit codes).
+///
+/// Errors are `Clone`: the sources that are not (operating-system errors, the outbox's) are
+/// shared behind an [`Arc`], so that every caller waiting on one failure gets it whole.
 #[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The configuration or the credential files are not usable.
     #[error(transparent)]
@@ -24,7 +33,7 @@ pub enum ClientError {
         /// `host:port`.
         addr: String,
         /// The operating system's error.
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
         /// Extra advice, starting with "; " when present.
         hint: &'static str,
     },
@@ -49,6 +58,10 @@ pub enum ClientError {
         detail: String,
         /// Likely cause and fix, starting with "; " when known.
         hint: String,
+        /// rustls' own error, when the failure came from rustls (an alert, a certificate the
+        /// verifier refused, …); `None` for a failure of the stream under it.
+        #[source]
+        source: Option<Arc<rustls::Error>>,
     },
     /// The HTTP proxy could not be reached, or did not open the tunnel (`CONNECT host:port`).
     ///
@@ -146,6 +159,24 @@ pub enum ClientError {
         addr: String,
         /// Why the connection ended.
         reason: String,
+        /// The error behind it, when there is one (a read or write error, a protocol error…).
+        #[source]
+        source: Option<LostCause>,
+    },
+    /// The endpoint did not acknowledge a SUBSCRIBE or UNSUBSCRIBE within the acknowledgement
+    /// timeout (AWS IoT Core sends no answer to a request it throttles). The request was given
+    /// up; the connection stays.
+    #[error(
+        "{addr} did not acknowledge {request} within {after:?}; AWS IoT Core sends no answer to a \
+         request it throttles: try again later, or raise ack_timeout (--ack-timeout)"
+    )]
+    NotAcknowledged {
+        /// `host:port`.
+        addr: String,
+        /// What was asked, e.g. `a SUBSCRIBE to a/#`.
+        request: String,
+        /// The acknowledgement timeout.
+        after: Duration,
     },
     /// The MQTT session refused the command (for example every packet id is in use).
     #[error("the MQTT session refused the command: {0}")]
@@ -186,9 +217,9 @@ pub enum ClientError {
         /// Its topic.
         topic: String,
     },
-    /// The durable outbox failed.
+    /// The durable outbox failed (its own [`ErrorKind::Storage`]).
     #[error("outbox: {0}")]
-    Outbox(String),
+    Outbox(#[source] Arc<OutboxError>),
     /// The client was disconnected (by `disconnect`, or after a fatal error) and accepts no more
     /// operations.
     #[error("the client is disconnected; create a new one with Client::connect")]
@@ -207,11 +238,13 @@ pub enum ErrorKind {
     Connection,
     /// The endpoint broke the MQTT protocol.
     Protocol,
+    /// The durable outbox (its file) failed.
+    Storage,
 }
 
 impl ErrorKind {
     /// The exit code the `iot443` command uses for this kind, for programs that follow it: 2
-    /// usage, 3 TLS or authentication, 4 connection, 5 protocol.
+    /// usage, 3 TLS or authentication, 4 connection, 5 protocol, 6 storage (the outbox).
     ///
     /// ```
     /// assert_eq!(iot443::ErrorKind::Connection.exit_code(), 4);
@@ -222,6 +255,7 @@ impl ErrorKind {
             ErrorKind::TlsOrAuth => 3,
             ErrorKind::Connection => 4,
             ErrorKind::Protocol => 5,
+            ErrorKind::Storage => 6,
         }
     }
 }
@@ -235,8 +269,8 @@ impl ClientError {
             | ClientError::PayloadTooLarge { .. }
             | ClientError::QosNotSupported
             | ClientError::TooManyFilters { .. }
-            | ClientError::Session(_)
-            | ClientError::Outbox(_) => ErrorKind::Usage,
+            | ClientError::Session(_) => ErrorKind::Usage,
+            ClientError::Outbox(_) => ErrorKind::Storage,
             ClientError::Proxy { status: Some(403 | 407), .. } => ErrorKind::TlsOrAuth,
             ClientError::Proxy { .. } => ErrorKind::Connection,
             ClientError::Tls { .. }
@@ -245,6 +279,7 @@ impl ClientError {
             ClientError::Connect { .. }
             | ClientError::Timeout { .. }
             | ClientError::ConnectionLost { .. }
+            | ClientError::NotAcknowledged { .. }
             | ClientError::QueueFull { .. }
             | ClientError::Dropped { .. }
             | ClientError::Expired { .. }
@@ -271,29 +306,18 @@ impl ClientError {
                 | ClientError::Protocol { .. }
         )
     }
+}
 
-    /// A copy of the errors a publish can be refused with, for a second waiter (errors that
-    /// carry an operating-system error are not cloneable and become [`ClientError::Closed`]).
-    pub(crate) fn clone_for_reply(&self) -> ClientError {
-        match self {
-            ClientError::QueueFull { messages, bytes } => {
-                ClientError::QueueFull { messages: *messages, bytes: *bytes }
-            }
-            ClientError::PayloadTooLarge { topic, size, max } => {
-                ClientError::PayloadTooLarge { topic: topic.clone(), size: *size, max: *max }
-            }
-            ClientError::QosNotSupported => ClientError::QosNotSupported,
-            ClientError::Session(error) => ClientError::Session(error.clone()),
-            ClientError::Outbox(text) => ClientError::Outbox(text.clone()),
-            ClientError::Dropped { topic } => ClientError::Dropped { topic: topic.clone() },
-            _ => ClientError::Closed,
-        }
+impl From<OutboxError> for ClientError {
+    fn from(error: OutboxError) -> Self {
+        ClientError::Outbox(Arc::new(error))
     }
 }
 
-impl From<crate::outbox::OutboxError> for ClientError {
-    fn from(error: crate::outbox::OutboxError) -> Self {
-        ClientError::Outbox(error.to_string())
+impl ClientError {
+    /// A lost connection with `reason`, and no error behind it.
+    pub(crate) fn lost(addr: impl Into<String>, reason: impl Into<String>) -> ClientError {
+        ClientError::ConnectionLost { addr: addr.into(), reason: reason.into(), source: None }
     }
 }
 

@@ -23,13 +23,25 @@ pub(crate) struct Connection {
 
 /// Checks the credentials, then connects TCP and TLS, each within `config.connect_timeout`.
 pub(crate) async fn connect(config: &Config) -> Result<Connection, ClientError> {
-    let credentials = load_credentials(config)?;
+    let credentials = load_credentials(config).await?;
     connect_with(config, &credentials).await
 }
 
-/// Reads and checks the credential files, logging their warnings (a key readable by others…).
-pub(crate) fn load_credentials(config: &Config) -> Result<Credentials, ClientError> {
-    let credentials = Credentials::load(config)?;
+/// Reads and checks the credential files on the blocking pool (file reads never stall the
+/// runtime), logging their warnings (a key readable by others…).
+pub(crate) async fn load_credentials(config: &Config) -> Result<Credentials, ClientError> {
+    let owned = config.clone();
+    let read = tokio::task::spawn_blocking(move || Credentials::load(&owned));
+    let credentials = match read.await {
+        Ok(loaded) => loaded?,
+        // Only a panic in the reader (or a runtime shutting down) gets here.
+        Err(error) => {
+            return Err(ClientError::lost(
+                config.server_addr(),
+                format!("reading the credential files did not finish: {error}"),
+            ));
+        }
+    };
     for warning in &credentials.warnings {
         tracing::warn!("{warning}");
     }
@@ -125,7 +137,7 @@ fn tcp_error(addr: String, port: u16, source: io::Error) -> ClientError {
         _ if port != 443 => "; if a firewall blocks this port, try port 443",
         _ => "",
     };
-    ClientError::Connect { addr, source, hint }
+    ClientError::Connect { addr, source: Arc::new(source), hint }
 }
 
 /// Whether an I/O error is the connection being cut under us (as opposed to closed cleanly).
@@ -150,7 +162,7 @@ fn tls_error(config: &Config, error: io::Error) -> ClientError {
         // it towards setting the oldest unacknowledged message aside as refused.
         return ClientError::Connect {
             addr,
-            source: error,
+            source: Arc::new(error),
             hint: "; the connection was cut during the TLS handshake",
         };
     }
@@ -158,5 +170,6 @@ fn tls_error(config: &Config, error: io::Error) -> ClientError {
     let hint =
         if explanation.hint.is_empty() { String::new() } else { format!("; {}", explanation.hint) };
     let detail = explanation.detail;
-    ClientError::Tls { addr, detail, hint }
+    let source = tls_failure::rustls_error(&error).cloned().map(Arc::new);
+    ClientError::Tls { addr, detail, hint, source }
 }

@@ -28,8 +28,10 @@ impl Config {
     /// `samples/linux/subscribe_publish_sample/` with its certificate folder at
     /// `../../../certs` (the SDK's top-level `certs/`).
     pub fn from_c_sdk_header(path: &Path, cert_dir: Option<&Path>) -> Result<Config, ConfigError> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source: std::sync::Arc::new(source),
+        })?;
         // Comments may be in any encoding (Shift_JIS, Latin-1...); the defines read are ASCII.
         let text = String::from_utf8_lossy(&bytes);
         let header = Header::parse(text.trim_start_matches('\u{feff}'), path);

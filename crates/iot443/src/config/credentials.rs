@@ -220,7 +220,10 @@ impl fmt::Debug for Credentials {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source: std::sync::Arc::new(source),
+    })
 }
 
 /// The certificates of a PEM file (or of a single DER certificate); `empty` makes the error for a

@@ -18,6 +18,7 @@
 //! # keep_alive = 60                # seconds, 30..=1200 (AWS IoT Core's range)
 //! # clean_session = true
 //! # connect_timeout = 10           # seconds
+//! # ack_timeout = 30               # seconds a PUBACK, SUBACK or UNSUBACK may take (0: no bound)
 //! # proxy = "http://user:pass@proxy.example:3128"  # HTTP CONNECT proxy (http:// only)
 //! ```
 //!
@@ -93,6 +94,12 @@ pub struct Config {
     pub clean_session: bool,
     /// Time allowed for TCP connect, TLS handshake and CONNACK, each; 10 s by default.
     pub connect_timeout: Duration,
+    /// How long a QoS 1 PUBLISH, a SUBSCRIBE or an UNSUBSCRIBE may wait for its
+    /// acknowledgement; 30 s by default, zero for no bound. AWS IoT Core sends none for an
+    /// operation it throttles: a PUBLISH left without PUBACK is sent again over a new connection
+    /// (and counts towards its dead-letter limit), a SUBSCRIBE or UNSUBSCRIBE fails with
+    /// [`ClientError::NotAcknowledged`](crate::ClientError::NotAcknowledged).
+    pub ack_timeout: Duration,
     /// The file this configuration was read from, for messages.
     pub source: Option<PathBuf>,
     /// How to reconnect after the connection is lost.
@@ -122,6 +129,8 @@ impl Config {
         Duration::from_secs(30)..=Duration::from_secs(1200);
     /// Connect timeout used when none is given.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Acknowledgement timeout used when none is given ([`Config::ack_timeout`]).
+    pub const DEFAULT_ACK_TIMEOUT: Duration = iot443_proto::session::DEFAULT_ACK_TIMEOUT;
 
     /// Starts a configuration from the four settings that have no default.
     ///
@@ -158,6 +167,7 @@ impl Config {
                 keep_alive: Self::DEFAULT_KEEP_ALIVE,
                 clean_session: true,
                 connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+                ack_timeout: Self::DEFAULT_ACK_TIMEOUT,
                 source: None,
                 reconnect: crate::reconnect::ReconnectPolicy::default(),
                 offline_queue: crate::offline_queue::OfflineQueue::default(),
@@ -306,6 +316,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// How long an acknowledgement may take (default 30 s; zero: no bound); see
+    /// [`Config::ack_timeout`].
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.config.ack_timeout = timeout;
+        self
+    }
+
     /// The file these settings came from, for messages.
     pub fn source(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.source = Some(path.into());
@@ -348,7 +365,7 @@ impl ConfigBuilder {
 /// Every message names the file, environment variable or key, says what is wrong and what to do.
 /// Private key material never appears in a message.
 #[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     /// A file could not be read.
     #[error(
@@ -359,8 +376,8 @@ pub enum ConfigError {
     Io {
         /// The file.
         path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (shared, so that the error can be cloned).
+        source: std::sync::Arc<std::io::Error>,
     },
     /// A configuration file is not valid TOML.
     #[error("{} is not valid TOML: {message}", .path.display())]

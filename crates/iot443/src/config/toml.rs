@@ -18,6 +18,7 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "keep_alive",
     "clean_session",
     "connect_timeout",
+    "ack_timeout",
     "proxy",
 ];
 
@@ -52,8 +53,10 @@ impl Config {
         path: &Path,
         supplied: impl Fn(&'static str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source: std::sync::Arc::new(source),
+        })?;
         let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
         parse(&text, base_dir, path, Some(path), &supplied)
     }
@@ -96,6 +99,7 @@ fn parse(
             "connect_timeout" => {
                 fields.connect_timeout = Some(reader.seconds("connect_timeout", value)?)
             }
+            "ack_timeout" => fields.ack_timeout = Some(reader.seconds("ack_timeout", value)?),
             "proxy" => {
                 let url = reader.string("proxy", value)?;
                 fields.proxy =
@@ -147,6 +151,9 @@ fn parse(
     if let Some(timeout) = fields.connect_timeout {
         builder = builder.connect_timeout(timeout);
     }
+    if let Some(timeout) = fields.ack_timeout {
+        builder = builder.ack_timeout(timeout);
+    }
     if let Some(outbox) = fields.outbox {
         builder = builder.outbox(outbox);
     }
@@ -175,6 +182,7 @@ struct Fields {
     keep_alive: Option<Duration>,
     clean_session: Option<bool>,
     connect_timeout: Option<Duration>,
+    ack_timeout: Option<Duration>,
     outbox: Option<PathBuf>,
     message_expiry: Option<Duration>,
     proxy: Option<super::ProxyConfig>,
