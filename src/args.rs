@@ -76,6 +76,11 @@ pub struct ConnectArgs {
     /// Seconds allowed for each of TCP connect, TLS handshake and CONNACK (default 10).
     #[arg(long = "connect-timeout", value_name = "SECONDS", value_parser = parse_timeout)]
     pub connect_timeout: Option<Duration>,
+    /// Seconds a QoS 1 publish, a subscribe or an unsubscribe may wait for its acknowledgement
+    /// (default 30; 0: no bound). AWS IoT Core does not answer an operation it throttles: a
+    /// publish is then sent again over a new connection, a subscribe fails (exit code 4).
+    #[arg(long = "ack-timeout", value_name = "SECONDS", value_parser = parse_seconds)]
+    pub ack_timeout: Option<Duration>,
     /// MQTT client id (IoT Core: unique per connected device, at most 128 bytes).
     #[arg(short = 'i', long = "client-id", value_name = "ID")]
     pub client_id: Option<String>,
@@ -290,4 +295,15 @@ fn parse_timeout(value: &str) -> Result<Duration, String> {
         .filter(|seconds| *seconds > 0.0 && *seconds <= 86_400.0)
         .map(Duration::from_secs_f64)
         .ok_or_else(|| format!("{value:?} is not a number of seconds above 0, e.g. 10"))
+}
+
+/// Seconds, zero allowed (no bound), at most a day.
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| *seconds >= 0.0 && *seconds <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{value:?} is not a number of seconds from 0 to 86400, e.g. 30"))
 }

@@ -44,6 +44,9 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
     if let Some(port) = args.port {
         port.apply(&mut config);
     }
+    if let Some(timeout) = args.ack_timeout {
+        config.ack_timeout = timeout;
+    }
     if let Some(timeout) = args.connect_timeout {
         config.connect_timeout = timeout;
     }

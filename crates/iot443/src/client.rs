@@ -1,11 +1,12 @@
 //! The application's handle: [`Client`], with [`Delivery`] and [`Subscription`].
 
 use crate::config::Config;
-use crate::driver::{Channels, Command, Connector, Driver, DriverSetup, Opened, open};
+use crate::connect::{Connector, Given, Opened, TlsConnector};
+use crate::driver::{Channels, Command, Driver, DriverSetup, DurableSetup};
 use crate::error::ClientError;
 use crate::message::{ConnectionInfo, Event, Message};
 use crate::offline_queue::OfflineQueue;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, OutboxWorker};
 use crate::reconnect::ReconnectPolicy;
 use bytes::Bytes;
 use iot443_proto::QoS;
@@ -27,7 +28,9 @@ pub const COMMAND_QUEUE: usize = 256;
 
 /// Messages buffered per [`Subscription`] (and for the [`Events`] stream). When the application
 /// does not consume them, the driver stops reading the socket: TCP pushes back on the endpoint,
-/// nothing is dropped and memory stays bounded.
+/// nothing is dropped and memory stays bounded — these queues plus at most one read (64 KiB of
+/// packets) parked behind them. The client keeps sending PINGREQ meanwhile, so the endpoint
+/// keeps the connection, and it acknowledges a QoS 1 message only once it is in its queue.
 pub const SUBSCRIPTION_QUEUE: usize = 1024;
 
 /// AWS IoT Core's limit on filters in one SUBSCRIBE.
@@ -83,24 +86,12 @@ impl Client {
     /// runs the TLS handshake (ALPN `x-amzn-mqtt-ca` on port 443), sends CONNECT and returns once
     /// CONNACK has accepted the connection.
     pub async fn connect(config: &Config) -> Result<(Client, Events), ClientError> {
-        // The outbox first: a locked or corrupt file is an error before any connection.
-        let outbox = match &config.outbox {
-            Some(path) => Some(Outbox::open(path)?),
-            None => None,
-        };
-        let session = session_config(config);
-        let connect = session.connect_packet();
-        let opened = open(config, &connect).await?;
-        let setup = DriverSetup {
-            opened,
-            connector: Connector::Tls(Arc::new(config.clone())),
-            session,
-            reconnect: config.reconnect.clone(),
-            offline_queue: config.offline_queue.clone(),
-            outbox,
-            message_expiry: config.message_expiry,
-        };
-        Self::start(setup, config.connect_timeout).await
+        Client::builder(config).connect().await
+    }
+
+    /// A client for `config` with a choice of connector or outbox; see [`ClientBuilder`].
+    pub fn builder(config: &Config) -> ClientBuilder {
+        ClientBuilder { config: config.clone(), connector: None, outbox: None }
     }
 
     /// Runs MQTT over a transport the caller has opened (any `AsyncRead + AsyncWrite`: a TLS
@@ -116,13 +107,12 @@ impl Client {
     {
         let timeout = session.connect_timeout;
         let setup = DriverSetup {
-            opened: Opened { transport: Box::new(stream), info, read_ahead: None },
-            connector: Connector::Given,
+            opened: Opened::new(stream, info),
+            connector: Arc::new(Given),
             session,
             reconnect: ReconnectPolicy::default(),
             offline_queue: OfflineQueue::default(),
-            outbox: None,
-            message_expiry: None,
+            durable: None,
         };
         Self::start(setup, timeout).await
     }
@@ -134,8 +124,8 @@ impl Client {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, receiver) = mpsc::channel(SUBSCRIPTION_QUEUE);
         let (connected_tx, connected_rx) = oneshot::channel();
-        let addr = setup.opened.info.addr();
-        let durable = setup.outbox.is_some();
+        let addr = setup.opened.info().addr();
+        let durable = setup.durable.is_some();
         let span = tracing::info_span!("iot443", addr = %addr);
         let channels = Channels { commands: command_rx, events: event_tx, connected: connected_tx };
         let driver = Driver::new(setup, channels)?;
@@ -147,9 +137,7 @@ impl Client {
         .await
         {
             Ok(Ok(result)) => result?,
-            Ok(Err(_)) => {
-                return Err(ClientError::ConnectionLost { addr, reason: "driver ended".into() });
-            }
+            Ok(Err(_)) => return Err(ClientError::lost(addr, "driver ended")),
             Err(_) => {
                 return Err(ClientError::Timeout {
                     addr,
@@ -302,7 +290,100 @@ fn session_config(config: &Config) -> SessionConfig {
     session.keep_alive = config.keep_alive;
     session.clean_session = config.clean_session;
     session.connect_timeout = config.connect_timeout;
+    session.ack_timeout = config.ack_timeout;
     session
+}
+
+/// Connects a [`Client`] with a choice of how: a [`Connector`] of your own (another transport,
+/// an in-memory endpoint in tests) instead of TLS as the [`Config`] says, or an [`Outbox`]
+/// opened beforehand instead of the configured `outbox` file.
+///
+/// ```no_run
+/// # async fn demo(config: iot443::Config) -> Result<(), iot443::ClientError> {
+/// let outbox = iot443::outbox::Outbox::open("outbox.db".as_ref())?;
+/// let (client, _events) = iot443::Client::builder(&config).outbox(outbox).connect().await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct ClientBuilder {
+    config: Config,
+    connector: Option<Arc<dyn Connector>>,
+    outbox: Option<Outbox>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("custom_connector", &self.connector.is_some())
+            .field("outbox", &self.outbox)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// Opens every transport with `connector` (default: [`TlsConnector`] for the config).
+    pub fn connector(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+
+    /// Keeps QoS 1 publishes in `outbox` (instead of the config's `outbox` file).
+    pub fn outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// Connects: the outbox first (a locked or corrupt file is an error before any
+    /// connection), then the first transport, CONNECT, and CONNACK.
+    pub async fn connect(self) -> Result<(Client, Events), ClientError> {
+        let ClientBuilder { config, connector, outbox } = self;
+        let durable = open_outbox(&config, outbox).await?;
+        let connector: Arc<dyn Connector> =
+            connector.unwrap_or_else(|| Arc::new(TlsConnector::new(config.clone())));
+        let session = session_config(&config);
+        let opened = connector.connect(&session.connect_packet()).await?;
+        let setup = DriverSetup {
+            opened,
+            connector,
+            session,
+            reconnect: config.reconnect.clone(),
+            offline_queue: config.offline_queue.clone(),
+            durable,
+        };
+        Client::start(setup, config.connect_timeout).await
+    }
+}
+
+/// Opens the outbox (the given one, or the config's file) on the blocking pool, reads what it
+/// kept, and moves it to its thread.
+async fn open_outbox(
+    config: &Config,
+    outbox: Option<Outbox>,
+) -> Result<Option<DurableSetup>, ClientError> {
+    // The outbox given, or else the file to open.
+    let source = match (outbox, config.outbox.clone()) {
+        (Some(outbox), _) => Ok(outbox),
+        (None, Some(path)) => Err(path),
+        (None, None) => return Ok(None),
+    };
+    let opened = tokio::task::spawn_blocking(move || {
+        let outbox = match source {
+            Ok(outbox) => outbox,
+            Err(path) => Outbox::open(&path)?,
+        };
+        let replay = outbox.pending()?;
+        Ok::<_, crate::outbox::OutboxError>((OutboxWorker::start(outbox)?, replay))
+    })
+    .await
+    .map_err(|error| {
+        ClientError::lost(
+            config.server_addr(),
+            format!("opening the outbox did not finish: {error}"),
+        )
+    })?;
+    let (worker, replay) = opened?;
+    Ok(Some(DurableSetup { worker, replay, message_expiry: config.message_expiry }))
 }
 
 fn checked_topic(topic: &str) -> Result<TopicName, ClientError> {

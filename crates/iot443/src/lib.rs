@@ -21,6 +21,7 @@
 
 mod client;
 pub mod config;
+pub mod connect;
 pub mod diagnose;
 mod driver;
 mod error;
@@ -36,13 +37,13 @@ mod transport;
 mod tunnel;
 
 pub use client::{
-    COMMAND_QUEUE, Client, Delivery, Events, MAX_FILTERS_PER_SUBSCRIBE, Queued, SUBSCRIPTION_QUEUE,
-    Subscription,
+    COMMAND_QUEUE, Client, ClientBuilder, Delivery, Events, MAX_FILTERS_PER_SUBSCRIBE, Queued,
+    SUBSCRIPTION_QUEUE, Subscription,
 };
 pub use config::{
     Config, ConfigBuilder, ConfigError, CredentialWarning, Credentials, KeyFormat, KeyKind,
 };
-pub use error::{ClientError, ErrorKind};
+pub use error::{ClientError, ErrorKind, LostCause};
 pub use iot443_proto::QoS;
 pub use iot443_proto::session::SessionConfig;
 pub use message::{ConnectionInfo, Event, Message, PortChoice};

@@ -2,8 +2,9 @@
 //!
 //! With `outbox = "FILE"` the driver [`push`](Outbox::push)es each QoS 1 publish before the
 //! caller's `publish` returns, [`remove`](Outbox::remove)s it on PUBACK, and at start replays
-//! [`pending`](Outbox::pending) in order. The API is synchronous: the driver calls it on its own
-//! task, storing the publishes that arrived together in one transaction (one sync).
+//! [`pending`](Outbox::pending) in order. The API is synchronous; a client runs it on a thread of
+//! its own, so that a sync never stalls the client's keep-alive or its other messages, and
+//! stores the publishes that arrived together in one transaction (one sync).
 //!
 //! # What is stored
 //!
@@ -65,8 +66,10 @@
 
 mod error;
 mod schema;
+mod worker;
 
 pub use error::OutboxError;
+pub(crate) use worker::{OutboxWorker, ToStore};
 
 use bytes::Bytes;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
@@ -129,6 +132,17 @@ pub struct DeadLetter {
 pub struct Outbox {
     conn: Connection,
     path: PathBuf,
+    /// A test hook run by each push before it commits (a slow disk on purpose).
+    before_commit: Option<CommitHook>,
+}
+
+/// What [`Outbox::before_commit`] runs.
+struct CommitHook(Box<dyn FnMut() + Send>);
+
+impl std::fmt::Debug for CommitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitHook")
+    }
 }
 
 const INSERT: &str = "INSERT INTO outbox (topic, payload, qos, retain, created_at_ms, \
@@ -144,7 +158,15 @@ impl Outbox {
     /// [`OutboxError::Unwritable`]; the file is never reset.
     pub fn open(path: &Path) -> Result<Outbox, OutboxError> {
         let conn = schema::open(path)?;
-        Ok(Outbox { conn, path: path.to_path_buf() })
+        Ok(Outbox { conn, path: path.to_path_buf(), before_commit: None })
+    }
+
+    /// A test hook: every [`push`](Outbox::push) runs `hook` before it commits — a sleep for a
+    /// slow disk, or a wait for the test's signal — to show that a client's keep-alive and
+    /// acknowledgements do not wait for its outbox. Not for production use.
+    #[doc(hidden)]
+    pub fn before_commit(&mut self, hook: impl FnMut() + Send + 'static) {
+        self.before_commit = Some(CommitHook(Box::new(hook)));
     }
 
     /// Stores `messages` in one transaction and returns their ids, in the same order.
@@ -177,6 +199,9 @@ impl Outbox {
                     .map_err(sqlite)?;
                 ids.push(OutboxId(id));
             }
+        }
+        if let Some(CommitHook(hook)) = self.before_commit.as_mut() {
+            hook();
         }
         tx.commit().map_err(sqlite)?;
         Ok(ids)

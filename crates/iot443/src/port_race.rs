@@ -37,7 +37,7 @@ pub(crate) async fn connect(
 ) -> Result<Handshaken, ClientError> {
     // Credentials once, before any port: a bad file is not a failure of either port, and the
     // contestants share what was read.
-    let credentials = transport::load_credentials(config)?;
+    let credentials = transport::load_credentials(config).await?;
     let credentials = &credentials;
     let now = SystemTime::now();
     // The file is read and written on the blocking pool: a slow disk must not stall the
@@ -199,7 +199,7 @@ async fn attempt(
     let mut connection = transport::connect_with(config, credentials).await?;
     let _turn = turn.lock().await;
     let addr = config.server_addr();
-    let lost = |reason: String| ClientError::ConnectionLost { addr: addr.clone(), reason };
+    let lost = |reason: String| ClientError::lost(addr.clone(), reason);
     let exchange = async {
         connection
             .stream

@@ -31,6 +31,9 @@ pub struct ReconnectPolicy {
     /// After this many refusals in a row with the same oldest unacknowledged QoS 1 message,
     /// that message is set aside as probably refused by policy. Default 3.
     pub refusals_before_dead_letter: u32,
+    /// Seeds the jitter's random source, so that a test sees the same delays every run;
+    /// `None` (the default) seeds it from the operating system.
+    pub jitter_seed: Option<u64>,
 }
 
 impl Default for ReconnectPolicy {
@@ -42,6 +45,7 @@ impl Default for ReconnectPolicy {
             refused_min_delay: Duration::from_secs(5),
             healthy_after: Duration::from_secs(30),
             refusals_before_dead_letter: 3,
+            jitter_seed: None,
         }
     }
 }

@@ -372,10 +372,10 @@ async fn check_pubsub(config: &Config, client: &Client, events: &mut Events) -> 
                 }
                 Some(_) => continue,
                 None => {
-                    return Err(ClientError::ConnectionLost {
-                        addr: config.server_addr(),
-                        reason: "the subscription ended".to_owned(),
-                    });
+                    return Err(ClientError::lost(
+                        config.server_addr(),
+                        "the subscription ended".to_owned(),
+                    ));
                 }
             }
         }

@@ -1,8 +1,13 @@
 //! Handing received messages to their subscriptions, with backpressure: a full queue parks the
 //! message (keeping order) and the driver stops reading the socket until there is room.
+//!
+//! A QoS 1 message is acknowledged once it is handed on: when its last copy is in its queue
+//! (or its receiver is gone). Messages leave in arrival order, so the PUBACKs do too, as MQTT
+//! 3.1.1 §4.6 asks. [`Ack`]s name the connection that brought the message: a message parked
+//! across a reconnect is not acknowledged on the next connection, whose server sends it again.
 
 use crate::message::{Event, Message};
-use iot443_proto::codec::Publish;
+use iot443_proto::codec::{PacketId, Publish, PublishQos};
 use iot443_proto::topic::{MatchRule, TopicFilter};
 use std::collections::VecDeque;
 use tokio::sync::mpsc;
@@ -14,12 +19,30 @@ pub(super) enum Target {
     Events,
 }
 
+/// A PUBACK owed once a message is handed on: the connection (its generation) and packet id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ack {
+    pub(super) generation: u64,
+    pub(super) packet_id: PacketId,
+}
+
+/// A copy of a message parked for lack of room, with the PUBACK owed after it (on the last
+/// copy only).
+#[derive(Debug)]
+struct Parked {
+    target: Target,
+    message: Message,
+    ack: Option<Ack>,
+}
+
 /// Subscriptions' queues and the messages parked for lack of room.
 #[derive(Debug, Default)]
 pub(super) struct Deliveries {
     routes: Vec<(TopicFilter, mpsc::Sender<Message>)>,
     /// Messages waiting for room in their queue, in arrival order.
-    stalled: VecDeque<(Target, Message)>,
+    stalled: VecDeque<Parked>,
+    /// PUBACKs owed for messages handed on, in order, for the driver to send.
+    acks: Vec<Ack>,
 }
 
 impl Deliveries {
@@ -36,9 +59,23 @@ impl Deliveries {
         !self.stalled.is_empty()
     }
 
+    /// The PUBACKs owed for messages handed on since the last call, in order.
+    pub(super) fn take_acks(&mut self) -> std::vec::Drain<'_, Ack> {
+        self.acks.drain(..)
+    }
+
     /// Routes a received PUBLISH to every matching subscription (IoT Core's matching), or to
-    /// the event stream when none matches.
-    pub(super) fn route(&mut self, publish: Publish, events: &mpsc::Sender<Event>) {
+    /// the event stream when none matches. `generation`: the connection it came on.
+    pub(super) fn route(
+        &mut self,
+        publish: Publish,
+        generation: u64,
+        events: &mpsc::Sender<Event>,
+    ) {
+        let ack = match publish.qos {
+            PublishQos::AtLeastOnce(packet_id) => Some(Ack { generation, packet_id }),
+            _ => None,
+        };
         let message = Message {
             topic: publish.topic.as_str().to_owned(),
             qos: publish.qos.qos(),
@@ -61,55 +98,67 @@ impl Deliveries {
         // A copy per extra target; the last one takes the message itself.
         let last = targets.pop();
         for target in targets {
-            self.deliver(target, message.clone(), events);
+            self.deliver(Parked { target, message: message.clone(), ack: None }, events);
         }
         if let Some(target) = last {
-            self.deliver(target, message, events);
+            self.deliver(Parked { target, message, ack }, events);
         }
     }
 
-    fn deliver(&mut self, target: Target, message: Message, events: &mpsc::Sender<Event>) {
+    fn deliver(&mut self, parked: Parked, events: &mpsc::Sender<Event>) {
         if !self.stalled.is_empty() {
-            self.stalled.push_back((target, message));
+            self.stalled.push_back(parked);
             return;
         }
-        if let Err(Some(message)) = try_deliver(&target, message, events) {
-            self.stalled.push_back((target, message));
+        let Parked { target, message, ack } = parked;
+        match try_deliver(&target, message, events) {
+            Err(Some(message)) => self.stalled.push_back(Parked { target, message, ack }),
+            Ok(()) | Err(None) => self.acks.extend(ack),
         }
     }
 
     /// Delivers parked messages while their queues have room.
     pub(super) fn release(&mut self, events: &mpsc::Sender<Event>) {
-        while let Some((target, message)) = self.stalled.pop_front() {
+        while let Some(Parked { target, message, ack }) = self.stalled.pop_front() {
             if let Err(Some(message)) = try_deliver(&target, message, events) {
-                self.stalled.push_front((target, message));
+                self.stalled.push_front(Parked { target, message, ack });
                 return;
             }
+            self.acks.extend(ack);
         }
     }
 
-    /// Drops the first parked message (its receiver is gone).
-    pub(super) fn drop_first(&mut self) {
-        self.stalled.pop_front();
+    /// Drops the first parked message (its receiver is gone) and returns the PUBACK owed for
+    /// it: nobody wants it any more.
+    pub(super) fn drop_first(&mut self) -> Option<Ack> {
+        self.stalled.pop_front().and_then(|parked| parked.ack)
     }
 
     /// Completes when the first parked message's queue has room (true) or is closed (false).
     pub(super) async fn wait_for_room(&self, events: &mpsc::Sender<Event>) -> bool {
-        match self.stalled.front() {
-            Some((Target::Subscription(sender), _)) => sender.reserve().await.is_ok(),
-            Some((Target::Events, _)) => events.reserve().await.is_ok(),
+        match self.stalled.front().map(|parked| &parked.target) {
+            Some(Target::Subscription(sender)) => sender.reserve().await.is_ok(),
+            Some(Target::Events) => events.reserve().await.is_ok(),
             None => std::future::pending().await,
         }
     }
 
-    /// Delivers what is parked before the queues close, as far as the application takes it.
-    pub(super) async fn flush(&mut self, events: &mpsc::Sender<Event>) {
-        while let Some((target, message)) = self.stalled.pop_front() {
-            let _ = match target {
-                Target::Subscription(sender) => sender.send(message).await.is_ok(),
-                Target::Events => events.send(Event::Message(message)).await.is_ok(),
-            };
-        }
+    /// At the end: hands on what is parked as far as the queues take it within `bound`, then
+    /// closes every queue. A message that does not fit in time is dropped unacknowledged (the
+    /// endpoint keeps it for a persistent session); an unread subscription never holds the
+    /// driver beyond `bound`.
+    pub(super) async fn flush(&mut self, events: &mpsc::Sender<Event>, bound: std::time::Duration) {
+        let stalled = &mut self.stalled;
+        let handing_on = async {
+            while let Some(Parked { target, message, .. }) = stalled.pop_front() {
+                let _ = match target {
+                    Target::Subscription(sender) => sender.send(message).await.is_ok(),
+                    Target::Events => events.send(Event::Message(message)).await.is_ok(),
+                };
+            }
+        };
+        let _ = tokio::time::timeout(bound, handing_on).await;
+        self.stalled.clear();
         self.routes.clear();
     }
 }

@@ -1,21 +1,91 @@
-//! The driver's side of the durable outbox: replay at start, group commit of QoS 1
-//! publishes, removal on PUBACK, expiry.
+//! The driver's side of the durable outbox: replay at start, group commit of QoS 1 publishes
+//! (on the outbox's own thread), removal on PUBACK, expiry.
+//!
+//! A batch of commands that holds QoS 1 publishes is sent to the outbox thread and applied
+//! once the rows are synced: only then do the publishes enter the session (and their callers
+//! learn that they are accepted). Meanwhile the driver takes no new command — the next batch
+//! gathers in the command channel, to be committed together — but it goes on reading,
+//! writing, acknowledging and pinging.
 
-use super::{Command, Driver, Pending, reply};
+use super::requests::Pending;
+use super::{Command, Driver, reply};
 use crate::error::ClientError;
 use crate::message::Event;
-use crate::outbox::{NewMessage, OutboxId, now_ms};
+use crate::outbox::{OutboxEntry, OutboxError, OutboxId, OutboxWorker, ToStore, now_ms};
 use iot443_proto::QoS;
 use iot443_proto::topic::TopicName;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+type Stored = oneshot::Receiver<Result<Vec<OutboxId>, Arc<OutboxError>>>;
+
+/// The outbox's thread and what the driver does with it.
+pub(super) struct Durable {
+    worker: OutboxWorker,
+    /// How long a QoS 1 message may wait for its PUBACK.
+    message_expiry: Option<std::time::Duration>,
+    /// Rows acknowledged and not yet removed (removed in groups).
+    acknowledged: Vec<OutboxId>,
+    /// A batch waiting for its publishes to be on disk.
+    committing: Option<Commit>,
+}
+
+struct Commit {
+    batch: Vec<Command>,
+    stored: Stored,
+    expires_at_ms: Option<i64>,
+}
+
+impl Durable {
+    pub(super) fn new(worker: OutboxWorker, message_expiry: Option<std::time::Duration>) -> Self {
+        Durable { worker, message_expiry, acknowledged: Vec::new(), committing: None }
+    }
+
+    pub(super) fn is_committing(&self) -> bool {
+        self.committing.is_some()
+    }
+
+    /// The answer of the commit in progress, to wait on.
+    pub(super) fn stored_mut(&mut self) -> Option<&mut Stored> {
+        self.committing.as_mut().map(|commit| &mut commit.stored)
+    }
+
+    /// Row `id` was acknowledged: it is removed with the next group.
+    pub(super) fn acknowledged(&mut self, id: OutboxId) {
+        self.acknowledged.push(id);
+    }
+
+    pub(super) fn dead_letter(&self, id: OutboxId, reason: &str) {
+        self.worker.dead_letter(id, reason.to_owned(), now_ms());
+    }
+
+    /// Ends the outbox's thread after its last jobs (the file's lock is released).
+    pub(super) async fn close(self) {
+        self.worker.close().await;
+    }
+}
+
+/// Waits for the outbox's answer; pending for ever without a commit.
+pub(super) async fn wait_stored(
+    stored: Option<&mut Stored>,
+) -> Result<Vec<OutboxId>, Arc<OutboxError>> {
+    match stored {
+        Some(stored) => stored.await.unwrap_or_else(|_| {
+            Err(Arc::new(OutboxError::Unwritable {
+                path: std::path::PathBuf::from("outbox"),
+                source: std::io::Error::other("the outbox's thread ended"),
+            }))
+        }),
+        None => std::future::pending().await,
+    }
+}
 
 impl Driver {
     /// Queues what the outbox kept from an earlier run, in order, before anything new.
-    pub(super) fn replay_outbox(&mut self) -> Result<(), ClientError> {
-        self.expire_outbox();
-        let Some(outbox) = &self.outbox else { return Ok(()) };
-        let entries = outbox.pending()?;
+    pub(super) fn replay_outbox(&mut self, entries: Vec<OutboxEntry>) -> Result<(), ClientError> {
+        let Some(durable) = &self.durable else { return Ok(()) };
         if !entries.is_empty() {
-            tracing::info!(count = entries.len(), path = %outbox.path().display(), "replaying the outbox");
+            tracing::info!(count = entries.len(), path = %durable.worker.path().display(), "replaying the outbox");
         }
         for entry in entries {
             let Ok(topic) = TopicName::new(entry.topic.clone()) else {
@@ -24,26 +94,31 @@ impl Driver {
             };
             let qos = if entry.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
             let id = self.session.publish(topic, qos, entry.payload.clone(), entry.retain)?;
-            self.pending.insert(id, Pending { done: None, outbox_id: Some(entry.id) });
+            let pending = Pending {
+                done: None,
+                outbox_id: Some(entry.id),
+                expires_at_ms: entry.expires_at_ms,
+            };
+            self.waiting.publishes.insert(id, pending);
         }
+        self.expire_outbox();
         Ok(())
     }
 
-    /// Writes the batch's QoS 1 publishes to the outbox in one transaction. One result per
-    /// such publish, in order.
-    pub(super) fn persist(&mut self, batch: &[Command]) -> Vec<Result<OutboxId, String>> {
-        let Some(outbox) = self.outbox.as_mut() else { return Vec::new() };
-        let expires_at_ms = self.message_expiry.map(|expiry| {
+    /// With an outbox, sends the batch's QoS 1 publishes to disk and keeps the batch until they
+    /// are stored; returns the batch when there is nothing to store.
+    pub(super) fn persist(&mut self, batch: Vec<Command>) -> Option<Vec<Command>> {
+        let Some(durable) = self.durable.as_mut() else { return Some(batch) };
+        let expires_at_ms = durable.message_expiry.map(|expiry| {
             now_ms().saturating_add(i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX))
         });
-        let messages: Vec<NewMessage<'_>> = batch
+        let messages: Vec<ToStore> = batch
             .iter()
             .filter_map(|command| match command {
                 Command::Publish { topic, qos: QoS::AtLeastOnce, payload, retain, .. } => {
-                    Some(NewMessage {
-                        topic: topic.as_str(),
-                        payload,
-                        qos: 1,
+                    Some(ToStore {
+                        topic: topic.clone(),
+                        payload: payload.clone(),
                         retain: *retain,
                         expires_at_ms,
                     })
@@ -52,65 +127,109 @@ impl Driver {
             })
             .collect();
         if messages.is_empty() {
-            return Vec::new();
+            return Some(batch);
         }
-        match outbox.push(&messages) {
-            Ok(ids) => ids.into_iter().map(Ok).collect(),
-            Err(error) => {
-                let text = error.to_string();
-                tracing::error!("{text}");
-                messages.iter().map(|_| Err(text.clone())).collect()
+        let stored = durable.worker.push(messages);
+        durable.committing = Some(Commit { batch, stored, expires_at_ms });
+        None
+    }
+
+    /// The outbox answered the commit in progress: its batch is applied now.
+    pub(super) fn batch_stored(&mut self, result: Result<Vec<OutboxId>, Arc<OutboxError>>) {
+        let Some(commit) = self.durable.as_mut().and_then(|durable| durable.committing.take())
+        else {
+            return;
+        };
+        let mut ids = match &result {
+            Ok(ids) => ids.clone().into_iter(),
+            Err(_) => Vec::new().into_iter(),
+        };
+        for command in commit.batch {
+            match command {
+                Command::Publish {
+                    topic,
+                    qos: QoS::AtLeastOnce,
+                    payload,
+                    retain,
+                    accepted,
+                    done,
+                } => match (&result, ids.next()) {
+                    (Ok(_), Some(id)) => {
+                        let outbox = Some((id, commit.expires_at_ms));
+                        self.publish(
+                            topic,
+                            QoS::AtLeastOnce,
+                            payload,
+                            retain,
+                            outbox,
+                            accepted,
+                            done,
+                        );
+                    }
+                    (Err(error), _) => {
+                        let error = ClientError::Outbox(Arc::clone(error));
+                        reply(accepted, Err(error.clone()));
+                        let _ = done.send(Err(error));
+                    }
+                    (Ok(_), None) => {
+                        let error = ClientError::Outbox(Arc::new(OutboxError::Unwritable {
+                            path: self.outbox_path(),
+                            source: std::io::Error::other(
+                                "the outbox returned fewer ids than messages",
+                            ),
+                        }));
+                        reply(accepted, Err(error.clone()));
+                        let _ = done.send(Err(error));
+                    }
+                },
+                other => self.apply(other),
             }
         }
     }
 
-    /// Drops the outbox's expired messages (at start and before every reconnect) and reports
-    /// them; a message that expired is not sent late.
+    fn outbox_path(&self) -> std::path::PathBuf {
+        self.durable.as_ref().map(|durable| durable.worker.path().to_path_buf()).unwrap_or_default()
+    }
+
+    /// Drops the messages whose expiry has passed (at start and before every reconnect) and
+    /// reports them; a message that expired is not sent late.
     pub(super) fn expire_outbox(&mut self) {
-        let Some(outbox) = self.outbox.as_mut() else { return };
-        if self.message_expiry.is_none() {
+        let Some(durable) = self.durable.as_ref() else { return };
+        if durable.message_expiry.is_none() {
             return;
         }
-        let expired = match outbox.take_expired(now_ms()) {
-            Ok(expired) => expired,
-            Err(error) => {
-                tracing::error!("{error}");
-                return;
+        let now = now_ms();
+        let mut expired: Vec<_> = self
+            .waiting
+            .publishes
+            .iter()
+            .filter(|(_, pending)| pending.expires_at_ms.is_some_and(|at| at <= now))
+            .map(|(id, pending)| (*id, pending.outbox_id))
+            .collect();
+        expired.sort_by_key(|(_, outbox_id)| *outbox_id);
+        let mut rows = Vec::new();
+        for (id, outbox_id) in expired {
+            let Some(publish) = self.session.discard_publish(id) else { continue };
+            let topic = publish.topic.as_str().to_owned();
+            tracing::warn!(topic, "message expired before it was acknowledged; dropped");
+            if let Some(pending) = self.waiting.publishes.remove(&id) {
+                reply(pending.done, Err(ClientError::Expired { topic: topic.clone() }));
             }
-        };
-        for entry in expired {
-            tracing::warn!(
-                topic = entry.topic,
-                "message expired before it was acknowledged; dropped"
-            );
-            let found =
-                self.pending.iter().find(|(_, pending)| pending.outbox_id == Some(entry.id));
-            if let Some(id) = found.map(|(id, _)| *id) {
-                self.session.discard_publish(id);
-                if let Some(pending) = self.pending.remove(&id) {
-                    reply(pending.done, Err(ClientError::Expired { topic: entry.topic.clone() }));
-                }
-            }
-            let _ = self.events.try_send(Event::Expired { topic: entry.topic });
+            rows.extend(outbox_id);
+            let _ = self.app.events.try_send(Event::Expired { topic });
+        }
+        if let Some(durable) = self.durable.as_ref() {
+            durable.worker.remove(rows);
         }
     }
 
+    /// Removes the acknowledged rows, in one transaction on the outbox's thread.
     pub(super) fn flush_outbox_removals(&mut self) {
-        if self.acknowledged.is_empty() {
-            return;
+        if let Some(durable) = self.durable.as_mut()
+            && !durable.acknowledged.is_empty()
+        {
+            // At least once: if this fails, the rows are replayed (again) at the next start.
+            durable.worker.remove(std::mem::take(&mut durable.acknowledged));
         }
-        let Some(outbox) = self.outbox.as_mut() else {
-            self.acknowledged.clear();
-            return;
-        };
-        // At-least-once: if this fails, the rows are replayed (again) at the next start.
-        if let Err(error) = outbox.remove(&self.acknowledged) {
-            tracing::error!("{error}");
-        }
-        self.acknowledged.clear();
     }
-}
-
-pub(super) fn error_text(error: Option<String>) -> String {
-    error.unwrap_or_else(|| "the outbox returned fewer ids than messages".to_owned())
 }

@@ -1,100 +1,7 @@
-//! Opening transports for the driver, and classifying why one ended.
+//! Classifying why a connection attempt failed or a transport ended, as the driver sees it.
 
-use crate::config::Config;
 use crate::error::ClientError;
-use crate::message::ConnectionInfo;
-use crate::port_race;
 use crate::reconnect::Cause;
-use crate::transport;
-use bytes::{Bytes, BytesMut};
-use iot443_proto::Codec;
-use iot443_proto::Packet;
-use iot443_proto::codec::Connect;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
-
-/// Any byte stream the driver can run MQTT over.
-pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
-
-/// A transport behind a box, so that reconnects can hand over new ones.
-pub(crate) type BoxTransport = Box<dyn Transport>;
-
-/// A transport just opened, ready for the session.
-pub(crate) struct Opened {
-    pub(crate) transport: BoxTransport,
-    pub(crate) info: ConnectionInfo,
-    /// `Some` when the connector already wrote CONNECT (the `port = "auto"` race): what it read
-    /// back, starting with the CONNACK.
-    pub(crate) read_ahead: Option<BytesMut>,
-}
-
-impl Opened {
-    /// A TLS connection on which nothing was exchanged yet.
-    pub(crate) fn fresh(connection: transport::Connection) -> Opened {
-        Opened { transport: Box::new(connection.stream), info: connection.info, read_ahead: None }
-    }
-
-    /// A connection that raced to CONNACK.
-    pub(crate) fn handshaken(handshaken: port_race::Handshaken) -> Opened {
-        Opened {
-            transport: Box::new(handshaken.connection.stream),
-            info: handshaken.connection.info,
-            read_ahead: Some(handshaken.read_ahead),
-        }
-    }
-}
-
-/// An attempt to open a transport.
-pub(crate) type Connecting = Pin<Box<dyn Future<Output = Result<Opened, ClientError>> + Send>>;
-
-/// Opens a transport as `config` says: one port, or with `port = "auto"` the race, which also
-/// sends `connect` (the session's CONNECT) and reads the CONNACK.
-pub(crate) async fn open(config: &Config, connect: &Connect) -> Result<Opened, ClientError> {
-    match &config.auto_port {
-        Some(auto) => {
-            let packet = encode_connect(connect)?;
-            Ok(Opened::handshaken(port_race::connect(config, auto, &packet).await?))
-        }
-        None => Ok(Opened::fresh(transport::connect(config).await?)),
-    }
-}
-
-fn encode_connect(connect: &Connect) -> Result<Bytes, ClientError> {
-    let mut packet = BytesMut::with_capacity(64);
-    Codec::default()
-        .encode(&Packet::Connect(connect.clone()), &mut packet)
-        .map_err(|error| ClientError::Session(error.into()))?;
-    Ok(packet.freeze())
-}
-
-/// Where new transports come from.
-pub(crate) enum Connector {
-    /// TCP + TLS as the configuration says, every time anew (credentials are re-read, so a
-    /// renewed certificate is picked up).
-    Tls(Arc<Config>),
-    /// A transport the caller opened: it cannot be reopened, so there is no reconnect.
-    Given,
-}
-
-impl Connector {
-    pub(crate) fn can_reconnect(&self) -> bool {
-        matches!(self, Connector::Tls(_))
-    }
-
-    /// Starts an attempt; `connect` is the session's CONNECT, for the `port = "auto"` race.
-    pub(crate) fn connect(&self, connect: Connect) -> Option<Connecting> {
-        match self {
-            Connector::Tls(config) => {
-                let config = Arc::clone(config);
-                Some(Box::pin(async move { open(&config, &connect).await }))
-            }
-            Connector::Given => None,
-        }
-    }
-}
 
 /// Whether a failed connection attempt is the network failing or the endpoint refusing us.
 pub(crate) fn classify_attempt(error: &ClientError) -> Cause {
@@ -123,7 +30,23 @@ pub(crate) enum Ending {
     /// decision of the endpoint, not a broken link.
     ClosedByEndpoint,
     /// Reading or writing failed: reset, cut, or end of stream without close_notify.
-    Broken(String),
+    Broken {
+        /// `"read"` or `"write"`.
+        during: &'static str,
+        error: std::io::Error,
+    },
+}
+
+impl Ending {
+    /// Reading failed with `error`.
+    pub(crate) fn read_failed(error: std::io::Error) -> Ending {
+        Ending::Broken { during: "read", error }
+    }
+
+    /// Writing failed with `error`.
+    pub(crate) fn write_failed(error: std::io::Error) -> Ending {
+        Ending::Broken { during: "write", error }
+    }
 }
 
 /// What the driver knows about a connection when it ends, to classify the cause.
@@ -146,7 +69,9 @@ pub(crate) const CLOSED_BEFORE_CONNACK: &str = "the endpoint closed the connecti
 /// or right after an unacknowledged PUBLISH/SUBSCRIBE, is a refusal; the rest is the network.
 pub(crate) fn classify_end(ended: &Ended<'_>) -> Cause {
     match (&ended.ending, ended.after_connack, ended.unacknowledged) {
-        (Ending::Broken(reason), _, _) => Cause::Network(reason.clone()),
+        (Ending::Broken { during, error }, _, _) => {
+            Cause::Network(format!("{during} failed: {error}"))
+        }
         (Ending::ClosedByEndpoint, false, _) => Cause::Refused(CLOSED_BEFORE_CONNACK.into()),
         (Ending::ClosedByEndpoint, true, Some(what)) => Cause::Refused(format!(
             "the endpoint closed the connection right after {what} without acknowledging it: \
@@ -211,6 +136,7 @@ mod tests {
             addr: "h:443".into(),
             detail: "certificate revoked".into(),
             hint: String::new(),
+            source: None,
         };
         let refused = ClientError::AllPortsFailed {
             host: "h".into(),
@@ -223,7 +149,15 @@ mod tests {
 
     #[test]
     fn a_broken_link_is_the_network() {
-        assert!(!ended(Ending::Broken("reset".into()), true, Some("x"), false).is_refusal());
+        assert!(
+            !ended(
+                Ending::read_failed(std::io::ErrorKind::ConnectionReset.into()),
+                true,
+                Some("x"),
+                false
+            )
+            .is_refusal()
+        );
     }
 
     #[test]

@@ -68,14 +68,14 @@ impl Driver {
             Some((described, _)) => Some(Culprit::Request(described.clone())),
             None => self.session.oldest_unacknowledged().map(|(id, _)| Culprit::Publish(id)),
         };
-        let (last, count) = &self.refusal_streak;
+        let (last, count) = &self.reconnect.refusal_streak;
         let count = if head.is_some() && head == *last { count + 1 } else { 1 };
-        self.refusal_streak = (head.clone(), count);
+        self.reconnect.refusal_streak = (head.clone(), count);
         let Some(head) = head else { return };
-        if count < self.backoff.policy().refusals_before_dead_letter {
+        if count < self.reconnect.backoff.policy().refusals_before_dead_letter {
             return;
         }
-        self.refusal_streak = (None, 0);
+        self.reconnect.refusal_streak = (None, 0);
         let reason = format!("refused {count} times in a row: {cause}");
         match (head, request) {
             (Culprit::Publish(id), _) => self.dead_letter(id, reason),
@@ -91,18 +91,16 @@ impl Driver {
         let Some(publish) = self.session.discard_publish(id) else { return };
         let topic = publish.topic.as_str().to_owned();
         tracing::error!(topic, "message set aside as a dead letter: {reason}");
-        if let Some(pending) = self.pending.remove(&id) {
-            if let (Some(outbox), Some(outbox_id)) = (self.outbox.as_mut(), pending.outbox_id)
-                && let Err(error) = outbox.dead_letter(outbox_id, &reason, crate::outbox::now_ms())
-            {
-                tracing::error!("{error}");
+        if let Some(pending) = self.waiting.publishes.remove(&id) {
+            if let (Some(durable), Some(outbox_id)) = (self.durable.as_ref(), pending.outbox_id) {
+                durable.dead_letter(outbox_id, &reason);
             }
             reply(
                 pending.done,
                 Err(ClientError::DeadLettered { topic: topic.clone(), reason: reason.clone() }),
             );
         }
-        let _ = self.events.try_send(Event::DeadLettered { topic, reason });
+        let _ = self.app.events.try_send(Event::DeadLettered { topic, reason });
     }
 
     /// Gives up a SUBSCRIBE or UNSUBSCRIBE: its caller gets the refusal, and a SUBSCRIBE's
@@ -122,24 +120,24 @@ impl Driver {
         match packet {
             Packet::Subscribe(subscribe) => {
                 let filters: Vec<_> = subscribe.filters.iter().map(|e| e.filter.clone()).collect();
-                self.deliveries.remove_routes(&filters);
-                if let Some(pending) = self.subscribes.remove(&packet_id) {
+                self.app.deliveries.remove_routes(&filters);
+                if let Some(pending) = self.waiting.subscribes.remove(&packet_id) {
                     let refused = ClientError::SubscriptionRefused { addr, filter: filter_list };
                     let _ = pending.done.send(Err(refused));
                 }
                 for filter in filters {
-                    let _ = self.events.try_send(Event::SubscriptionDropped {
+                    let _ = self.app.events.try_send(Event::SubscriptionDropped {
                         filter: filter.as_str().to_owned(),
                         reason: reason.clone(),
                     });
                 }
             }
             Packet::Unsubscribe(_) => {
-                if let Some((_, done)) = self.unsubscribes.remove(&packet_id) {
-                    let _ = done.send(Err(ClientError::ConnectionLost {
+                if let Some((_, done)) = self.waiting.unsubscribes.remove(&packet_id) {
+                    let _ = done.send(Err(ClientError::lost(
                         addr,
-                        reason: format!("gave up {described}: {reason}"),
-                    }));
+                        format!("gave up {described}: {reason}"),
+                    )));
                 }
             }
             _ => {}

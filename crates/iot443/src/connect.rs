@@ -1,0 +1,169 @@
+//! Where a client's transports come from: the [`Connector`] trait, and the one iot443 uses by
+//! default, TCP (or an HTTP proxy's tunnel) + TLS as the [`Config`] says.
+//!
+//! The driver asks its connector for a new transport at the start and after every lost
+//! connection, and knows nothing else about it: a WebSocket road, a test's in-memory pipe or a
+//! scripted endpoint plug in here without touching the driver.
+//!
+//! ```
+//! use iot443::connect::{Connecting, Connector, Opened};
+//! use iot443::{ClientError, ConnectionInfo};
+//! use iot443_proto::codec::Connect;
+//!
+//! /// Hands out in-memory pipes, whose other ends a test serves.
+//! struct Pipes(tokio::sync::mpsc::UnboundedSender<tokio::io::DuplexStream>);
+//!
+//! impl Connector for Pipes {
+//!     fn connect(&self, _connect: &Connect) -> Connecting {
+//!         let (client, server) = tokio::io::duplex(64 * 1024);
+//!         let sent = self.0.send(server);
+//!         Box::pin(async move {
+//!             sent.map_err(|_| ClientError::Closed)?;
+//!             Ok(Opened::new(client, ConnectionInfo::new("memory", 1883)))
+//!         })
+//!     }
+//! }
+//! ```
+
+use crate::config::Config;
+use crate::error::ClientError;
+use crate::message::ConnectionInfo;
+use crate::port_race;
+use crate::transport;
+use bytes::{Bytes, BytesMut};
+use iot443_proto::Codec;
+use iot443_proto::Packet;
+use iot443_proto::codec::Connect;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Any byte stream the driver can run MQTT over.
+pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
+
+/// A transport behind a box, so that reconnects can hand over new ones.
+pub type BoxTransport = Box<dyn Transport>;
+
+/// A transport just opened, ready for the MQTT session.
+pub struct Opened {
+    pub(crate) transport: BoxTransport,
+    pub(crate) info: ConnectionInfo,
+    /// `Some` when the connector already wrote CONNECT (the `port = "auto"` race): what it read
+    /// back, starting with the CONNACK.
+    pub(crate) read_ahead: Option<BytesMut>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl Opened {
+    /// A transport on which nothing was exchanged yet; the session sends CONNECT. `info`
+    /// describes it (reported on [`Event::Connected`](crate::Event::Connected)).
+    pub fn new(
+        transport: impl AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        info: ConnectionInfo,
+    ) -> Opened {
+        Opened { transport: Box::new(transport), info, read_ahead: None }
+    }
+
+    /// A TLS connection on which nothing was exchanged yet.
+    pub(crate) fn fresh(connection: transport::Connection) -> Opened {
+        Opened::new(connection.stream, connection.info)
+    }
+
+    /// A connection that raced to CONNACK.
+    pub(crate) fn handshaken(handshaken: port_race::Handshaken) -> Opened {
+        Opened {
+            transport: Box::new(handshaken.connection.stream),
+            info: handshaken.connection.info,
+            read_ahead: Some(handshaken.read_ahead),
+        }
+    }
+
+    /// How this transport is connected.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+}
+
+/// An attempt to open a transport.
+pub type Connecting = Pin<Box<dyn Future<Output = Result<Opened, ClientError>> + Send>>;
+
+/// Opens transports for a client: the first one, and a new one after each lost connection.
+///
+/// Implementations must not block: do file and DNS work inside the returned future on the
+/// blocking pool (as [`TlsConnector`] does). An attempt that fails is retried with the
+/// reconnect backoff; its error's [`kind`](ClientError::kind) and text say why.
+pub trait Connector: Send + Sync + 'static {
+    /// Starts an attempt. `connect` is the CONNECT the session will send: a connector that
+    /// exchanges CONNECT and CONNACK itself (racing several ports) writes it.
+    fn connect(&self, connect: &Connect) -> Connecting;
+
+    /// Whether another transport can be opened after the first; `false` ends the client when
+    /// its transport ends. `true` by default.
+    fn can_reconnect(&self) -> bool {
+        true
+    }
+}
+
+/// TCP + TLS (or the HTTP proxy's tunnel + TLS) as a [`Config`] says, every time anew: the
+/// credential files are read again (on the blocking pool), so a renewed certificate is picked
+/// up at the next reconnect. With `port = "auto"` it races the ports to CONNACK.
+#[derive(Debug, Clone)]
+pub struct TlsConnector {
+    config: Arc<Config>,
+}
+
+impl TlsConnector {
+    /// A connector for `config`.
+    pub fn new(config: Config) -> TlsConnector {
+        TlsConnector { config: Arc::new(config) }
+    }
+}
+
+impl Connector for TlsConnector {
+    fn connect(&self, connect: &Connect) -> Connecting {
+        let config = Arc::clone(&self.config);
+        let connect = connect.clone();
+        Box::pin(async move { open(&config, &connect).await })
+    }
+}
+
+/// Opens a transport as `config` says: one port, or with `port = "auto"` the race, which also
+/// sends `connect` (the session's CONNECT) and reads the CONNACK.
+pub(crate) async fn open(config: &Config, connect: &Connect) -> Result<Opened, ClientError> {
+    match &config.auto_port {
+        Some(auto) => {
+            let packet = encode_connect(connect)?;
+            Ok(Opened::handshaken(port_race::connect(config, auto, &packet).await?))
+        }
+        None => Ok(Opened::fresh(transport::connect(config).await?)),
+    }
+}
+
+fn encode_connect(connect: &Connect) -> Result<Bytes, ClientError> {
+    let mut packet = BytesMut::with_capacity(64);
+    Codec::default()
+        .encode(&Packet::Connect(connect.clone()), &mut packet)
+        .map_err(|error| ClientError::Session(error.into()))?;
+    Ok(packet.freeze())
+}
+
+/// A transport the application opened: it cannot be reopened, so there is no reconnect.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Given;
+
+impl Connector for Given {
+    fn connect(&self, _connect: &Connect) -> Connecting {
+        Box::pin(async { Err(ClientError::Closed) })
+    }
+
+    fn can_reconnect(&self) -> bool {
+        false
+    }
+}
