@@ -5,6 +5,7 @@ mod demo;
 mod doctor;
 mod emulator;
 mod publish;
+mod stdout_lines;
 mod subscribe;
 
 use crate::args::Command;

@@ -1,10 +1,10 @@
 //! `iot443 sub`: subscribe and print messages as they arrive.
 
 use super::config;
+use super::stdout_lines::StdoutLines;
 use crate::args::SubArgs;
 use crate::exit::Failure;
 use iot443::{Client, Event, MAX_FILTERS_PER_SUBSCRIBE, Message, QoS};
-use std::io::Write;
 
 pub async fn run(args: SubArgs) -> Result<(), Failure> {
     let mut config = config::resolve(&args.connect)?;
@@ -52,22 +52,22 @@ pub async fn run(args: SubArgs) -> Result<(), Failure> {
     }
 
     let mut received = 0u64;
-    let stdout = std::io::stdout();
+    let stdout = StdoutLines::start()
+        .map_err(|error| Failure::incomplete(format!("cannot start writing stdout: {error}")))?;
     loop {
         let message = tokio::select! {
             message = messages.recv() => message,
             _ = tokio::signal::ctrl_c() => None,
         };
         let Some(message) = message else { break };
-        let mut out = stdout.lock();
-        let written = if args.json {
-            writeln!(out, "{}", json_line(&message))
+        let line = if args.json {
+            json_line(&message).to_string()
         } else if args.print_topic {
-            writeln!(out, "{} {}", message.topic, String::from_utf8_lossy(&message.payload))
+            format!("{} {}", message.topic, String::from_utf8_lossy(&message.payload))
         } else {
-            writeln!(out, "{}", String::from_utf8_lossy(&message.payload))
+            String::from_utf8_lossy(&message.payload).into_owned()
         };
-        if written.and_then(|()| out.flush()).is_err() {
+        if !stdout.send(line).await {
             break; // stdout closed (e.g. piped into `head`)
         }
         received += 1;
@@ -79,12 +79,17 @@ pub async fn run(args: SubArgs) -> Result<(), Failure> {
         iot443::ClientError::Closed => Ok(()),
         other => Err(other),
     })?;
+    // Every line taken is written before the command ends (or stdout is closed).
+    if let Err(error) = stdout.finish().await {
+        return Err(Failure::incomplete(format!("writing stdout failed: {error}")));
+    }
     if let Some(count) = args.count
         && received < count
     {
         return Err(Failure::from(iot443::ClientError::ConnectionLost {
             addr: config.server_addr(),
             reason: format!("received {received} of {count} messages"),
+            source: None,
         }));
     }
     Ok(())
