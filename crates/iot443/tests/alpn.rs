@@ -52,7 +52,7 @@ async fn missing_alpn_fails_the_handshake_with_a_hint_naming_x_amzn_mqtt_ca() {
     assert_eq!(config.alpn_protocol(), None);
 
     let error = within("connect", Client::connect(&config)).await.unwrap_err();
-    let ClientError::Tls { addr, detail, hint } = &error else {
+    let ClientError::Tls { addr, detail, hint, .. } = &error else {
         panic!("expected ClientError::Tls, got {error:?}");
     };
     assert_eq!(addr, &format!("localhost:{}", emulator.alpn_port()));

@@ -26,7 +26,7 @@ async fn root_ca_of_another_endpoint_fails_the_handshake_naming_the_root_ca_file
     config.root_ca = Some(other_ca.clone());
 
     let error = within("connect", Client::connect(&config)).await.unwrap_err();
-    let ClientError::Tls { addr, detail, hint } = &error else {
+    let ClientError::Tls { addr, detail, hint, .. } = &error else {
         panic!("expected ClientError::Tls, got {error:?}");
     };
     assert_eq!(addr, &format!("localhost:{}", emulator.alpn_port()));

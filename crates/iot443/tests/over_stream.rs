@@ -179,7 +179,7 @@ async fn peer_closing_before_connack_is_a_lost_connection_with_likely_causes() {
     )
     .await
     .unwrap_err();
-    let ClientError::ConnectionLost { addr, reason } = &error else {
+    let ClientError::ConnectionLost { addr, reason, .. } = &error else {
         panic!("expected ClientError::ConnectionLost, got {error:?}");
     };
     assert_eq!(addr, "pipe:1883");
