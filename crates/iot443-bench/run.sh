@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end bench of iot443 against its peers (see src/bin/e2e.rs and BENCHMARKS.md).
+# The end-to-end bench of iot443 against its peers (see src/bin/e2e/ and BENCHMARKS.md).
 # Installs the peers when missing, builds what is measured, then runs the bench; extra
 # arguments go to it, e.g. `crates/iot443-bench/run.sh --rounds 5 --messages 20000`.
 # Loopback only; every child is bounded in time; mosquitto and haproxy are stopped at the end.

@@ -1,4 +1,4 @@
-/* libmosquitto peer for the e2e bench (crates/iot443-bench/src/bin/e2e.rs), built by the bench:
+/* libmosquitto peer for the e2e bench (crates/iot443-bench/src/bin/e2e/), built by the bench:
  *   cc -O2 -o libmosquitto_pub libmosquitto_pub.c -lmosquitto -lpthread   (Debian libmosquitto-dev)
  *
  * usage: libmosquitto_pub connects|stream HOST PORT CA CERT KEY CLIENT_ID QOS COUNT WINDOW

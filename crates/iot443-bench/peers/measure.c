@@ -1,4 +1,4 @@
-/* The e2e bench's process runner (crates/iot443-bench/src/bin/e2e.rs), built by the bench:
+/* The e2e bench's process runner (crates/iot443-bench/src/bin/e2e/), built by the bench:
  *   cc -O2 -o measure measure.c
  *
  * usage: measure DELAY_MS FEED_FILE|- TIMEOUT_S PROGRAM [ARGS...]

@@ -1,4 +1,4 @@
-"""paho-mqtt peer for the e2e bench (crates/iot443-bench/src/bin/e2e.rs).
+"""paho-mqtt peer for the e2e bench (crates/iot443-bench/src/bin/e2e/).
 
 usage: paho_pub.py connect|connects|stream HOST PORT CA CERT KEY CLIENT_ID [QOS COUNT WINDOW]
 

@@ -1,6 +1,7 @@
 //! Helpers for the interoperability suite: tests of iot443 against real peers written by others
 //! (Debian's mosquitto broker and clients, haproxy as an ALPN-enforcing TLS front, paho-mqtt and
-//! the AWS IoT Device SDK for Python).
+//! the AWS IoT Device SDK for Python). The end-to-end bench (`iot443-bench`) starts its endpoint,
+//! finds its peers and reads its paths with them too.
 //!
 //! Every test of this crate is ignored by default, with a reason naming its peers:
 //! `.ci/interop` installs the peers (`.ci/install-peers`) and runs them with
@@ -15,7 +16,8 @@
 //! * [`emulator`]: the emulator in-process ([`InProcessEmulator`]) or as the `iot443 emulator`
 //!   process ([`EmulatorProcess`], whose stderr logs every refused handshake).
 //! * [`mosquitto`]: a mosquitto broker, haproxy in front of it requiring ALPN
-//!   `x-amzn-mqtt-ca`, and the TLS flags of `mosquitto_pub`/`mosquitto_sub`.
+//!   `x-amzn-mqtt-ca` (both quiet and tuned for a bench with [`MosquittoOptions`] and
+//!   [`FrontOptions`]), and the TLS flags of `mosquitto_pub`/`mosquitto_sub`.
 //!
 //! Waiting is always on a signal (a line on a pipe, a port accepting) with a time limit, never a
 //! sleep. The helpers panic with everything the processes printed when an expectation fails:
@@ -30,7 +32,9 @@ pub mod paths;
 pub mod process;
 
 pub use emulator::{EmulatorProcess, InProcessEmulator};
-pub use mosquitto::{BrokerSetup, Haproxy, MosquittoBroker, ServerTls};
+pub use mosquitto::{
+    BrokerSetup, FrontOptions, Haproxy, MosquittoBroker, MosquittoOptions, ServerTls,
+};
 pub use process::{Finished, Proc};
 
 use std::process::Command;

@@ -50,27 +50,68 @@ pub struct MosquittoBroker {
     pub tls_port: Option<u16>,
 }
 
+/// How [`MosquittoBroker::start_with`] configures the broker beyond what every broker here has
+/// (anonymous access, no persistence, `user root`, a plain listener on a free loopback port).
+#[derive(Debug, Clone, Copy)]
+pub struct MosquittoOptions<'a> {
+    /// A second listener with TLS and `require_certificate true` (no ALPN: mosquitto cannot
+    /// require it). Default none.
+    pub tls: Option<&'a ServerTls>,
+    /// `max_queued_messages`. Default 100,000, far above any test's message count.
+    pub max_queued_messages: u32,
+    /// `set_tcp_nodelay true`: PUBACKs leave at once instead of waiting on Nagle's algorithm
+    /// (for a bench). Default off, as in mosquitto.
+    pub tcp_nodelay: bool,
+    /// Log errors to information on stderr (the default), which a test reads; `false` logs
+    /// nothing (`log_dest none`, for a bench).
+    pub log: bool,
+}
+
+impl Default for MosquittoOptions<'_> {
+    fn default() -> Self {
+        MosquittoOptions { tls: None, max_queued_messages: 100_000, tcp_nodelay: false, log: true }
+    }
+}
+
 impl MosquittoBroker {
     /// Writes `dir/mosquitto.conf` and starts the broker: anonymous access, no persistence,
     /// `user root` (so that root does not switch to the user `mosquitto`, which could not read
     /// the test's files), queues far above any test's message count. With `tls`, a second
     /// listener with `require_certificate true` (no ALPN: mosquitto cannot require it).
     pub fn start(dir: &Path, tls: Option<&ServerTls>) -> MosquittoBroker {
+        MosquittoBroker::start_with(dir, &MosquittoOptions { tls, ..MosquittoOptions::default() })
+    }
+
+    /// Like [`MosquittoBroker::start`], configured by `options`. Returns once the broker runs:
+    /// it logged so, or (without a log) its plain listener accepts.
+    ///
+    /// # Panics
+    /// When mosquitto is not installed, the configuration cannot be written, or the broker
+    /// does not start within [`TIMEOUT`].
+    pub fn start_with(dir: &Path, options: &MosquittoOptions<'_>) -> MosquittoBroker {
         let plain_port = free_port();
         let mut config = format!(
             "# Written by the iot443 interoperability suite.\n\
              user root\n\
              persistence false\n\
              allow_anonymous true\n\
-             max_queued_messages 100000\n\
-             log_dest stderr\n\
+             max_queued_messages {}\n",
+            options.max_queued_messages
+        );
+        if options.tcp_nodelay {
+            config.push_str("set_tcp_nodelay true\n");
+        }
+        config.push_str(if options.log {
+            "log_dest stderr\n\
              log_type error\n\
              log_type warning\n\
              log_type notice\n\
-             log_type information\n\
-             listener {plain_port} 127.0.0.1\n"
-        );
-        let tls_port = tls.map(|tls| {
+             log_type information\n"
+        } else {
+            "log_dest none\n"
+        });
+        config.push_str(&format!("listener {plain_port} 127.0.0.1\n"));
+        let tls_port = options.tls.map(|tls| {
             let port = free_port();
             config.push_str(&format!(
                 "listener {port} 127.0.0.1\n\
@@ -89,9 +130,13 @@ impl MosquittoBroker {
         let mut command = Command::new(peer("mosquitto"));
         command.arg("-c").arg(&path);
         let mut proc = Proc::spawn("mosquitto", command);
-        proc.wait_stderr(TIMEOUT, |line| {
-            line.contains("mosquitto version") && line.contains("running")
-        });
+        if options.log {
+            proc.wait_stderr(TIMEOUT, |line| {
+                line.contains("mosquitto version") && line.contains("running")
+            });
+        } else {
+            wait_accepting(plain_port, TIMEOUT, "mosquitto");
+        }
         MosquittoBroker { proc, plain_port, tls_port }
     }
 }
@@ -106,11 +151,36 @@ pub struct Haproxy {
     pub port: u16,
 }
 
+/// How [`Haproxy::start_alpn_front_with`] runs haproxy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrontOptions {
+    /// The TLS port on 127.0.0.1; `None` (the default) picks a free one.
+    pub port: Option<u16>,
+    /// `nbthread`; `None` (the default) leaves haproxy's own choice, one thread per core.
+    pub threads: Option<u16>,
+    /// Log nothing (`-q`, no `log`), for a bench; by default every session is logged on stderr.
+    pub quiet: bool,
+}
+
 impl Haproxy {
     /// Writes `dir/haproxy.cfg` (and `dir/haproxy-server.pem`, certificate and key in one file
     /// as haproxy's `crt` wants them), starts haproxy in the foreground and waits until its port
     /// accepts.
     pub fn start_alpn_front(dir: &Path, tls: &ServerTls, backend_port: u16) -> Haproxy {
+        Haproxy::start_alpn_front_with(dir, tls, backend_port, &FrontOptions::default())
+    }
+
+    /// Like [`Haproxy::start_alpn_front`], run as `options` say.
+    ///
+    /// # Panics
+    /// When haproxy is not installed, refuses its configuration, or its port does not accept
+    /// within [`TIMEOUT`].
+    pub fn start_alpn_front_with(
+        dir: &Path,
+        tls: &ServerTls,
+        backend_port: u16,
+        options: &FrontOptions,
+    ) -> Haproxy {
         let pem = dir.join("haproxy-server.pem");
         let mut both = std::fs::read(&tls.cert).expect("cannot read the server certificate");
         if !both.ends_with(b"\n") {
@@ -118,15 +188,22 @@ impl Haproxy {
         }
         both.extend(std::fs::read(&tls.key).expect("cannot read the server key"));
         std::fs::write(&pem, both).expect("cannot write haproxy-server.pem");
-        let port = free_port();
+        let port = options.port.unwrap_or_else(free_port);
+        let mut global = String::new();
+        if !options.quiet {
+            global.push_str("    log stderr format raw local0 info\n");
+        }
+        if let Some(threads) = options.threads {
+            global.push_str(&format!("    nbthread {threads}\n"));
+        }
+        let log = if options.quiet { "" } else { "    log global\n    option tcplog\n" };
         let config = format!(
             "# Written by the iot443 interoperability suite: AWS IoT Core's port 443 rules.\n\
              global\n\
-             \x20   log stderr format raw local0 info\n\
+             {global}\
              defaults\n\
              \x20   mode tcp\n\
-             \x20   log global\n\
-             \x20   option tcplog\n\
+             {log}\
              \x20   timeout connect 5s\n\
              \x20   timeout client 120s\n\
              \x20   timeout server 120s\n\
@@ -151,7 +228,11 @@ impl Haproxy {
             checked.stderr_text()
         );
         let mut command = Command::new(peer("haproxy"));
-        command.arg("-db").arg("-f").arg(&path);
+        command.arg("-db");
+        if options.quiet {
+            command.arg("-q");
+        }
+        command.arg("-f").arg(&path);
         let proc = Proc::spawn("haproxy", command);
         wait_accepting(port, TIMEOUT, "haproxy");
         Haproxy { proc, port }

@@ -17,14 +17,29 @@ pub fn workspace_dir() -> PathBuf {
 /// # Panics
 /// When the file does not exist, with the command that builds it.
 pub fn iot443_bin() -> PathBuf {
+    iot443_bin_of("debug")
+}
+
+/// The `iot443` binary built with the cargo profile `profile` (`"debug"`, `"release"`):
+/// `IOT443_BIN`, else `<workspace>/target/<profile>/iot443`.
+///
+/// # Panics
+/// When the file does not exist, with the command that builds it.
+pub fn iot443_bin_of(profile: &str) -> PathBuf {
     let (path, origin) = match std::env::var_os("IOT443_BIN").filter(|v| !v.is_empty()) {
         Some(path) => (PathBuf::from(path), "IOT443_BIN"),
-        None => (workspace_dir().join("target/debug/iot443"), "the default path"),
+        None => (workspace_dir().join("target").join(profile).join("iot443"), "the default path"),
     };
     if !path.is_file() {
+        let flag = match profile {
+            "debug" => String::new(),
+            "release" => " --release".to_owned(),
+            other => format!(" --profile {other}"),
+        };
         panic!(
-            "the iot443 binary is missing at {} ({origin}): run `cargo build --bin iot443` \
-             first, or set IOT443_BIN to the binary (.ci/interop does both)",
+            "the iot443 binary is missing at {} ({origin}): run `cargo build{flag} --bin iot443` \
+             first, or set IOT443_BIN to the binary (.ci/interop and crates/iot443-bench/run.sh \
+             build it)",
             path.display()
         );
     }
