@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod broker;
+mod peer_text;
 #[cfg(feature = "server")]
 pub mod pki;
 #[cfg(feature = "server")]

@@ -144,7 +144,7 @@ fn dispatch_events(state: &mut State) {
                 }
             }
             // The broker logs closes and connects itself, with more detail than the shell has.
-            BrokerEvent::Close { conn, reason } => {
+            BrokerEvent::Close { conn, reason, .. } => {
                 if let Some(handle) = state.connections.get(&conn) {
                     *handle.close.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some(reason.to_string());
