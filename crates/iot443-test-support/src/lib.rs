@@ -5,6 +5,8 @@
 //!   ([`ScriptedBroker::expect`]) and answers ([`ScriptedBroker::send`]), one packet at a time.
 //! * [`Pair`]: a [`Session`] wired to a [`ScriptedBroker`] and a [`VirtualClock`], moving bytes
 //!   both ways and firing due timers, like quinn's test `Pair`.
+//! * [`RawMqtt`]: whole MQTT packets written and read on any async stream, with no session
+//!   logic, for tests of a server.
 //! * [`packets`]: short builders for the packets tests write again and again.
 //! * [`fault_proxy`]: a loopback TCP proxy that cuts, black-holes, delays and refuses connections.
 //!
@@ -13,6 +15,9 @@
 
 pub mod fault_proxy;
 pub mod packets;
+mod raw;
+
+pub use raw::RawMqtt;
 
 use bytes::{Bytes, BytesMut};
 use core::time::Duration;

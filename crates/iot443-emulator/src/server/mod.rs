@@ -3,14 +3,19 @@
 //!
 //! [`run`] takes listeners the caller has bound (port 0 in tests) and a shutdown future, as
 //! mini-redis does (STYLE.md habit 7). [`Emulator::start`] does everything for in-process use:
-//! PKI, binding, and a handle that stops the emulator when dropped.
+//! PKI, binding, and a handle that stops the emulator when dropped. [`InMemoryEmulator`] serves
+//! the same broker over in-memory streams, without TLS or sockets, for tests in virtual time.
 //!
 //! The emulator's clock is tokio's (`tokio::time::Instant`): under `tokio::time::pause()` (or
 //! `#[tokio::test(start_paused = true)]`) its CONNECT timeout, keep-alive and session expiry
 //! run in virtual time.
 
 mod connection;
+mod in_memory;
 mod shared;
+
+pub use in_memory::{InMemoryEmulator, NO_CERTIFICATE_SHA256};
+pub use shared::ClosedConnection;
 
 use crate::broker::{Broker, BrokerConfig};
 use crate::pki::{Pki, PkiError, PkiOptions};
@@ -106,7 +111,7 @@ pub async fn run(
     broker: BrokerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let shared = Arc::new(Shared::new(Broker::new(broker)));
+    let shared = Arc::new(Shared::new(Broker::new(broker), false));
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(shared::run_timers(Arc::clone(&shared))));
     for listener in listeners {

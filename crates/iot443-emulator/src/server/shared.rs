@@ -50,12 +50,30 @@ impl ConnectionHandle {
     }
 }
 
+/// A connection the broker closed (or whose transport ended), as
+/// [`InMemoryEmulator`](super::InMemoryEmulator) reports it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedConnection {
+    /// The connection.
+    pub conn: ConnectionId,
+    /// The client id, if CONNECT had been accepted.
+    pub client_id: Option<String>,
+    /// Why it was closed.
+    pub reason: CloseReason,
+    /// Messages for the client dropped while the connection was open because it did not keep
+    /// up (see [`BrokerEvent::Close`]).
+    pub dropped: u64,
+}
+
 pub(super) struct State {
     pub(super) broker: Broker,
     connections: HashMap<ConnectionId, Arc<ConnectionHandle>>,
     /// The deadline the timer task sleeps until, if any.
     armed: Option<Instant>,
     shutting_down: bool,
+    /// Every close so far, when the closes are recorded (in-memory serving for tests).
+    closes: Option<Vec<ClosedConnection>>,
 }
 
 impl State {
@@ -81,21 +99,26 @@ pub(super) struct Shared {
     timer_changed: Notify,
     /// Woken once, for every task, when the emulator stops.
     stop: Notify,
+    /// Woken when a close is recorded.
+    close_recorded: Notify,
 }
 
 impl Shared {
-    /// Serves `broker`.
-    pub(super) fn new(broker: Broker) -> Self {
+    /// Serves `broker`; with `record_closes`, every close is kept for
+    /// [`Shared::closes`].
+    pub(super) fn new(broker: Broker, record_closes: bool) -> Self {
         Shared {
             state: Mutex::new(State {
                 broker,
                 connections: HashMap::new(),
                 armed: None,
                 shutting_down: false,
+                closes: record_closes.then(Vec::new),
             }),
             origin: tokio::time::Instant::now(),
             timer_changed: Notify::new(),
             stop: Notify::new(),
+            close_recorded: Notify::new(),
         }
     }
 
@@ -172,6 +195,24 @@ impl Shared {
         self.stop.notified()
     }
 
+    /// The recorded closes from index `from` on (none unless closes are recorded).
+    pub(super) fn closes(&self, from: usize) -> Vec<ClosedConnection> {
+        let state = self.lock();
+        let closes = state.closes.as_deref().unwrap_or_default();
+        closes.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// The recorded close at `index`, once there is one.
+    pub(super) async fn close_at(&self, index: usize) -> ClosedConnection {
+        loop {
+            let recorded = self.close_recorded.notified();
+            if let Some(closed) = self.closes(index).into_iter().next() {
+                return closed;
+            }
+            recorded.await;
+        }
+    }
+
     /// Hands out the broker's events: wake-ups and closes to the connection tasks.
     fn dispatch_events(&self, state: &mut State) {
         while let Some(event) = state.broker.poll_event() {
@@ -183,7 +224,12 @@ impl Shared {
                 }
                 // The broker logs closes and connects itself; the connection task adds what
                 // only it knows (the peer's address, the transport's error).
-                BrokerEvent::Close { conn, reason, dropped, .. } => {
+                BrokerEvent::Close { conn, client_id, reason, dropped } => {
+                    if let Some(closes) = &mut state.closes {
+                        let reason = reason.clone();
+                        closes.push(ClosedConnection { conn, client_id, reason, dropped });
+                        self.close_recorded.notify_waiters();
+                    }
                     if let Some(handle) = state.connections.get(&conn) {
                         handle.set_close(Closing::Broker { reason, dropped });
                     }
