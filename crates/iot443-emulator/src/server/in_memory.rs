@@ -63,8 +63,11 @@ pub struct InMemoryEmulator {
 }
 
 impl InMemoryEmulator {
-    /// Starts a broker with `broker`'s rules and its timer task. Call it inside a tokio
-    /// runtime (it spawns tasks), like `tokio::spawn`.
+    /// Starts a broker with `broker`'s rules and its timer task.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, like `tokio::spawn`: it spawns the timer task.
     pub fn start(broker: BrokerConfig) -> InMemoryEmulator {
         let shared = Arc::new(Shared::new(Broker::new(broker), true));
         let timers = tokio::spawn(run_timers(Arc::clone(&shared)));
