@@ -1,13 +1,24 @@
-//! A local AWS IoT Core endpoint for development and tests.
+#![cfg_attr(feature = "server", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "server"),
+    doc = "A local AWS IoT Core endpoint for development and tests, built here without the \
+           `server` feature: only its sans-IO MQTT broker core."
+)]
 //!
-//! * [`pki`]: a test certificate authority, a server certificate and device identities,
-//!   generated at first start (rcgen) and reused afterwards.
-//! * [`tls`]: the TLS listeners' rules: client certificate required, ALPN `x-amzn-mqtt-ca`
-//!   required on the port-443-style listener, optional strict SNI.
-//! * [`broker`]: a sans-IO MQTT 3.1.1 broker core with IoT Core's rules and quotas.
+//! # Modules
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`pki`] | a test certificate authority, a server certificate and device identities, generated at first start (rcgen) and reused afterwards |
+//! | [`tls`] | the TLS listeners' rules: client certificate required, ALPN `x-amzn-mqtt-ca` required on the port-443-style listener, optional strict SNI |
+//! | [`broker`] | a sans-IO MQTT 3.1.1 broker core with IoT Core's rules and quotas |
+//! | [`server`] | the tokio shell: listeners, one task per connection, the broker's timers; [`Emulator`](server::Emulator) in-process, [`InMemoryEmulator`](server::InMemoryEmulator) for tests |
+//!
+//! Every module but [`broker`] needs the `server` feature (on by default).
 #![forbid(unsafe_code)]
 
 pub mod broker;
+mod peer_text;
 #[cfg(feature = "server")]
 pub mod pki;
 #[cfg(feature = "server")]

@@ -5,14 +5,24 @@
 //!   ([`ScriptedBroker::expect`]) and answers ([`ScriptedBroker::send`]), one packet at a time.
 //! * [`Pair`]: a [`Session`] wired to a [`ScriptedBroker`] and a [`VirtualClock`], moving bytes
 //!   both ways and firing due timers, like quinn's test `Pair`.
+//! * [`BrokerPair`]: one or more [`Session`]s wired to the emulator's real sans-IO broker
+//!   (`iot443_emulator::broker::Broker`) and a [`VirtualClock`]: IoT Core's answers and
+//!   timers instead of a script.
+//! * [`RawMqtt`]: whole MQTT packets written and read on any async stream, with no session
+//!   logic, for tests of a server.
 //! * [`packets`]: short builders for the packets tests write again and again.
 //! * [`fault_proxy`]: a loopback TCP proxy that cuts, black-holes, delays and refuses connections.
 //!
 //! These helpers panic with a clear message when an expectation fails: they are for tests only.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+mod broker_pair;
 pub mod fault_proxy;
 pub mod packets;
+mod raw;
+
+pub use broker_pair::{BrokerPair, ClientRef};
+pub use raw::RawMqtt;
 
 use bytes::{Bytes, BytesMut};
 use core::time::Duration;

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 use iot443_proto::codec::{
-    ConnAck, ConnectReturnCode, Packet, PacketId, PubAck, Publish, PublishQos, QoS, SubAck,
-    SubAckReturnCode, SubscribeFilter, UnsubAck,
+    ConnAck, Connect, ConnectReturnCode, Packet, PacketId, PubAck, Publish, PublishQos, QoS,
+    SubAck, SubAckReturnCode, SubscribeFilter, UnsubAck,
 };
 use iot443_proto::topic::{TopicFilter, TopicName};
 
@@ -20,6 +20,11 @@ pub fn topic(name: &str) -> TopicName {
 /// A subscription entry; panics if the filter is invalid.
 pub fn filter(text: &str, qos: QoS) -> SubscribeFilter {
     SubscribeFilter { filter: TopicFilter::new(text).expect("invalid filter"), qos }
+}
+
+/// A CONNECT for `client_id` with a clean session and a keep-alive of `keep_alive_secs`.
+pub fn connect(client_id: &str, keep_alive_secs: u16) -> Packet {
+    Packet::Connect(Connect::new(client_id, keep_alive_secs))
 }
 
 /// An accepting CONNACK.

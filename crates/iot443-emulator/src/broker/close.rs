@@ -1,12 +1,15 @@
 //! Why the broker closes a connection, with the IoT Core rule behind each reason.
 
+use crate::peer_text::peer_text;
 use iot443_proto::codec::DecodeError;
 use iot443_proto::topic::TopicError;
 
 /// Why the broker closed a connection.
 ///
 /// Reported in [`BrokerEvent::Close`](super::BrokerEvent::Close). The `Display` text says what
-/// happened and which AWS IoT Core rule applies, for the shell's log line.
+/// happened and which AWS IoT Core rule applies, for the shell's log line; text the client
+/// supplied (topics, client ids) is cut to a bounded length there, while the fields keep it
+/// whole.
 /// [`CloseReason::lifecycle_reason`] gives the `disconnectReason` IoT Core's lifecycle events
 /// would carry (AWS-IOT.md §3.9).
 #[non_exhaustive]
@@ -47,7 +50,8 @@ pub enum CloseReason {
     ClientIdRejected(String),
     /// The policy does not allow the action. A denied connect was answered with CONNACK 5.
     #[error(
-        "policy denies {action} on {resource:?} (IoT Core closes MQTT 3.1.1 connections on unauthorized actions)"
+        "policy denies {action} on {:?} (IoT Core closes MQTT 3.1.1 connections on unauthorized actions)",
+        peer_text(.resource)
     )]
     PolicyDenied {
         /// `"connect"`, `"publish"` or `"subscribe"`.
@@ -62,7 +66,7 @@ pub enum CloseReason {
         size: usize,
     },
     /// A topic name or filter breaks IoT Core's topic rules (256 bytes, 7 slashes, reserved `$`).
-    #[error("topic {topic:?} refused by IoT Core's topic rules: {error}")]
+    #[error("topic {:?} refused by IoT Core's topic rules: {error}", peer_text(.topic))]
     TopicLimit {
         /// The topic name or filter, as received.
         topic: String,
@@ -87,7 +91,8 @@ pub enum CloseReason {
     ProtocolViolation(&'static str),
     /// With strict rates: a second CONNECT for this client id within one second.
     #[error(
-        "CONNECT rate exceeded for client id {client_id:?} (IoT Core quota: 1 CONNECT per second per client id)"
+        "CONNECT rate exceeded for client id {:?} (IoT Core quota: 1 CONNECT per second per client id)",
+        peer_text(.client_id)
     )]
     ConnectRateExceeded {
         /// The client id.
@@ -102,7 +107,8 @@ pub enum CloseReason {
     InflightExceeded,
     /// A retained PUBLISH (or retained last will) to a reserved `$` topic.
     #[error(
-        "retained message to reserved topic {topic:?}: IoT Core refuses retained messages on $ topics"
+        "retained message to reserved topic {:?}: IoT Core refuses retained messages on $ topics",
+        peer_text(.topic)
     )]
     RetainOnReservedTopic {
         /// The topic.

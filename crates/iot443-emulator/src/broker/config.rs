@@ -39,7 +39,9 @@ pub struct BrokerConfig {
     /// [`DEFAULT_MAX_PACKET_SIZE`] (128 KiB payload plus headers).
     pub max_packet_size: usize,
     /// QoS 1 messages kept for one session, offline or waiting behind the in-flight window;
-    /// more are dropped and logged. Default 10,000.
+    /// more are dropped, and each run of drops is logged twice: when it starts, and when the
+    /// queue has drained to half this limit (or the session ends) with the count. Default
+    /// 10,000.
     pub max_queued_per_session: usize,
     /// Authorization policy; `None` allows everything.
     pub policy: Option<Policy>,

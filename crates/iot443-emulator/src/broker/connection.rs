@@ -1,7 +1,9 @@
 //! One TLS connection as the broker sees it: before CONNECT, then attached to a client id.
 
+use super::drops::DropRun;
 use super::quotas::{PUBLISHES_PER_SECOND, REPLAY_PER_SECOND, TokenBucket};
 use super::{BrokerEvent, ConnectionId, PeerIdentity};
+use crate::peer_text::peer_text;
 use bytes::BytesMut;
 use iot443_proto::Instant;
 use iot443_proto::codec::{Codec, LastWill, Packet};
@@ -82,8 +84,13 @@ pub(crate) struct Connection {
     pub(crate) replay_bucket: TokenBucket,
     /// Publishes discarded by the publish quota.
     pub(crate) discarded: u64,
-    /// QoS 0 messages dropped because the client did not read its output.
-    pub(crate) dropped_for_slowness: u64,
+    /// QoS 0 messages dropped because the client did not read its output, while it was open.
+    pub(crate) dropped_qos0: u64,
+    /// The run of QoS 0 drops under way: from the first drop until the client has taken half
+    /// of [`MAX_PENDING_OUTPUT`].
+    pub(crate) slow_reader: DropRun,
+    /// QoS 1 messages dropped because its session's queue was full, while it was open.
+    pub(crate) dropped_qos1: u64,
 }
 
 impl Connection {
@@ -103,7 +110,9 @@ impl Connection {
             publish_bucket: TokenBucket::new(PUBLISHES_PER_SECOND, PUBLISHES_PER_SECOND),
             replay_bucket: TokenBucket::new(REPLAY_PER_SECOND, REPLAY_PER_SECOND),
             discarded: 0,
-            dropped_for_slowness: 0,
+            dropped_qos0: 0,
+            slow_reader: DropRun::default(),
+            dropped_qos1: 0,
         }
     }
 
@@ -146,8 +155,8 @@ impl Connection {
         }
         self.discarded += 1;
         *total += 1;
-        tracing::debug!(conn = %self.id, client_id, %topic,
-            "{direction} publish over 100/s discarded (strict rates)");
+        tracing::debug!(conn = %self.id, client_id = ?peer_text(client_id),
+            topic = ?peer_text(topic.as_str()), "{direction} publish over 100/s discarded (strict rates)");
         false
     }
 
@@ -155,7 +164,8 @@ impl Connection {
     /// empty. A packet that cannot be encoded is logged and dropped. A QoS 0 PUBLISH for a
     /// client that has not taken [`MAX_PENDING_OUTPUT`] bytes of output yet is dropped too: a
     /// flood towards a slow subscriber costs that subscriber messages, not the emulator memory.
-    /// (QoS 1 is bounded by the 100 unacknowledged messages each way.)
+    /// (QoS 1 is bounded by the 100 unacknowledged messages each way.) Such drops are logged
+    /// as a run (see [`DropRun`]), ended by [`Connection::output_taken`] or [`Connection::end_runs`].
     pub(crate) fn send(
         &mut self,
         codec: &Codec,
@@ -165,10 +175,11 @@ impl Connection {
         if self.tx.len() >= MAX_PENDING_OUTPUT
             && matches!(packet, Packet::Publish(publish) if publish.qos.packet_id().is_none())
         {
-            if self.dropped_for_slowness == 0 {
-                tracing::warn!(conn = %self.id, "client reads too slowly: dropping QoS 0 messages for it");
+            self.dropped_qos0 += 1;
+            if self.slow_reader.record() {
+                tracing::warn!(conn = %self.id, max_pending_output = MAX_PENDING_OUTPUT,
+                    "client reads too slowly: dropping QoS 0 messages for it until it has read half its pending output");
             }
-            self.dropped_for_slowness += 1;
             return;
         }
         let was_empty = self.tx.is_empty();
@@ -179,6 +190,32 @@ impl Connection {
         if was_empty && !self.tx.is_empty() {
             events.push_back(BrokerEvent::Wake(self.id));
         }
+    }
+
+    /// The shell took output: a run of QoS 0 drops ends once less than half of
+    /// [`MAX_PENDING_OUTPUT`] is left.
+    pub(crate) fn output_taken(&mut self) {
+        if self.slow_reader.is_running()
+            && self.tx.len() <= MAX_PENDING_OUTPUT / 2
+            && let Some(dropped) = self.slow_reader.end()
+        {
+            tracing::warn!(conn = %self.id, dropped,
+                "client caught up: {dropped} QoS 0 messages were dropped while it read too slowly");
+        }
+    }
+
+    /// The connection closes: a run of QoS 0 drops under way ends with it.
+    pub(crate) fn end_runs(&mut self) {
+        if let Some(dropped) = self.slow_reader.end() {
+            tracing::warn!(conn = %self.id, dropped,
+                "connection closed while the client read too slowly: {dropped} QoS 0 messages were dropped");
+        }
+    }
+
+    /// Messages for the client dropped while the connection was open (QoS 0 for reading too
+    /// slowly, QoS 1 for a full session queue).
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped_qos0 + self.dropped_qos1
     }
 }
 

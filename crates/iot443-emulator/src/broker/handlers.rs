@@ -3,6 +3,7 @@
 use super::connection::{Attached, ConnState, clamp_keep_alive, keep_alive_grace};
 use super::sessions::Session;
 use super::{Broker, BrokerEvent, CloseReason, ConnectionId};
+use crate::peer_text::peer_text;
 use iot443_proto::Instant;
 use iot443_proto::codec::{
     AWS_MAX_CLIENT_ID_BYTES, AWS_MAX_FILTERS_PER_SUBSCRIBE, AWS_MAX_PAYLOAD, ConnAck, Connect,
@@ -171,7 +172,7 @@ impl Broker {
         }
         tracing::info!(
             conn = %conn,
-            client_id,
+            client_id = ?peer_text(&client_id),
             clean_session = connect.clean_session,
             session_present,
             keep_alive,
@@ -198,8 +199,8 @@ impl Broker {
             return self.close(now, conn, reason);
         }
         if publish.qos.qos() == QoS::ExactlyOnce {
-            tracing::info!(conn = %conn, client_id, topic = %publish.topic,
-                "QoS 2 PUBLISH dropped without PUBREC: IoT Core supports QoS 0 and 1 only");
+            tracing::info!(conn = %conn, client_id = ?peer_text(&client_id),
+                topic = ?peer_text(publish.topic.as_str()), "QoS 2 PUBLISH dropped without PUBREC: IoT Core supports QoS 0 and 1 only");
             return;
         }
         if publish.retain && publish.topic.as_str().starts_with('$') {
@@ -247,7 +248,7 @@ impl Broker {
             }
         }
         if subscribe.filters.iter().any(|entry| entry.qos == QoS::ExactlyOnce) {
-            tracing::info!(conn = %conn, client_id,
+            tracing::info!(conn = %conn, client_id = ?peer_text(&client_id),
                 "SUBSCRIBE with a QoS 2 filter ignored without SUBACK: IoT Core supports QoS 0 and 1 only");
             return;
         }

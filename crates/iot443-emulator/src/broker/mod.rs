@@ -15,6 +15,7 @@
 //! | [`quotas`] | IoT Core's rate quotas (strict rates only) |
 //! | [`policy`] | the optional authorization policy file |
 //! | [`close`](CloseReason) | why a connection was closed |
+//! | `drops` | runs of messages dropped for a client that does not keep up, logged twice each |
 //!
 //! Choices where IoT Core's behaviour is not documented (AWS-IOT.md §8) are listed on
 //! [`Broker`].
@@ -22,6 +23,7 @@
 mod close;
 mod config;
 mod connection;
+mod drops;
 mod handlers;
 pub mod policy;
 pub mod quotas;
@@ -38,6 +40,7 @@ pub use handlers::{MAX_CLIENT_ID_BYTES, MAX_FILTERS_PER_SUBSCRIBE, MAX_SUBSCRIPT
 pub use policy::{Policy, PolicyError};
 pub use sessions::MAX_INFLIGHT;
 
+use crate::peer_text::peer_text;
 use bytes::{BufMut, BytesMut};
 use connection::{ConnState, Connection};
 use iot443_proto::Instant;
@@ -87,8 +90,14 @@ pub enum BrokerEvent {
     Close {
         /// The connection.
         conn: ConnectionId,
-        /// Why, for the log.
+        /// The client id, if CONNECT had been accepted.
+        client_id: Option<String>,
+        /// Why.
         reason: CloseReason,
+        /// Messages for the client dropped while the connection was open because it did not
+        /// keep up: QoS 1 beyond [`BrokerConfig::max_queued_per_session`], QoS 0 beyond
+        /// [`MAX_PENDING_OUTPUT`] of unread output. 0 when none were.
+        dropped: u64,
     },
     /// A CONNECT was accepted (CONNACK 0 is in the connection's output).
     Connected {
@@ -212,7 +221,8 @@ impl Broker {
     pub fn open(&mut self, now: Instant, peer: PeerIdentity) -> ConnectionId {
         let id = ConnectionId(self.next_id);
         self.next_id += 1;
-        tracing::debug!(conn = %id, common_name = ?peer.common_name, "connection opened");
+        let common_name = peer.common_name.as_deref().map(peer_text);
+        tracing::debug!(conn = %id, ?common_name, "connection opened");
         let connection = Connection::new(id, peer, now, self.config.connect_timeout);
         self.connections.insert(id, connection);
         id
@@ -276,7 +286,7 @@ impl Broker {
             self.close(now, conn, reason);
         }
         for client_id in self.sessions.expired(now) {
-            tracing::info!(client_id, "persistent session expired");
+            tracing::info!(client_id = ?peer_text(&client_id), "persistent session expired");
             self.discard_session(&client_id);
         }
         if self.config.strict_rates {
@@ -307,6 +317,9 @@ impl Broker {
         buf.put_slice(&tx.split_to(n));
         if closing && tx.is_empty() {
             self.closing.remove(&conn);
+        }
+        if let Some(connection) = self.connections.get_mut(&conn) {
+            connection.output_taken();
         }
         n
     }
@@ -350,16 +363,20 @@ impl Broker {
     pub(crate) fn close(&mut self, now: Instant, conn: ConnectionId, reason: CloseReason) {
         let Some(mut connection) = self.connections.remove(&conn) else { return };
         let client_id = connection.attached().map(|attached| attached.client_id.clone());
+        connection.end_runs();
         tracing::info!(
             conn = %conn,
-            client_id = client_id.as_deref().unwrap_or(""),
+            client_id = %peer_text(client_id.as_deref().unwrap_or("")),
             lifecycle = reason.lifecycle_reason(),
             discarded_publishes = connection.discarded,
+            dropped_qos0 = connection.dropped_qos0,
+            dropped_qos1 = connection.dropped_qos1,
             "closing connection: {reason}"
         );
         if !connection.tx.is_empty() {
             self.closing.insert(conn, connection.tx.split());
         }
+        let dropped = connection.dropped();
         let will = match connection.state {
             ConnState::Connected(attached) if reason.publishes_will() => attached.will,
             _ => None,
@@ -367,9 +384,9 @@ impl Broker {
         if let Some(client_id) = &client_id {
             self.detach_session(now, client_id, conn);
         }
-        self.events.push_back(BrokerEvent::Close { conn, reason });
+        self.events.push_back(BrokerEvent::Close { conn, client_id, reason, dropped });
         if let Some(will) = will {
-            tracing::debug!(conn = %conn, topic = %will.topic, "publishing last will");
+            tracing::debug!(conn = %conn, topic = ?peer_text(will.topic.as_str()), "publishing last will");
             self.route(now, &will.topic, &will.payload, will.qos, will.retain);
         }
     }
@@ -404,7 +421,11 @@ impl Broker {
 
     /// Forgets `client_id`'s session and its subscriptions.
     pub(crate) fn discard_session(&mut self, client_id: &str) {
-        if let Some(session) = self.sessions.remove(client_id) {
+        if let Some(mut session) = self.sessions.remove(client_id) {
+            if let Some(dropped) = session.overflow.end() {
+                tracing::warn!(client_id = ?peer_text(client_id), dropped,
+                    "session discarded while its queue was full: {dropped} QoS 1 messages were dropped");
+            }
             for filter in session.subscriptions.keys() {
                 self.router.unsubscribe(client_id, filter);
             }

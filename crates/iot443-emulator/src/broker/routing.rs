@@ -13,6 +13,7 @@
 
 use super::Broker;
 use super::sessions::{MAX_INFLIGHT, Message};
+use crate::peer_text::peer_text;
 use bytes::Bytes;
 use iot443_proto::Instant;
 use iot443_proto::codec::{Packet, PublishQos, QoS};
@@ -163,9 +164,9 @@ impl Broker {
             if session.persistent && qos != QoS::AtMostOnce {
                 if session.queued() < max_queued {
                     session.backlog.push_back(message);
-                } else {
-                    tracing::warn!(client_id, max_queued, topic = %message.topic,
-                        "offline session queue full: QoS 1 message dropped");
+                } else if session.overflow.record() {
+                    tracing::warn!(client_id = ?peer_text(client_id), max_queued,
+                        "offline session queue full: dropping QoS 1 messages for it until it resumes and its queue drains to half");
                 }
             }
             return;
@@ -192,17 +193,23 @@ impl Broker {
             }
             _ if session.queued() < max_queued => session.waiting.push_back(message),
             _ => {
-                tracing::warn!(conn = %conn.id, client_id, max_queued, topic = %message.topic,
-                    inflight = MAX_INFLIGHT, "session queue full: QoS 1 message dropped");
+                conn.dropped_qos1 += 1;
+                if session.overflow.record() {
+                    tracing::warn!(conn = %conn.id, client_id = ?peer_text(client_id), max_queued,
+                        inflight = MAX_INFLIGHT,
+                        "session queue full: dropping QoS 1 messages for this client until its queue drains to half");
+                }
             }
         }
     }
 
     /// Fills the in-flight window of `client_id`'s online session from its queues: stored
     /// messages first (with strict rates only when both the replay pace of 10/s and the publish
-    /// quota allow), then live ones that waited for the window.
+    /// quota allow), then live ones that waited for the window. A run of drops for a full
+    /// queue ends once the queue has drained to half its limit.
     pub(crate) fn pump(&mut self, now: Instant, client_id: &str) {
         let strict = self.config.strict_rates;
+        let half = self.config.max_queued_per_session / 2;
         let Some(session) = self.sessions.get_mut(client_id) else { return };
         let Some(conn) = session.connection.and_then(|id| self.connections.get_mut(&id)) else {
             return;
@@ -222,6 +229,13 @@ impl Broker {
             let Some(message) = next else { break };
             let publish = session.start_inflight(message);
             conn.send(&self.codec, &Packet::Publish(publish), &mut self.events);
+        }
+        if session.overflow.is_running()
+            && session.queued() <= half
+            && let Some(dropped) = session.overflow.end()
+        {
+            tracing::warn!(conn = %conn.id, client_id = ?peer_text(client_id), dropped,
+                "session queue drained to half: {dropped} QoS 1 messages were dropped while it was full");
         }
     }
 

@@ -14,9 +14,12 @@
 //! * `backlog`: messages stored while the session was offline (and `waiting` ones left when the
 //!   connection ended), replayed after a resume, at 10 per second with strict rates.
 //!
-//! `waiting` and `backlog` together hold at most `max_queued_per_session` messages.
+//! `waiting` and `backlog` together hold at most `max_queued_per_session` messages. Messages
+//! beyond that are dropped in runs ([`DropRun`]): logged when a run starts, and when the queue
+//! has drained to half the limit or the session ends.
 
 use super::ConnectionId;
+use super::drops::DropRun;
 use bytes::Bytes;
 use iot443_proto::Instant;
 use iot443_proto::codec::{PacketId, Publish, PublishQos, QoS};
@@ -63,6 +66,8 @@ pub(crate) struct Session {
     inflight: VecDeque<(PacketId, Message)>,
     pub(crate) waiting: VecDeque<Message>,
     pub(crate) backlog: VecDeque<Message>,
+    /// QoS 1 messages dropped because `waiting` and `backlog` were full.
+    pub(crate) overflow: DropRun,
     next_packet_id: PacketId,
 }
 
@@ -77,6 +82,7 @@ impl Session {
             inflight: VecDeque::new(),
             waiting: VecDeque::new(),
             backlog: VecDeque::new(),
+            overflow: DropRun::default(),
             next_packet_id: PacketId::MIN,
         }
     }

@@ -1,24 +1,29 @@
-//! One task per accepted TCP connection: TLS handshake, then bytes in and out of the broker.
+//! One task per connection: the TLS handshake (for TCP connections), then bytes in and out of
+//! the broker until the end.
 
-use super::shared::{ConnectionHandle, Shared};
+use super::shared::{Closing, ConnectionHandle, Shared};
 use crate::broker::{ConnectionId, PeerIdentity};
+use crate::peer_text::peer_text;
 use crate::tls::TlsAcceptor;
 use bytes::{Buf, BytesMut};
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 const READ_BUFFER: usize = 16 * 1024;
 
-/// Serves one connection until it closes, the broker closes it, or the emulator stops.
-pub(super) async fn serve(
+/// How long the last bytes for a closing client, and the transport's shutdown, may take.
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);
+
+/// Serves one accepted TCP connection: TLS under the listener's rules, then MQTT.
+pub(super) async fn serve_tls(
     tcp: TcpStream,
     peer: SocketAddr,
     tls: Arc<TlsAcceptor>,
     shared: Arc<Shared>,
-    stop: Arc<Notify>,
 ) {
     let accepted = match tls.accept(tcp).await {
         Ok(accepted) => accepted,
@@ -29,84 +34,121 @@ pub(super) async fn serve(
     if accepted.silent {
         // The field-reported behaviour on 443 without ALPN: TLS completes, CONNACK never comes.
         tracing::warn!(%peer, "TLS without ALPN x-amzn-mqtt-ca accepted silently; MQTT will get no answer");
-        discard_until_closed(&mut stream, &stop).await;
+        discard_until_closed(&mut stream, &shared).await;
         return;
     }
     let identity = PeerIdentity {
-        common_name: accepted.peer.common_name.clone(),
-        certificate_sha256: accepted.peer.certificate_sha256.clone(),
+        common_name: accepted.peer.common_name,
+        certificate_sha256: accepted.peer.certificate_sha256,
     };
-    let Some((id, handle)) = shared.open(identity) else { return };
-    tracing::debug!(%peer, connection = ?id, cn = ?accepted.peer.common_name, "TLS connection accepted");
-    let reason = pump(&mut stream, id, &handle, &shared, &stop).await;
-    if let Some(reason) = reason {
-        // The transport ended on its own: the broker publishes the will if it applies.
-        tracing::debug!(%peer, connection = ?id, "{reason}");
-        shared.with_broker(|broker, now| broker.handle_closed(now, id));
-    }
-    shared.forget(id);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), stream.shutdown()).await;
+    serve_mqtt(stream, peer, identity, shared).await;
 }
 
-/// Moves bytes until the end. Returns why the transport ended when that was not the broker's
-/// decision (the broker has then still to be told).
+/// Serves MQTT on `stream` for `identity` until the client or the broker closes it, or the
+/// emulator stops; `peer` names the other end in logs.
+pub(super) async fn serve_mqtt<S, P>(
+    mut stream: S,
+    peer: P,
+    identity: PeerIdentity,
+    shared: Arc<Shared>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    P: fmt::Display,
+{
+    let common_name = identity.common_name.clone();
+    let Some((id, handle)) = shared.open(identity) else { return };
+    let common_name = common_name.as_deref().map(peer_text);
+    tracing::debug!(%peer, conn = %id, ?common_name, "MQTT connection opened");
+    let ended = pump(&mut stream, id, &handle, &shared).await;
+    let closing = match ended {
+        Ended::Told(closing) => closing,
+        Ended::Transport(detail) => {
+            // The transport ended on its own: the broker publishes the will if it applies, and
+            // reports the close like one of its own.
+            tracing::debug!(%peer, conn = %id, "transport ended: {detail}");
+            shared.with_broker(|broker, now| broker.handle_closed(now, id));
+            handle.take_close().unwrap_or(Closing::Stopping)
+        }
+    };
+    match closing {
+        Closing::Broker { reason, dropped } => tracing::debug!(
+            %peer,
+            conn = %id,
+            lifecycle = reason.lifecycle_reason(),
+            dropped,
+            "connection task ends: {reason}"
+        ),
+        Closing::Stopping => {
+            tracing::debug!(%peer, conn = %id, "connection task ends: the emulator is stopping");
+        }
+    }
+    shared.forget(id);
+    let _ = tokio::time::timeout(FLUSH_LIMIT, stream.shutdown()).await;
+}
+
+/// How [`pump`] ended.
+enum Ended {
+    /// The broker closed the connection or the emulator stops; the broker needs no word.
+    Told(Closing),
+    /// The transport ended or failed (the text says how); the broker must be told.
+    Transport(String),
+}
+
+/// Moves bytes until the end.
 async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     id: ConnectionId,
     handle: &ConnectionHandle,
     shared: &Shared,
-    stop: &Notify,
-) -> Option<String> {
+) -> Ended {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut read_buf = BytesMut::with_capacity(READ_BUFFER);
     let mut write_buf = BytesMut::new();
-    let stopped = stop.notified();
+    let stopped = shared.stopped();
     tokio::pin!(stopped);
     loop {
-        if let Some(reason) = handle.take_close() {
+        if let Some(closing) = handle.take_close() {
             // Flush what the broker still had for this client (a CONNACK refusal code, …).
             shared.poll_transmit(id, &mut write_buf);
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            let _ = tokio::time::timeout(FLUSH_LIMIT, async {
                 writer.write_all(&write_buf).await?;
                 writer.flush().await
             })
             .await;
-            tracing::debug!(connection = ?id, "closed: {reason}");
-            // The broker decided (or the emulator is stopping): it needs no further word.
-            return None;
+            return Ended::Told(closing);
         }
         if write_buf.is_empty() {
             shared.poll_transmit(id, &mut write_buf);
         }
         tokio::select! {
-            () = &mut stopped => return Some("the emulator is stopping".into()),
+            () = &mut stopped => return Ended::Told(Closing::Stopping),
             () = handle.wake.notified() => {}
             read = reader.read_buf(&mut read_buf) => match read {
-                Ok(0) => return Some("the client closed the connection".into()),
+                Ok(0) => return Ended::Transport("the client closed the connection".into()),
                 Ok(_) => {
                     shared.with_broker(|broker, now| broker.handle_bytes(now, id, &read_buf));
                     read_buf.clear();
                 }
-                Err(error) => return Some(format!("read failed: {error}")),
+                Err(error) => return Ended::Transport(format!("read failed: {error}")),
             },
             written = writer.write(&write_buf), if !write_buf.is_empty() => match written {
-                Ok(0) => return Some("the connection closed while writing".into()),
+                Ok(0) => return Ended::Transport("the connection closed while writing".into()),
                 Ok(n) => {
                     write_buf.advance(n);
                     if write_buf.is_empty()
                         && let Err(error) = writer.flush().await {
-                            return Some(format!("write failed: {error}"));
+                            return Ended::Transport(format!("write failed: {error}"));
                         }
                 }
-                Err(error) => return Some(format!("write failed: {error}")),
+                Err(error) => return Ended::Transport(format!("write failed: {error}")),
             },
         }
     }
 }
 
-async fn discard_until_closed<S: AsyncRead + Unpin>(stream: &mut S, stop: &Notify) {
+async fn discard_until_closed<S: AsyncRead + Unpin>(stream: &mut S, shared: &Shared) {
     let mut sink = vec![0u8; 4096];
-    let stopped = stop.notified();
+    let stopped = shared.stopped();
     tokio::pin!(stopped);
     loop {
         tokio::select! {

@@ -3,10 +3,19 @@
 //!
 //! [`run`] takes listeners the caller has bound (port 0 in tests) and a shutdown future, as
 //! mini-redis does (STYLE.md habit 7). [`Emulator::start`] does everything for in-process use:
-//! PKI, binding, and a handle that stops the emulator when dropped.
+//! PKI, binding, and a handle that stops the emulator when dropped. [`InMemoryEmulator`] serves
+//! the same broker over in-memory streams, without TLS or sockets, for tests in virtual time.
+//!
+//! The emulator's clock is tokio's (`tokio::time::Instant`): under `tokio::time::pause()` (or
+//! `#[tokio::test(start_paused = true)]`) its CONNECT timeout, keep-alive and session expiry
+//! run in virtual time.
 
 mod connection;
+mod in_memory;
 mod shared;
+
+pub use in_memory::{InMemoryEmulator, NO_CERTIFICATE_SHA256};
+pub use shared::ClosedConnection;
 
 use crate::broker::{Broker, BrokerConfig};
 use crate::pki::{Pki, PkiError, PkiOptions};
@@ -18,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// How an emulator is set up.
@@ -102,24 +111,25 @@ pub async fn run(
     broker: BrokerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let shared = Arc::new(Shared::new(Broker::new(broker)));
-    let stop = Arc::new(Notify::new());
+    let shared = Arc::new(Shared::new(Broker::new(broker), false));
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(shared::run_timers(Arc::clone(&shared), Arc::clone(&stop))));
+    tasks.push(tokio::spawn(shared::run_timers(Arc::clone(&shared))));
     for listener in listeners {
-        tasks.push(tokio::spawn(accept_loop(listener, Arc::clone(&shared), Arc::clone(&stop))));
+        tasks.push(tokio::spawn(accept_loop(listener, Arc::clone(&shared))));
     }
     shutdown.await;
     tracing::info!("shutting down");
     shared.shut_down();
-    stop.notify_waiters();
     for task in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        let _ = tokio::time::timeout(STOP_LIMIT, task).await;
     }
 }
 
-async fn accept_loop(listener: Listener, shared: Arc<Shared>, stop: Arc<Notify>) {
-    let stopped = stop.notified();
+/// How long stopping waits for each task.
+const STOP_LIMIT: Duration = Duration::from_secs(5);
+
+async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
+    let stopped = shared.stopped();
     tokio::pin!(stopped);
     loop {
         tokio::select! {
@@ -128,11 +138,7 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, stop: Arc<Notify>)
                 Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
                     let tls = Arc::clone(&listener.tls);
-                    let shared = Arc::clone(&shared);
-                    let stop = Arc::clone(&stop);
-                    tokio::spawn(async move {
-                        connection::serve(tcp, peer, tls, shared, stop).await;
-                    });
+                    tokio::spawn(connection::serve_tls(tcp, peer, tls, Arc::clone(&shared)));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: log, breathe, go on.

@@ -1,33 +1,79 @@
 //! The broker behind one lock, the connection tasks' wake-up handles, and the timer task.
 
-use crate::broker::{Broker, BrokerEvent, ConnectionId};
+use crate::broker::{Broker, BrokerEvent, CloseReason, ConnectionId, PeerIdentity};
 use iot443_proto::Instant;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
+
+/// Why a connection task must end, as others tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Closing {
+    /// The broker closed the connection, or recorded that its transport ended.
+    Broker {
+        /// Why.
+        reason: CloseReason,
+        /// Messages dropped for the client while the connection was open (see
+        /// [`BrokerEvent::Close`]).
+        dropped: u64,
+    },
+    /// The emulator is stopping.
+    Stopping,
+}
 
 /// What a connection task is told by others.
 #[derive(Debug, Default)]
 pub(super) struct ConnectionHandle {
     /// Woken when the broker has output for this connection or closes it.
     pub(super) wake: Notify,
-    /// Set, with the reason, when the broker closed the connection or the emulator stops; the
-    /// task flushes and ends.
-    pub(super) close: Mutex<Option<String>>,
+    /// Set when the broker closed the connection or the emulator stops; the task flushes and
+    /// ends.
+    close: Mutex<Option<Closing>>,
 }
 
 impl ConnectionHandle {
-    pub(super) fn take_close(&self) -> Option<String> {
+    /// Why the task must end, if it must; taken once.
+    pub(super) fn take_close(&self) -> Option<Closing> {
         self.close.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
+
+    /// Tells the task to end for `closing` (a close from the broker wins over a stop) and
+    /// wakes it.
+    fn set_close(&self, closing: Closing) {
+        let mut close = self.close.lock().unwrap_or_else(PoisonError::into_inner);
+        match (&*close, &closing) {
+            (Some(Closing::Broker { .. }), Closing::Stopping) => {}
+            _ => *close = Some(closing),
+        }
+        drop(close);
+        self.wake.notify_one();
+    }
+}
+
+/// A connection the broker closed (or whose transport ended), as
+/// [`InMemoryEmulator`](super::InMemoryEmulator) reports it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedConnection {
+    /// The connection.
+    pub conn: ConnectionId,
+    /// The client id, if CONNECT had been accepted.
+    pub client_id: Option<String>,
+    /// Why it was closed.
+    pub reason: CloseReason,
+    /// Messages for the client dropped while the connection was open because it did not keep
+    /// up (see [`BrokerEvent::Close`]).
+    pub dropped: u64,
 }
 
 pub(super) struct State {
     pub(super) broker: Broker,
-    pub(super) connections: HashMap<ConnectionId, Arc<ConnectionHandle>>,
+    connections: HashMap<ConnectionId, Arc<ConnectionHandle>>,
     /// The deadline the timer task sleeps until, if any.
     armed: Option<Instant>,
     shutting_down: bool,
+    /// Every close so far, when the closes are recorded (in-memory serving for tests).
+    closes: Option<Vec<ClosedConnection>>,
 }
 
 impl State {
@@ -43,33 +89,46 @@ impl State {
 
 /// The broker and its connection handles, behind one mutex held only for short, non-blocking
 /// sections.
+///
+/// The broker's clock is tokio's: under `tokio::time::pause()` every timer of the emulator
+/// (CONNECT timeout, keep-alive, session expiry, quotas) runs in virtual time.
 pub(super) struct Shared {
     state: Mutex<State>,
-    origin: std::time::Instant,
+    origin: tokio::time::Instant,
     /// Woken whenever the broker's next deadline may have moved.
-    pub(super) timer_changed: Notify,
+    timer_changed: Notify,
+    /// Woken once, for every task, when the emulator stops.
+    stop: Notify,
+    /// Woken when a close is recorded.
+    close_recorded: Notify,
 }
 
 impl Shared {
-    pub(super) fn new(broker: Broker) -> Self {
+    /// Serves `broker`; with `record_closes`, every close is kept for
+    /// [`Shared::closes`].
+    pub(super) fn new(broker: Broker, record_closes: bool) -> Self {
         Shared {
             state: Mutex::new(State {
                 broker,
                 connections: HashMap::new(),
                 armed: None,
                 shutting_down: false,
+                closes: record_closes.then(Vec::new),
             }),
-            origin: std::time::Instant::now(),
+            origin: tokio::time::Instant::now(),
             timer_changed: Notify::new(),
+            stop: Notify::new(),
+            close_recorded: Notify::new(),
         }
     }
 
+    /// The broker's time: since the emulator started, on tokio's clock.
     pub(super) fn now(&self) -> Instant {
         Instant::from_duration(self.origin.elapsed())
     }
 
     /// Locks the state. A panic elsewhere never poisons the emulator for good.
-    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -92,7 +151,7 @@ impl Shared {
     /// After a call into the broker: hands out its events, releases the lock, and wakes the
     /// timer task if the broker's next deadline moved earlier.
     fn settle(&self, mut state: MutexGuard<'_, State>) {
-        dispatch_events(&mut state);
+        self.dispatch_events(&mut state);
         let rearm = state.timer_moved_earlier();
         drop(state);
         if rearm {
@@ -101,10 +160,7 @@ impl Shared {
     }
 
     /// Registers a new connection and returns its id and handle; `None` while shutting down.
-    pub(super) fn open(
-        &self,
-        peer: crate::broker::PeerIdentity,
-    ) -> Option<(ConnectionId, Arc<ConnectionHandle>)> {
+    pub(super) fn open(&self, peer: PeerIdentity) -> Option<(ConnectionId, Arc<ConnectionHandle>)> {
         let now = self.now();
         let mut state = self.lock();
         if state.shutting_down {
@@ -122,43 +178,72 @@ impl Shared {
         self.lock().connections.remove(&id);
     }
 
-    /// Closes every connection.
+    /// Closes every connection and stops every task waiting on [`Shared::stopped`].
     pub(super) fn shut_down(&self) {
         let mut state = self.lock();
         state.shutting_down = true;
         for handle in state.connections.values() {
-            let mut close = handle.close.lock().unwrap_or_else(PoisonError::into_inner);
-            close.get_or_insert_with(|| "the emulator is stopping".to_owned());
-            drop(close);
-            handle.wake.notify_one();
+            handle.set_close(Closing::Stopping);
+        }
+        drop(state);
+        self.stop.notify_waiters();
+    }
+
+    /// Completes when [`Shared::shut_down`] is called after this call (create it before
+    /// checking for work, like [`Notify::notified`]).
+    pub(super) fn stopped(&self) -> tokio::sync::futures::Notified<'_> {
+        self.stop.notified()
+    }
+
+    /// The recorded closes from index `from` on (none unless closes are recorded).
+    pub(super) fn closes(&self, from: usize) -> Vec<ClosedConnection> {
+        let state = self.lock();
+        let closes = state.closes.as_deref().unwrap_or_default();
+        closes.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// The recorded close at `index`, once there is one.
+    pub(super) async fn close_at(&self, index: usize) -> ClosedConnection {
+        loop {
+            let recorded = self.close_recorded.notified();
+            if let Some(closed) = self.closes(index).into_iter().next() {
+                return closed;
+            }
+            recorded.await;
+        }
+    }
+
+    /// Hands out the broker's events: wake-ups and closes to the connection tasks.
+    fn dispatch_events(&self, state: &mut State) {
+        while let Some(event) = state.broker.poll_event() {
+            match event {
+                BrokerEvent::Wake(id) => {
+                    if let Some(handle) = state.connections.get(&id) {
+                        handle.wake.notify_one();
+                    }
+                }
+                // The broker logs closes and connects itself; the connection task adds what
+                // only it knows (the peer's address, the transport's error).
+                BrokerEvent::Close { conn, client_id, reason, dropped } => {
+                    if let Some(closes) = &mut state.closes {
+                        let reason = reason.clone();
+                        closes.push(ClosedConnection { conn, client_id, reason, dropped });
+                        self.close_recorded.notify_waiters();
+                    }
+                    if let Some(handle) = state.connections.get(&conn) {
+                        handle.set_close(Closing::Broker { reason, dropped });
+                    }
+                }
+                BrokerEvent::Connected { .. } => {}
+            }
         }
     }
 }
 
-fn dispatch_events(state: &mut State) {
-    while let Some(event) = state.broker.poll_event() {
-        match event {
-            BrokerEvent::Wake(id) => {
-                if let Some(handle) = state.connections.get(&id) {
-                    handle.wake.notify_one();
-                }
-            }
-            // The broker logs closes and connects itself, with more detail than the shell has.
-            BrokerEvent::Close { conn, reason } => {
-                if let Some(handle) = state.connections.get(&conn) {
-                    *handle.close.lock().unwrap_or_else(PoisonError::into_inner) =
-                        Some(reason.to_string());
-                    handle.wake.notify_one();
-                }
-            }
-            BrokerEvent::Connected { .. } => {}
-        }
-    }
-}
-
-/// Fires the broker's timers (CONNECT timeout, keep-alive, session expiry, quotas).
-pub(super) async fn run_timers(shared: Arc<Shared>, stop: Arc<Notify>) {
-    let stopped = stop.notified();
+/// Fires the broker's timers (CONNECT timeout, keep-alive, session expiry, quotas) until the
+/// emulator stops.
+pub(super) async fn run_timers(shared: Arc<Shared>) {
+    let stopped = shared.stopped();
     tokio::pin!(stopped);
     loop {
         let deadline = {
@@ -169,8 +254,7 @@ pub(super) async fn run_timers(shared: Arc<Shared>, stop: Arc<Notify>) {
         let sleep = async {
             match deadline {
                 Some(at) => {
-                    let wait = at.saturating_duration_since(shared.now());
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep_until(shared.origin + at.duration_since_origin()).await
                 }
                 None => std::future::pending().await,
             }

@@ -32,6 +32,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
+use crate::peer_text::peer_text;
 use crate::pki::{Pki, certificate_sha256};
 pub use refusal::HandshakeRefusal;
 
@@ -218,8 +219,8 @@ impl TlsAcceptor {
         match &result {
             Ok(accepted) => tracing::debug!(
                 peer = %peer,
-                common_name = ?accepted.peer.common_name,
-                sni = ?accepted.peer.sni,
+                common_name = ?accepted.peer.common_name.as_deref().map(peer_text),
+                sni = ?accepted.peer.sni.as_deref().map(peer_text),
                 alpn = ?accepted.peer.alpn,
                 tls_version = %accepted.peer.tls_version,
                 cipher_suite = %accepted.peer.cipher_suite,

@@ -7,11 +7,13 @@ use std::time::Duration;
 use rustls::CertificateError;
 
 use super::ALPN_MQTT_CA_STR;
+use crate::peer_text::peer_text;
 
 /// Why [`TlsAcceptor::accept`](super::TlsAcceptor::accept) refused a connection.
 ///
 /// The `Display` text is the operator's log line: it names the peer, the reason, and what the
-/// client must change.
+/// client must change. What the client sent (its ALPN list, its SNI) is cut to a bounded
+/// length there; the fields keep it whole.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeRefusal {
@@ -30,9 +32,10 @@ pub enum HandshakeRefusal {
     /// Port-443 listener: the client offered ALPN protocols, none of them `x-amzn-mqtt-ca`; the
     /// client received a fatal `no_application_protocol` alert.
     #[error(
-        "refused TLS from {peer}: the client offered ALPN {offered:?} but not \
+        "refused TLS from {peer}: the client offered ALPN {} but not \
          {ALPN_MQTT_CA_STR}; port 443 with a client certificate needs {ALPN_MQTT_CA_STR} (`mqtt` \
-         is for custom authorizers; check the length prefix of the protocol list)"
+         is for custom authorizers; check the length prefix of the protocol list)",
+        peer_text(&offered_list(.offered))
     )]
     WrongAlpn {
         /// The client's address.
@@ -100,7 +103,7 @@ pub enum HandshakeRefusal {
     #[error(
         "refused TLS from {peer}: {}; strict SNI mode needs the endpoint host name, one of {expected:?}",
         match sni {
-            Some(name) => format!("the client sent SNI {name:?}, which the server certificate does not hold"),
+            Some(name) => format!("the client sent SNI {:?}, which the server certificate does not hold", peer_text(name)),
             None => "the client sent no SNI (or an IP address, which SNI cannot carry)".to_owned(),
         }
     )]
@@ -255,6 +258,11 @@ impl HandshakeRefusal {
     }
 }
 
+/// The offered ALPN protocols as one text, `["a", "b"]`, for [`peer_text`].
+fn offered_list(offered: &[String]) -> String {
+    format!("{offered:?}")
+}
+
 /// `2049-12-31T23:59:59Z` from seconds since the Unix epoch.
 fn utc_text(secs: u64) -> String {
     let Ok(at) = i64::try_from(secs)
@@ -320,5 +328,15 @@ mod tests {
             true,
         );
         assert!(matches!(eof, HandshakeRefusal::Io { .. }));
+    }
+
+    #[test]
+    fn a_long_alpn_list_gives_a_bounded_line() {
+        // The most a ClientHello can carry: 257 protocols of 255 bytes.
+        let offered = vec!["p".repeat(255); 257];
+        let total = offered_list(&offered).len();
+        let text = HandshakeRefusal::WrongAlpn { peer: peer(), offered }.to_string();
+        assert!(text.len() < 1_000, "{} bytes", text.len());
+        assert!(text.contains(&format!("…({total} bytes)")), "{text}");
     }
 }

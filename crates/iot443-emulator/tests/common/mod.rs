@@ -13,6 +13,8 @@ use iot443_proto::codec::{
 };
 use iot443_proto::topic::{TopicFilter, TopicName};
 use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A broker, a virtual clock and everything the broker reported.
@@ -146,7 +148,7 @@ impl Harness {
     /// Why `conn` was closed, if it was.
     pub fn close_reason(&self, conn: ConnectionId) -> Option<&CloseReason> {
         self.events.iter().find_map(|event| match event {
-            BrokerEvent::Close { conn: closed, reason } if *closed == conn => Some(reason),
+            BrokerEvent::Close { conn: closed, reason, .. } if *closed == conn => Some(reason),
             _ => None,
         })
     }
@@ -312,4 +314,41 @@ pub fn connect_with_will(
         retain,
     });
     connect
+}
+
+/// Runs `f` with a subscriber that keeps every log line (debug and up, without colours) and
+/// returns what `f` returned and the lines.
+pub fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let buffer = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).expect("UTF-8 logs");
+    (result, text.lines().map(str::to_owned).collect())
+}
+
+/// Log output kept in memory.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> LogBuffer {
+        self.clone()
+    }
 }
