@@ -10,6 +10,9 @@
 //! every interval — what keeps IoT Core from closing it at 1.5 × keep-alive — and acknowledges
 //! only the messages it has handed on. Once the application reads, every QoS 1 message
 //! arrives, in order, over the one connection, and each is acknowledged.
+//!
+//! Once against a scripted endpoint (which checks each PINGREQ and PUBACK), once against the
+//! emulator's real broker in memory (which closes a client silent for 1.5 × keep-alive).
 
 mod common;
 
@@ -106,4 +109,42 @@ async fn an_application_that_takes_nothing_for_ten_keep_alives_keeps_its_connect
         tokio::time::timeout(Duration::from_millis(1), endpoint.accept()).await.is_err(),
         "no second connection"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn against_the_real_broker_a_slow_subscriber_keeps_its_connection_and_gets_everything() {
+    let broker = common::in_memory::Broker::start();
+    let mut config = scripted::config("slow-subscriber");
+    config.keep_alive = KEEP_ALIVE;
+    let (subscriber, mut subscriber_events) = broker.connect(&config).await;
+    let mut subscription = subscriber.subscribe("slow/#", QoS::AtLeastOnce).await.unwrap();
+    common::events::next_connected(&mut subscriber_events).await;
+
+    let (publisher, _publisher_events) = broker.connect(&scripted::config("publisher")).await;
+    let mut deliveries = Vec::with_capacity(MESSAGES);
+    for n in 0..MESSAGES {
+        deliveries
+            .push(publisher.publish("slow/n", QoS::AtLeastOnce, n.to_string()).await.unwrap());
+    }
+    for delivery in deliveries {
+        delivery.await.expect("the broker acknowledges every publish");
+    }
+
+    // Ten keep-alive intervals in which the subscriber's application takes nothing.
+    tokio::time::sleep(KEEP_ALIVE * 10).await;
+    assert!(broker.emulator().closes().is_empty(), "{:?}", broker.emulator().closes());
+
+    for n in 0..MESSAGES {
+        let message = subscription.recv().await.expect("the subscription is open");
+        assert_eq!(message.payload, Bytes::from(n.to_string()), "in order");
+    }
+    while let Some(event) = subscriber_events.try_recv() {
+        assert!(
+            !matches!(event, iot443::Event::Reconnecting { .. }),
+            "one connection all along: {event:?}"
+        );
+    }
+    assert!(broker.emulator().closes().is_empty(), "no keep-alive timeout, no close");
+    subscriber.disconnect().await.unwrap();
+    publisher.disconnect().await.unwrap();
 }

@@ -5,6 +5,7 @@
 pub mod connect_proxy;
 pub mod events;
 pub mod faults;
+pub mod in_memory;
 pub mod scripted;
 
 use iot443::{Client, Config, Event, Events, Message, Subscription};
