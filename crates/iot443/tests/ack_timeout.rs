@@ -19,7 +19,6 @@ mod common;
 
 use common::scripted::{self, Peer};
 use iot443::{ClientError, QoS};
-use iot443_proto::codec::Packet;
 use iot443_test_support::packets::{puback, publish_fields, suback};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -32,22 +31,13 @@ fn config(client_id: &str) -> iot443::Config {
     config
 }
 
-/// The packet id of a SUBSCRIBE.
-fn subscribe_id(packet: &Packet) -> u16 {
-    match packet {
-        Packet::Subscribe(subscribe) => subscribe.packet_id.get(),
-        other => panic!("expected SUBSCRIBE, got {other:?}"),
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_subscribe_without_suback_fails_after_the_ack_timeout_and_the_connection_stays() {
     let (client, _events, _endpoint, mut peer) = scripted::connect(&config("no-suback")).await;
     let started = Instant::now();
     let subscribing = client.subscribe("a/#", QoS::AtLeastOnce);
     let serving = async {
-        let request = peer.expect_not_ping().await;
-        subscribe_id(&request);
+        peer.expect_subscribe().await;
         peer
     };
     let (result, mut peer) = tokio::join!(subscribing, serving);
@@ -76,7 +66,7 @@ async fn a_suback_with_an_unknown_packet_id_is_ignored_and_the_real_one_is_await
     let (client, _events, _endpoint, mut peer) = scripted::connect(&config("odd-suback")).await;
     let subscribing = client.subscribe("a/#", QoS::AtLeastOnce);
     let serving = async {
-        let id = subscribe_id(&peer.expect_not_ping().await);
+        let id = peer.expect_subscribe().await;
         peer.send(&suback(id.wrapping_add(100).max(1), &[QoS::AtLeastOnce])).await;
         // Some virtual time later, within the bound, the real answer.
         tokio::time::sleep(ACK_TIMEOUT / 2).await;

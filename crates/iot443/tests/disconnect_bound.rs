@@ -12,7 +12,7 @@ mod common;
 
 use common::scripted;
 use iot443::{Event, QoS, SUBSCRIPTION_QUEUE};
-use iot443_test_support::packets::{publish_qos0, suback};
+use iot443_test_support::packets::publish_qos0;
 use std::time::Duration;
 
 #[tokio::test(start_paused = true)]
@@ -21,11 +21,7 @@ async fn disconnect_with_a_full_unread_subscription_ends_the_driver_and_closes_t
     let (client, mut events, _endpoint, mut peer) = scripted::connect(&config).await;
     let subscribing = client.subscribe("full/#", QoS::AtMostOnce);
     let serving = async {
-        let id = match peer.expect_not_ping().await {
-            iot443_proto::Packet::Subscribe(subscribe) => subscribe.packet_id.get(),
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        };
-        peer.send(&suback(id, &[QoS::AtMostOnce])).await;
+        peer.grant_subscribe(QoS::AtMostOnce).await;
         // More than the queue holds: the rest is parked and the client stops reading.
         for _ in 0..SUBSCRIPTION_QUEUE + 200 {
             peer.send(&publish_qos0("full/x", b"m")).await;

@@ -16,7 +16,7 @@ use common::scripted;
 use iot443::outbox::Outbox;
 use iot443::{Client, QoS};
 use iot443_proto::codec::Packet;
-use iot443_test_support::packets::{puback, publish_fields, publish_qos1, suback};
+use iot443_test_support::packets::{puback, publish_fields, publish_qos1};
 use std::time::Duration;
 
 /// Short, in real time: the commit is held by a real thread, which a paused clock cannot wait
@@ -51,11 +51,7 @@ async fn a_slow_commit_delays_neither_keep_alive_nor_other_acknowledgements() {
 
     let subscribing = client.subscribe("in/#", QoS::AtLeastOnce);
     let serving = async {
-        let id = match peer.expect().await {
-            Packet::Subscribe(subscribe) => subscribe.packet_id.get(),
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        };
-        peer.send(&suback(id, &[QoS::AtLeastOnce])).await;
+        peer.grant_subscribe(QoS::AtLeastOnce).await;
     };
     let (subscription, ()) = tokio::join!(subscribing, serving);
     let mut subscription = subscription.unwrap();

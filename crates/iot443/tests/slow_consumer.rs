@@ -20,7 +20,7 @@ use bytes::Bytes;
 use common::scripted;
 use iot443::{QoS, SUBSCRIPTION_QUEUE};
 use iot443_proto::codec::Packet;
-use iot443_test_support::packets::{publish_qos1, suback};
+use iot443_test_support::packets::publish_qos1;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -41,11 +41,7 @@ async fn an_application_that_takes_nothing_for_ten_keep_alives_keeps_its_connect
     let (client, _events, mut endpoint, mut peer) = scripted::connect(&config).await;
     let subscribing = client.subscribe("slow/#", QoS::AtLeastOnce);
     let serving = async {
-        let id = match peer.expect_not_ping().await {
-            Packet::Subscribe(subscribe) => subscribe.packet_id.get(),
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        };
-        peer.send(&suback(id, &[QoS::AtLeastOnce])).await;
+        peer.grant_subscribe(QoS::AtLeastOnce).await;
         for n in 0..MESSAGES {
             peer.send(&message(n)).await;
         }

@@ -175,6 +175,20 @@ impl Peer {
         self.send(&iot443_test_support::packets::connack(false)).await;
     }
 
+    /// Expects a SUBSCRIBE (answering PINGREQs before it) and returns its packet id.
+    pub async fn expect_subscribe(&mut self) -> u16 {
+        match self.expect_not_ping().await {
+            Packet::Subscribe(subscribe) => subscribe.packet_id.get(),
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        }
+    }
+
+    /// Expects a SUBSCRIBE of one filter and grants it `qos`.
+    pub async fn grant_subscribe(&mut self, qos: iot443::QoS) {
+        let id = self.expect_subscribe().await;
+        self.send(&iot443_test_support::packets::suback(id, &[qos])).await;
+    }
+
     /// Sends `packet` to the client.
     pub async fn send(&mut self, packet: &Packet) {
         let mut out = BytesMut::new();
