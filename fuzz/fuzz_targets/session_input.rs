@@ -116,7 +116,7 @@ impl Driver {
 
     fn subscribe(&mut self) {
         let filter = TopicFilter::new("fuzz/#").expect("valid filter");
-        let filters = vec![SubscribeFilter { filter, qos: QoS::AtLeastOnce }];
+        let filters = vec![SubscribeFilter::new(filter, QoS::AtLeastOnce)];
         self.session.subscribe(filters).expect("SUBSCRIBE accepted");
     }
 

@@ -27,13 +27,11 @@ const SIZES: [(&str, usize, u64); 2] =
     [("publish_qos1_100B", 100, 256), ("publish_qos1_64KiB", 64 * 1024, 8)];
 
 fn publish(payload_len: usize) -> Packet {
-    Packet::Publish(Publish {
-        dup: false,
-        qos: PublishQos::AtLeastOnce(PacketId::new(42).expect("non-zero")),
-        retain: false,
-        topic: TopicName::new("sdkTest/sub").expect("valid topic"),
-        payload: Bytes::from(vec![0xA5; payload_len]),
-    })
+    Packet::Publish(Publish::new(
+        TopicName::new("sdkTest/sub").expect("valid topic"),
+        PublishQos::AtLeastOnce(PacketId::new(42).expect("non-zero")),
+        Bytes::from(vec![0xA5; payload_len]),
+    ))
 }
 
 fn encode(c: &mut Criterion) {

@@ -16,7 +16,7 @@ use iot443_proto::codec::{Codec, ConnAck, Connect, ConnectReturnCode, Packet, Qo
 use std::time::Duration;
 
 fn refused(code: ConnectReturnCode) -> Vec<Packet> {
-    vec![Packet::ConnAck(ConnAck { session_present: false, code })]
+    vec![Packet::ConnAck(ConnAck::new(false, code))]
 }
 
 #[test]
@@ -24,7 +24,7 @@ fn unsupported_protocol_level_gets_return_code_1_then_close() {
     let mut h = Harness::new();
     let conn = h.open();
     let mut wire = BytesMut::new();
-    Codec::default().encode(&Packet::Connect(Connect::new("dev", 60)), &mut wire).unwrap();
+    Codec::default().encode(&Packet::Connect(Connect::new("dev")), &mut wire).unwrap();
     // 0x10 len 0x00 0x04 'M' 'Q' 'T' 'T' level: MQTT 5 is level 5.
     assert_eq!(wire[8], 4);
     wire[8] = 5;
@@ -47,7 +47,7 @@ fn packet_before_connect_closes_connection() {
 fn second_connect_closes_connection() {
     let mut h = Harness::new();
     let conn = h.connect("dev");
-    h.send(conn, &Packet::Connect(Connect::new("dev", 60)));
+    h.send(conn, &Packet::Connect(Connect::new("dev")));
     assert!(h.received(conn).is_empty(), "no second CONNACK");
     assert_eq!(
         h.close_reason(conn),
@@ -62,7 +62,7 @@ fn client_that_never_connects_is_closed_after_10_seconds() {
     let late = h.open();
     h.advance(Duration::from_millis(9_900));
     h.assert_open(silent);
-    h.send(late, &Packet::Connect(Connect::new("late", 60)));
+    h.send(late, &Packet::Connect(Connect::new("late")));
     h.advance(Duration::from_millis(100));
     h.assert_closed(silent, &CloseReason::ConnectTimeout);
     h.assert_open(late);
@@ -74,7 +74,7 @@ fn client_id_over_128_bytes_is_rejected_with_return_code_2() {
     let mut h = Harness::new();
     let longest = h.connect(&"a".repeat(128));
     h.assert_open(longest);
-    let (conn, received) = h.connect_with(Connect::new("a".repeat(129), 60));
+    let (conn, received) = h.connect_with(Connect::new("a".repeat(129)));
     assert_eq!(received, refused(ConnectReturnCode::IDENTIFIER_REJECTED));
     assert!(matches!(h.close_reason(conn), Some(CloseReason::ClientIdRejected(_))));
 }
@@ -82,7 +82,7 @@ fn client_id_over_128_bytes_is_rejected_with_return_code_2() {
 #[test]
 fn empty_client_id_is_rejected_with_return_code_2() {
     let mut h = Harness::new();
-    let (conn, received) = h.connect_with(Connect::new("", 60));
+    let (conn, received) = h.connect_with(Connect::new(""));
     assert_eq!(received, refused(ConnectReturnCode::IDENTIFIER_REJECTED));
     assert!(matches!(h.close_reason(conn), Some(CloseReason::ClientIdRejected(_))));
 }
@@ -90,7 +90,7 @@ fn empty_client_id_is_rejected_with_return_code_2() {
 #[test]
 fn client_id_starting_with_dollar_is_rejected_with_return_code_2() {
     let mut h = Harness::new();
-    let (conn, received) = h.connect_with(Connect::new("$aws-device", 60));
+    let (conn, received) = h.connect_with(Connect::new("$aws-device"));
     assert_eq!(received, refused(ConnectReturnCode::IDENTIFIER_REJECTED));
     assert!(matches!(h.close_reason(conn), Some(CloseReason::ClientIdRejected(_))));
     let dollar_inside = h.connect("device$1");
@@ -101,7 +101,7 @@ fn client_id_starting_with_dollar_is_rejected_with_return_code_2() {
 /// that the connection survives just under 1.5 times it and is closed at 1.5 times it.
 fn effective_keep_alive(requested: u16) -> u16 {
     let mut h = Harness::new();
-    let (conn, _) = h.connect_with(Connect::new("dev", requested));
+    let (conn, _) = h.connect_with(Connect::new("dev").with_keep_alive(requested));
     let (_, _, keep_alive) = h.connected(conn).unwrap();
     let grace = Duration::from_millis(u64::from(keep_alive) * 1500);
     h.advance(grace - Duration::from_millis(1));
@@ -183,7 +183,7 @@ fn ping_gets_pingresp() {
 fn wake_is_reported_once_until_output_is_taken() {
     let mut h = Harness::new();
     let conn = h.open();
-    h.send(conn, &Packet::Connect(Connect::new("dev", 60)));
+    h.send(conn, &Packet::Connect(Connect::new("dev")));
     h.send(conn, &Packet::PingReq);
     let wakes = |h: &Harness| {
         h.events.iter().filter(|e| matches!(e, BrokerEvent::Wake(c) if *c == conn)).count()

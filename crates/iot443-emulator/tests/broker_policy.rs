@@ -34,8 +34,8 @@ fn harness() -> Harness {
 #[test]
 fn policy_denied_connect_gets_return_code_5() {
     let mut h = harness();
-    let (conn, received) = h.connect_with(Connect::new("intruder", 60));
-    let refused = ConnAck { session_present: false, code: ConnectReturnCode::NOT_AUTHORIZED };
+    let (conn, received) = h.connect_with(Connect::new("intruder"));
+    let refused = ConnAck::new(false, ConnectReturnCode::NOT_AUTHORIZED);
     assert_eq!(received, vec![Packet::ConnAck(refused)]);
     let reason = CloseReason::PolicyDenied { action: "connect", resource: "intruder".into() };
     h.assert_closed(conn, &reason);
@@ -47,13 +47,13 @@ fn policy_denied_connect_gets_return_code_5() {
 fn policy_selects_statements_by_certificate_common_name() {
     let mut h = harness();
     let conn = h.open_as(Some("admin"));
-    h.send(conn, &Packet::Connect(Connect::new("anything", 60)));
+    h.send(conn, &Packet::Connect(Connect::new("anything")));
     assert!(matches!(
         h.received(conn)[..],
         [Packet::ConnAck(ConnAck { code: ConnectReturnCode::ACCEPTED, .. })]
     ));
     let stranger = h.open_as(None);
-    h.send(stranger, &Packet::Connect(Connect::new("device-1", 60)));
+    h.send(stranger, &Packet::Connect(Connect::new("device-1")));
     assert!(matches!(h.close_reason(stranger), Some(CloseReason::PolicyDenied { .. })));
 }
 
@@ -93,7 +93,7 @@ fn will_topic_must_be_allowed_for_publish() {
     let connect =
         common::connect_with_will("device-1", "status/device-1", QoS::AtMostOnce, false, b"x");
     let (conn, received) = h.connect_with(connect);
-    let refused = ConnAck { session_present: false, code: ConnectReturnCode::NOT_AUTHORIZED };
+    let refused = ConnAck::new(false, ConnectReturnCode::NOT_AUTHORIZED);
     assert_eq!(received, vec![Packet::ConnAck(refused)]);
     assert!(matches!(
         h.close_reason(conn),

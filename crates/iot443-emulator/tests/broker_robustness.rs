@@ -50,7 +50,7 @@ fn packets_split_across_reads_and_many_packets_in_one_read_are_all_handled() {
     let mut h = Harness::new();
     let conn = h.open();
     let mut wire = BytesMut::new();
-    Codec::default().encode(&Packet::Connect(Connect::new("dev", 60)), &mut wire).unwrap();
+    Codec::default().encode(&Packet::Connect(Connect::new("dev")), &mut wire).unwrap();
     for byte in wire.chunks(1) {
         h.send_raw(conn, byte);
     }
@@ -86,7 +86,7 @@ proptest! {
         let mut h = Harness::new();
         // The well-behaved client: keep-alive 1200 s outlasts the at most 240 s of the steps.
         let good = h.open();
-        h.send(good, &Packet::Connect(Connect::new("good-client", 1200)));
+        h.send(good, &Packet::Connect(Connect::new("good-client").with_keep_alive(1200)));
         h.subscribe(good, &[("probe/#", QoS::AtLeastOnce)]);
         h.received(good);
         let hostile: Vec<ConnectionId> = connect_first
@@ -95,8 +95,9 @@ proptest! {
             .map(|(n, &connect)| {
                 let conn = h.open();
                 if connect {
-                    let mut packet = Connect::new(format!("hostile-{n}"), 30);
-                    packet.clean_session = n % 2 == 0;
+                    let packet = Connect::new(format!("hostile-{n}"))
+                        .with_keep_alive(30)
+                        .with_clean_session(n % 2 == 0);
                     h.send(conn, &Packet::Connect(packet));
                 }
                 conn
@@ -114,7 +115,7 @@ proptest! {
         let id = h.packet_id();
         h.send(good, &Packet::Publish(common::publish_packet("probe/x", QoS::AtLeastOnce, id, false, b"probe")));
         let received = h.received(good);
-        let ack = Packet::PubAck(PubAck { packet_id: id });
+        let ack = Packet::PubAck(PubAck::new(id));
         prop_assert!(received.contains(&ack), "no PUBACK in {:?}", received);
         prop_assert!(received.iter().any(|p| matches!(p, Packet::Publish(m) if &m.payload[..] == b"probe")));
         prop_assert_eq!(h.broker.connection_count(), 1);

@@ -161,7 +161,7 @@ fn qos2_flow_packets_close_the_connection() {
     let mut h = Harness::new();
     let conn = h.connect("dev");
     let packet_id = h.packet_id();
-    h.send(conn, &Packet::PubRel(iot443_proto::codec::PubRel { packet_id }));
+    h.send(conn, &Packet::PubRel(iot443_proto::codec::PubRel::new(packet_id)));
     assert!(matches!(h.close_reason(conn), Some(CloseReason::ProtocolViolation(_))));
 }
 

@@ -112,7 +112,7 @@ fn inbound_qos1_publish_is_acknowledged_after_routing() {
         publisher,
         &Packet::Publish(common::publish_packet("t", QoS::AtLeastOnce, id, false, b"x")),
     );
-    assert_eq!(h.received(publisher), vec![Packet::PubAck(PubAck { packet_id: id })]);
+    assert_eq!(h.received(publisher), vec![Packet::PubAck(PubAck::new(id))]);
     assert_eq!(h.payloads(sub), [b"x".to_vec()]);
 }
 
@@ -123,10 +123,10 @@ fn delivered_qos_is_the_lower_of_publish_and_granted_qos() {
     let high = h.connect("high");
     assert_eq!(
         h.subscribe(low, &[("t", QoS::AtMostOnce)]),
-        vec![Packet::SubAck(SubAck {
-            packet_id: iot443_proto::PacketId::new(1).unwrap(),
-            return_codes: vec![SubAckReturnCode::GRANTED_QOS0],
-        })]
+        vec![Packet::SubAck(SubAck::new(
+            iot443_proto::PacketId::new(1).unwrap(),
+            vec![SubAckReturnCode::GRANTED_QOS0],
+        ))]
     );
     h.subscribe(high, &[("t", QoS::AtLeastOnce)]);
     let publisher = h.connect("publisher");

@@ -68,7 +68,7 @@ fn will_published_on_takeover() {
 fn will_published_when_the_broker_closes_for_a_protocol_error() {
     let mut h = Harness::new();
     let (watcher, rude) = with_will(&mut h, "rude");
-    h.send(rude, &Packet::Connect(Connect::new("rude", 60)));
+    h.send(rude, &Packet::Connect(Connect::new("rude")));
     assert!(matches!(h.close_reason(rude), Some(CloseReason::ProtocolViolation(_))));
     assert_eq!(h.payloads(watcher), [b"gone".to_vec()]);
 }

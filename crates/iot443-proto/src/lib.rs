@@ -34,13 +34,11 @@
 //! use iot443_proto::topic::TopicName;
 //!
 //! let codec = Codec::default();
-//! let publish = Publish {
-//!     dup: false,
-//!     qos: PublishQos::AtLeastOnce(PacketId::new(7).unwrap()),
-//!     retain: false,
-//!     topic: TopicName::new("sdkTest/sub").unwrap(),
-//!     payload: Bytes::from_static(b"hello from SDK QOS1 : 0"),
-//! };
+//! let publish = Publish::new(
+//!     TopicName::new("sdkTest/sub").unwrap(),
+//!     PublishQos::AtLeastOnce(PacketId::new(7).unwrap()),
+//!     Bytes::from_static(b"hello from SDK QOS1 : 0"),
+//! );
 //! let mut wire = BytesMut::new();
 //! codec.encode(&Packet::Publish(publish.clone()), &mut wire).unwrap();
 //!

@@ -79,8 +79,9 @@ fn mqtt_string(max_chars: usize) -> impl Strategy<Value = String> {
 }
 
 fn last_will() -> impl Strategy<Value = LastWill> {
-    (topic_name(), bytes(256), qos(), any::<bool>())
-        .prop_map(|(topic, payload, qos, retain)| LastWill { topic, payload, qos, retain })
+    (topic_name(), bytes(256), qos(), any::<bool>()).prop_map(|(topic, payload, qos, retain)| {
+        LastWill::new(topic, payload, qos).with_retain(retain)
+    })
 }
 
 /// CONNECT with and without will, user name and password (a password only with a user name,
@@ -95,23 +96,26 @@ fn connect() -> impl Strategy<Value = Connect> {
         prop::option::of(bytes(64)),
     )
         .prop_map(|(client_id, keep_alive, clean_session, will, username, password)| {
-            let password = if username.is_some() { password } else { None };
-            Connect {
-                protocol: ProtocolVersion::V311,
-                client_id,
-                keep_alive,
-                clean_session,
-                will,
-                username,
-                password,
+            let mut connect = Connect::new(client_id)
+                .with_protocol(ProtocolVersion::V311)
+                .with_keep_alive(keep_alive)
+                .with_clean_session(clean_session);
+            if let Some(will) = will {
+                connect = connect.with_will(will);
             }
+            if let Some(username) = username {
+                connect = connect.with_username(username);
+                if let Some(password) = password {
+                    connect = connect.with_password(password);
+                }
+            }
+            connect
         })
 }
 
 fn connack() -> impl Strategy<Value = ConnAck> {
-    (any::<bool>(), any::<u8>()).prop_map(|(session_present, code)| ConnAck {
-        session_present,
-        code: ConnectReturnCode::new(code),
+    (any::<bool>(), any::<u8>()).prop_map(|(session_present, code)| {
+        ConnAck::new(session_present, ConnectReturnCode::new(code))
     })
 }
 
@@ -127,20 +131,18 @@ fn publish_qos() -> impl Strategy<Value = PublishQos> {
 /// encoded at QoS 0, so it is generated as `false` there.
 fn publish() -> impl Strategy<Value = Publish> {
     (any::<bool>(), publish_qos(), any::<bool>(), topic_name(), bytes(2048)).prop_map(
-        |(dup, qos, retain, topic, payload)| Publish {
-            dup: dup && qos != PublishQos::AtMostOnce,
-            qos,
-            retain,
-            topic,
-            payload,
+        |(dup, qos, retain, topic, payload)| {
+            Publish::new(topic, qos, payload)
+                .with_dup(dup && qos != PublishQos::AtMostOnce)
+                .with_retain(retain)
         },
     )
 }
 
 fn subscribe() -> impl Strategy<Value = Subscribe> {
-    let entry = (topic_filter(), qos()).prop_map(|(filter, qos)| SubscribeFilter { filter, qos });
+    let entry = (topic_filter(), qos()).prop_map(|(filter, qos)| SubscribeFilter::new(filter, qos));
     (packet_id(), prop::collection::vec(entry, 1..=8))
-        .prop_map(|(packet_id, filters)| Subscribe { packet_id, filters })
+        .prop_map(|(packet_id, filters)| Subscribe::new(packet_id, filters).unwrap())
 }
 
 fn suback() -> impl Strategy<Value = SubAck> {
@@ -152,12 +154,12 @@ fn suback() -> impl Strategy<Value = SubAck> {
         any::<u8>().prop_map(SubAckReturnCode::new),
     ];
     (packet_id(), prop::collection::vec(code, 0..=8))
-        .prop_map(|(packet_id, return_codes)| SubAck { packet_id, return_codes })
+        .prop_map(|(packet_id, return_codes)| SubAck::new(packet_id, return_codes))
 }
 
 fn unsubscribe() -> impl Strategy<Value = Unsubscribe> {
     (packet_id(), prop::collection::vec(topic_filter(), 1..=8))
-        .prop_map(|(packet_id, filters)| Unsubscribe { packet_id, filters })
+        .prop_map(|(packet_id, filters)| Unsubscribe::new(packet_id, filters).unwrap())
 }
 
 /// Any packet of any type.
@@ -166,14 +168,14 @@ fn packet() -> impl Strategy<Value = Packet> {
         connect().prop_map(Packet::Connect),
         connack().prop_map(Packet::ConnAck),
         publish().prop_map(Packet::Publish),
-        packet_id().prop_map(|packet_id| Packet::PubAck(PubAck { packet_id })),
-        packet_id().prop_map(|packet_id| Packet::PubRec(PubRec { packet_id })),
-        packet_id().prop_map(|packet_id| Packet::PubRel(PubRel { packet_id })),
-        packet_id().prop_map(|packet_id| Packet::PubComp(PubComp { packet_id })),
+        packet_id().prop_map(|packet_id| Packet::PubAck(PubAck::new(packet_id))),
+        packet_id().prop_map(|packet_id| Packet::PubRec(PubRec::new(packet_id))),
+        packet_id().prop_map(|packet_id| Packet::PubRel(PubRel::new(packet_id))),
+        packet_id().prop_map(|packet_id| Packet::PubComp(PubComp::new(packet_id))),
         subscribe().prop_map(Packet::Subscribe),
         suback().prop_map(Packet::SubAck),
         unsubscribe().prop_map(Packet::Unsubscribe),
-        packet_id().prop_map(|packet_id| Packet::UnsubAck(UnsubAck { packet_id })),
+        packet_id().prop_map(|packet_id| Packet::UnsubAck(UnsubAck::new(packet_id))),
         Just(Packet::PingReq),
         Just(Packet::PingResp),
         Just(Packet::Disconnect),
@@ -245,22 +247,22 @@ proptest! {
 
     #[test]
     fn puback_round_trips(packet_id in packet_id()) {
-        assert_round_trip(&Packet::PubAck(PubAck { packet_id }))?;
+        assert_round_trip(&Packet::PubAck(PubAck::new(packet_id)))?;
     }
 
     #[test]
     fn pubrec_round_trips(packet_id in packet_id()) {
-        assert_round_trip(&Packet::PubRec(PubRec { packet_id }))?;
+        assert_round_trip(&Packet::PubRec(PubRec::new(packet_id)))?;
     }
 
     #[test]
     fn pubrel_round_trips(packet_id in packet_id()) {
-        assert_round_trip(&Packet::PubRel(PubRel { packet_id }))?;
+        assert_round_trip(&Packet::PubRel(PubRel::new(packet_id)))?;
     }
 
     #[test]
     fn pubcomp_round_trips(packet_id in packet_id()) {
-        assert_round_trip(&Packet::PubComp(PubComp { packet_id }))?;
+        assert_round_trip(&Packet::PubComp(PubComp::new(packet_id)))?;
     }
 
     #[test]
@@ -280,7 +282,7 @@ proptest! {
 
     #[test]
     fn unsuback_round_trips(packet_id in packet_id()) {
-        assert_round_trip(&Packet::UnsubAck(UnsubAck { packet_id }))?;
+        assert_round_trip(&Packet::UnsubAck(UnsubAck::new(packet_id)))?;
     }
 
     #[test]
@@ -293,7 +295,9 @@ proptest! {
     /// A CONNECT with a password and no user name is refused, and nothing is written.
     #[test]
     fn password_without_username_is_refused(connect in connect(), password in bytes(64)) {
-        let packet = Packet::Connect(Connect { username: None, password: Some(password), ..connect });
+        let mut connect = connect.with_password(password);
+        connect.username = None;
+        let packet = Packet::Connect(connect);
         let mut buf = BytesMut::new();
         prop_assert_eq!(
             Codec::default().encode(&packet, &mut buf),

@@ -172,7 +172,7 @@ fn suback_reports_each_return_code_including_failure() {
     pair.broker.expect();
     let codes = vec![SubAckReturnCode::GRANTED_QOS1, SubAckReturnCode::FAILURE];
     assert_eq!(
-        deliver(&mut pair, &Packet::SubAck(SubAck { packet_id: sub, return_codes: codes.clone() })),
+        deliver(&mut pair, &Packet::SubAck(SubAck::new(sub, codes.clone()))),
         vec![Event::SubscribeAcked { packet_id: sub, return_codes: codes }]
     );
     assert_eq!(
@@ -209,13 +209,11 @@ fn incoming_qos1_publish_is_acked_with_its_id_and_reported() {
     let events = deliver(&mut pair, &publish_qos1("cmd/reboot", 0x1234, b"now"));
     assert_eq!(
         events,
-        vec![Event::Message(Publish {
-            dup: false,
-            qos: PublishQos::AtLeastOnce(id(0x1234)),
-            retain: false,
-            topic: topic("cmd/reboot"),
-            payload: Bytes::from_static(b"now"),
-        })]
+        vec![Event::Message(Publish::new(
+            topic("cmd/reboot"),
+            PublishQos::AtLeastOnce(id(0x1234)),
+            Bytes::from_static(b"now"),
+        ))]
     );
     assert_eq!(pair.broker.expect(), puback(0x1234));
     pair.broker.expect_nothing();
@@ -241,13 +239,11 @@ fn incoming_qos0_publish_is_reported_and_not_acked() {
     let mut pair = connected();
     assert_eq!(
         deliver(&mut pair, &publish_qos0("news", b"hi")),
-        vec![Event::Message(Publish {
-            dup: false,
-            qos: PublishQos::AtMostOnce,
-            retain: false,
-            topic: topic("news"),
-            payload: Bytes::from_static(b"hi"),
-        })]
+        vec![Event::Message(Publish::new(
+            topic("news"),
+            PublishQos::AtMostOnce,
+            Bytes::from_static(b"hi"),
+        ))]
     );
     pair.broker.expect_nothing();
 }
@@ -255,13 +251,11 @@ fn incoming_qos0_publish_is_reported_and_not_acked() {
 #[test]
 fn incoming_qos2_publish_is_a_protocol_error() {
     let mut pair = connected();
-    let qos2 = Packet::Publish(Publish {
-        dup: false,
-        qos: PublishQos::ExactlyOnce(id(4)),
-        retain: false,
-        topic: topic("t"),
-        payload: Bytes::from_static(b"x"),
-    });
+    let qos2 = Packet::Publish(Publish::new(
+        topic("t"),
+        PublishQos::ExactlyOnce(id(4)),
+        Bytes::from_static(b"x"),
+    ));
     assert_eq!(
         deliver(&mut pair, &qos2),
         vec![Event::ProtocolError(ProtocolError::UnrequestedQos2)]
@@ -275,7 +269,7 @@ fn server_only_packets_the_client_never_expects_are_protocol_errors() {
     for (packet, kind) in [
         (Packet::PingReq, PacketType::PingReq),
         (Packet::Disconnect, PacketType::Disconnect),
-        (Packet::PubRel(iot443_proto::codec::PubRel { packet_id: id(1) }), PacketType::PubRel),
+        (Packet::PubRel(iot443_proto::codec::PubRel::new(id(1))), PacketType::PubRel),
     ] {
         let mut pair = connected();
         assert_eq!(

@@ -25,12 +25,8 @@ fn received(pair: &mut Pair) -> Vec<Packet> {
 
 #[test]
 fn connect_carries_client_id_keep_alive_clean_session_and_will() {
-    let will = LastWill {
-        topic: topic("devices/dev-1/status"),
-        payload: Bytes::from_static(b"gone"),
-        qos: QoS::AtLeastOnce,
-        retain: true,
-    };
+    let will =
+        LastWill::new(topic("devices/dev-1/status"), "gone", QoS::AtLeastOnce).with_retain(true);
     let mut config = SessionConfig::new("dev-1");
     config.keep_alive = Duration::from_secs(300);
     config.clean_session = false;
@@ -41,22 +37,20 @@ fn connect_carries_client_id_keep_alive_clean_session_and_will() {
 
     assert_eq!(
         connect,
-        Packet::Connect(Connect {
-            protocol: ProtocolVersion::V311,
-            client_id: "dev-1".into(),
-            keep_alive: 300,
-            clean_session: false,
-            will: Some(will),
-            username: None,
-            password: None,
-        })
+        Packet::Connect(
+            Connect::new("dev-1")
+                .with_protocol(ProtocolVersion::V311)
+                .with_keep_alive(300)
+                .with_clean_session(false)
+                .with_will(will)
+        )
     );
 }
 
 #[test]
 fn connect_with_defaults_asks_for_a_clean_session_and_sixty_seconds() {
     let mut pair = Pair::new(SessionConfig::new("tls-test"));
-    assert_eq!(pair.connect(false), Packet::Connect(Connect::new("tls-test", 60)));
+    assert_eq!(pair.connect(false), Packet::Connect(Connect::new("tls-test").with_keep_alive(60)));
 }
 
 #[test]
@@ -96,10 +90,9 @@ fn only_connect_goes_out_before_connack_and_commands_follow_it() {
     assert_eq!(after.len(), 3, "after CONNACK: {after:?}");
     assert_eq!(
         after[0],
-        Packet::Subscribe(Subscribe {
-            packet_id: subscribe,
-            filters: vec![filter("cmd/#", QoS::AtLeastOnce)]
-        })
+        Packet::Subscribe(
+            Subscribe::new(subscribe, vec![filter("cmd/#", QoS::AtLeastOnce)]).unwrap()
+        )
     );
     assert_eq!(publish_fields(&after[1]), Some(("a/b", Some(2), false, &b"one"[..])));
     assert_eq!(publish_fields(&after[2]), Some(("a/c", None, false, &b"two"[..])));
@@ -300,7 +293,7 @@ fn connack_split_across_reads_is_reassembled() {
 #[test]
 fn connect_written_sends_nothing_and_takes_the_connack_that_answers_the_drivers_connect() {
     let mut pair = Pair::new(SessionConfig::new("raced"));
-    assert_eq!(pair.session.connect_packet(), Connect::new("raced", 60));
+    assert_eq!(pair.session.connect_packet(), Connect::new("raced"));
     pair.session.connect_written(pair.clock.now());
     let mut out = Vec::new();
     assert_eq!(pair.session.poll_transmit(pair.clock.now(), &mut out), 0, "CONNECT went out twice");

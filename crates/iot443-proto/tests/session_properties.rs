@@ -45,28 +45,26 @@ fn server_packet() -> impl Strategy<Value = Packet> {
             .prop_filter_map("valid topic", |(qos, id, dup, retain, name, payload)| {
                 let topic = iot443_proto::topic::TopicName::new(name).ok()?;
                 let qos = PublishQos::with_packet_id(QoS::from_u8(qos).ok()?, id);
-                Some(Packet::Publish(Publish {
-                    dup: dup && qos != PublishQos::AtMostOnce,
-                    qos,
-                    retain,
-                    topic,
-                    payload: Bytes::from(payload),
-                }))
+                Some(Packet::Publish(
+                    Publish::new(topic, qos, payload)
+                        .with_dup(dup && qos != PublishQos::AtMostOnce)
+                        .with_retain(retain),
+                ))
             });
     prop_oneof![
         (any::<bool>(), 0u8..7).prop_map(|(session_present, code)| {
-            Packet::ConnAck(ConnAck { session_present, code: ConnectReturnCode::new(code) })
+            Packet::ConnAck(ConnAck::new(session_present, ConnectReturnCode::new(code)))
         }),
-        packet_id().prop_map(|packet_id| Packet::PubAck(PubAck { packet_id })),
+        packet_id().prop_map(|packet_id| Packet::PubAck(PubAck::new(packet_id))),
         (packet_id(), proptest::collection::vec(any::<u8>(), 1..4)).prop_map(
             |(packet_id, codes)| {
-                Packet::SubAck(SubAck {
+                Packet::SubAck(SubAck::new(
                     packet_id,
-                    return_codes: codes.into_iter().map(SubAckReturnCode::new).collect(),
-                })
+                    codes.into_iter().map(SubAckReturnCode::new).collect(),
+                ))
             }
         ),
-        packet_id().prop_map(|packet_id| Packet::UnsubAck(UnsubAck { packet_id })),
+        packet_id().prop_map(|packet_id| Packet::UnsubAck(UnsubAck::new(packet_id))),
         Just(Packet::PingResp),
         Just(Packet::PingReq),
         publish,
@@ -336,10 +334,10 @@ impl Model {
                 Packet::Connect(_) => self.broker.send(&connack(false)),
                 Packet::Publish(publish) => self.broker_receives(&publish),
                 Packet::PingReq => self.broker.send(&Packet::PingResp),
-                Packet::Subscribe(subscribe) => self.broker.send(&Packet::SubAck(SubAck {
-                    packet_id: subscribe.packet_id,
-                    return_codes: vec![SubAckReturnCode::GRANTED_QOS1; subscribe.filters.len()],
-                })),
+                Packet::Subscribe(subscribe) => self.broker.send(&Packet::SubAck(SubAck::new(
+                    subscribe.packet_id,
+                    vec![SubAckReturnCode::GRANTED_QOS1; subscribe.filters.len()],
+                ))),
                 other => panic!("unexpected packet from the client: {other:?}"),
             }
         }
@@ -366,7 +364,7 @@ impl Model {
                         self.first_sends.push(message);
                     }
                 }
-                self.broker.send(&Packet::PubAck(PubAck { packet_id }));
+                self.broker.send(&Packet::PubAck(PubAck::new(packet_id)));
             }
             PublishQos::ExactlyOnce(_) => panic!("the client sent QoS 2"),
         }

@@ -121,14 +121,11 @@ fn unacked_subscribe_and_unsubscribe_are_resent() {
     pair.cut();
     pair.connect(true);
 
-    let subscribe = Packet::Subscribe(Subscribe {
-        packet_id: sub,
-        filters: vec![filter("cmd/#", QoS::AtLeastOnce)],
-    });
-    let unsubscribe = Packet::Unsubscribe(Unsubscribe {
-        packet_id: unsub,
-        filters: vec![TopicFilter::new("old/+").unwrap()],
-    });
+    let subscribe =
+        Packet::Subscribe(Subscribe::new(sub, vec![filter("cmd/#", QoS::AtLeastOnce)]).unwrap());
+    let unsubscribe = Packet::Unsubscribe(
+        Unsubscribe::new(unsub, vec![TopicFilter::new("old/+").unwrap()]).unwrap(),
+    );
     assert_eq!(first[..2], [subscribe.clone(), unsubscribe.clone()]);
     assert_eq!(pair.broker.expect(), subscribe);
     assert_eq!(pair.broker.expect(), unsubscribe);
@@ -155,10 +152,7 @@ fn requests_made_while_disconnected_are_sent_after_connack() {
     pair.connect(false);
     assert_eq!(
         pair.broker.expect(),
-        Packet::Subscribe(Subscribe {
-            packet_id: sub,
-            filters: vec![filter("cmd/#", QoS::AtLeastOnce)]
-        })
+        Packet::Subscribe(Subscribe::new(sub, vec![filter("cmd/#", QoS::AtLeastOnce)]).unwrap())
     );
 }
 

@@ -87,13 +87,13 @@ fn unsubscribed_and_refused_filters_are_not_restored() {
         .unwrap();
     pair.transfer();
     pair.broker.expect();
-    pair.broker.send(&Packet::SubAck(iot443_proto::codec::SubAck {
+    pair.broker.send(&Packet::SubAck(iot443_proto::codec::SubAck::new(
         packet_id,
-        return_codes: vec![
+        vec![
             iot443_proto::codec::SubAckReturnCode::GRANTED_QOS1,
             iot443_proto::codec::SubAckReturnCode::FAILURE,
         ],
-    }));
+    )));
     pair.transfer();
     let gone = pair.session.subscribe(vec![filter("gone", QoS::AtMostOnce)]).unwrap();
     pair.transfer();
@@ -131,10 +131,10 @@ fn a_refused_restore_is_reported_and_the_filter_forgotten() {
     pair.cut();
     pair.connect(false);
     let Packet::Subscribe(restore) = pair.broker.expect() else { panic!("no restoring SUBSCRIBE") };
-    pair.broker.send(&Packet::SubAck(iot443_proto::codec::SubAck {
-        packet_id: restore.packet_id,
-        return_codes: vec![iot443_proto::codec::SubAckReturnCode::FAILURE],
-    }));
+    pair.broker.send(&Packet::SubAck(iot443_proto::codec::SubAck::new(
+        restore.packet_id,
+        vec![iot443_proto::codec::SubAckReturnCode::FAILURE],
+    )));
     pair.transfer();
     let events = pair.take_events();
     assert_eq!(events, vec![Event::RestoreRefused { filter: TopicFilter::new("a").unwrap() }]);

@@ -251,7 +251,7 @@ impl Client {
             if qos == QoS::ExactlyOnce {
                 return Err(ClientError::QosNotSupported);
             }
-            checked.push(SubscribeFilter { filter: checked_filter(filter)?, qos });
+            checked.push(SubscribeFilter::new(checked_filter(filter)?, qos));
         }
         if checked.is_empty() {
             return Err(ClientError::TooManyFilters { count: 0 });

@@ -61,7 +61,7 @@ impl Peer {
         assert_eq!(connect.client_id, client_id);
         assert!(connect.clean_session);
         assert_eq!(connect.keep_alive, 60);
-        self.send(Packet::ConnAck(ConnAck { session_present: false, code })).await;
+        self.send(Packet::ConnAck(ConnAck::new(false, code))).await;
     }
 }
 
@@ -83,10 +83,10 @@ async fn client_speaks_mqtt_over_an_in_memory_pipe() {
         assert_eq!(subscribe.filters.len(), 1);
         assert_eq!(subscribe.filters[0].filter.as_str(), "pipe/+");
         assert_eq!(subscribe.filters[0].qos, QoS::AtLeastOnce);
-        peer.send(Packet::SubAck(SubAck {
-            packet_id: subscribe.packet_id,
-            return_codes: vec![SubAckReturnCode::GRANTED_QOS1],
-        }))
+        peer.send(Packet::SubAck(SubAck::new(
+            subscribe.packet_id,
+            vec![SubAckReturnCode::GRANTED_QOS1],
+        )))
         .await;
 
         // The client's QoS 1 publish: acknowledge it, then echo it back as the broker would.
@@ -94,15 +94,13 @@ async fn client_speaks_mqtt_over_an_in_memory_pipe() {
         assert_eq!(publish.topic.as_str(), "pipe/echo");
         assert_eq!(&publish.payload[..], b"ping");
         let id = publish.qos.packet_id().expect("QoS 1 has a packet id");
-        peer.send(Packet::PubAck(PubAck { packet_id: id })).await;
+        peer.send(Packet::PubAck(PubAck::new(id))).await;
         let echo_id = PacketId::new(77).unwrap();
-        peer.send(Packet::Publish(Publish {
-            dup: false,
-            qos: PublishQos::AtLeastOnce(echo_id),
-            retain: false,
-            topic: TopicName::new("pipe/echo").unwrap(),
-            payload: Bytes::from_static(b"pong"),
-        }))
+        peer.send(Packet::Publish(Publish::new(
+            TopicName::new("pipe/echo").unwrap(),
+            PublishQos::AtLeastOnce(echo_id),
+            Bytes::from_static(b"pong"),
+        )))
         .await;
         let Packet::PubAck(ack) = peer.expect().await else { panic!("expected PUBACK") };
         assert_eq!(ack.packet_id, echo_id, "the client acknowledges the echoed message");
@@ -111,7 +109,7 @@ async fn client_speaks_mqtt_over_an_in_memory_pipe() {
             panic!("expected UNSUBSCRIBE")
         };
         assert_eq!(unsubscribe.filters[0].as_str(), "pipe/+");
-        peer.send(Packet::UnsubAck(UnsubAck { packet_id: unsubscribe.packet_id })).await;
+        peer.send(Packet::UnsubAck(UnsubAck::new(unsubscribe.packet_id))).await;
 
         assert_eq!(peer.expect().await, Packet::Disconnect);
         assert_eq!(peer.next().await, None, "the client closes the pipe after DISCONNECT");
@@ -159,7 +157,12 @@ async fn refused_connack_names_the_code_and_the_fix() {
     assert_eq!(addr, "pipe:1883");
     assert_eq!(*code, ConnectReturnCode::NOT_AUTHORIZED);
     assert!(hint.contains("iot:Connect"), "{hint}");
-    assert!(error.to_string().starts_with("pipe:1883 refused the MQTT connection: "), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("pipe:1883 refused the MQTT connection: not authorized (5); "),
+        "{error}"
+    );
     assert_eq!(error.kind(), ErrorKind::TlsOrAuth);
     drop(within("the peer's script", script).await.unwrap());
 }
@@ -197,10 +200,10 @@ async fn refused_subscription_names_the_filter_and_keeps_the_connection() {
         let Packet::Subscribe(subscribe) = peer.expect().await else {
             panic!("expected SUBSCRIBE")
         };
-        peer.send(Packet::SubAck(SubAck {
-            packet_id: subscribe.packet_id,
-            return_codes: vec![SubAckReturnCode::FAILURE],
-        }))
+        peer.send(Packet::SubAck(SubAck::new(
+            subscribe.packet_id,
+            vec![SubAckReturnCode::FAILURE],
+        )))
         .await;
         let Packet::Publish(publish) = peer.expect().await else { panic!("expected PUBLISH") };
         assert_eq!(publish.qos, PublishQos::AtMostOnce);

@@ -36,7 +36,7 @@ impl Broker {
                 CloseReason::ProtocolViolation("second CONNECT on one connection"),
             ),
             Packet::Publish(publish) => self.handle_publish(now, conn, publish),
-            Packet::PubAck(PubAck { packet_id }) => {
+            Packet::PubAck(PubAck { packet_id, .. }) => {
                 let Some(client_id) = self.client_id(conn) else { return };
                 if let Some(session) = self.sessions.get_mut(&client_id)
                     && !session.acknowledge(packet_id)
@@ -63,6 +63,12 @@ impl Broker {
                     CloseReason::ProtocolViolation("the client sent a server-to-client packet"),
                 );
             }
+            // A packet kind the codec may learn with a later protocol version.
+            _ => self.close(
+                now,
+                conn,
+                CloseReason::ProtocolViolation("a packet kind the emulator does not support"),
+            ),
         }
     }
 
@@ -163,7 +169,7 @@ impl Broker {
             deadline: now + keep_alive_grace(keep_alive),
             will: connect.will,
         });
-        let connack = ConnAck { session_present, code: ConnectReturnCode::ACCEPTED };
+        let connack = ConnAck::new(session_present, ConnectReturnCode::ACCEPTED);
         connection.send(&self.codec, &Packet::ConnAck(connack), &mut self.events);
         if let Some(session) = self.sessions.get(&client_id) {
             for publish in session.redeliveries() {
@@ -231,7 +237,7 @@ impl Broker {
             self.route(now, &publish.topic, &publish.payload, publish.qos.qos(), publish.retain);
         }
         if let Some(packet_id) = publish.qos.packet_id() {
-            self.send(conn, &Packet::PubAck(PubAck { packet_id }));
+            self.send(conn, &Packet::PubAck(PubAck::new(packet_id)));
         }
     }
 
@@ -287,7 +293,7 @@ impl Broker {
             self.router.subscribe(&client_id, &entry.filter, entry.qos);
             return_codes.push(SubAckReturnCode::granted(entry.qos));
         }
-        let suback = SubAck { packet_id: subscribe.packet_id, return_codes };
+        let suback = SubAck::new(subscribe.packet_id, return_codes);
         self.send(conn, &Packet::SubAck(suback));
         for entry in subscribe.filters.iter().filter(|e| !is_shared(e) && !e.filter.has_wildcards())
         {
@@ -306,7 +312,7 @@ impl Broker {
                 }
             }
         }
-        self.send(conn, &Packet::UnsubAck(UnsubAck { packet_id: unsubscribe.packet_id }));
+        self.send(conn, &Packet::UnsubAck(UnsubAck::new(unsubscribe.packet_id)));
     }
 
     /// Appends `packet` to `conn`'s output.

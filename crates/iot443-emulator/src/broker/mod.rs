@@ -400,7 +400,7 @@ impl Broker {
         reason: CloseReason,
     ) {
         if let Some(connection) = self.connections.get_mut(&conn) {
-            let connack = iot443_proto::codec::ConnAck { session_present: false, code };
+            let connack = iot443_proto::codec::ConnAck::new(false, code);
             connection.send(&self.codec, &Packet::ConnAck(connack), &mut self.events);
         }
         self.close(now, conn, reason);

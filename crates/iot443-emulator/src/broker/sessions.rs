@@ -42,13 +42,9 @@ pub(crate) struct Message {
 impl Message {
     /// The PUBLISH carrying this message.
     pub(crate) fn publish(&self, qos: PublishQos, dup: bool) -> Publish {
-        Publish {
-            dup,
-            qos,
-            retain: self.retain,
-            topic: self.topic.clone(),
-            payload: self.payload.clone(),
-        }
+        Publish::new(self.topic.clone(), qos, self.payload.clone())
+            .with_dup(dup)
+            .with_retain(self.retain)
     }
 }
 

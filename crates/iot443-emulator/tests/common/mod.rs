@@ -198,8 +198,7 @@ impl Harness {
     #[track_caller]
     pub fn connect_session(&mut self, client_id: &str, clean: bool) -> (ConnectionId, bool) {
         let conn = self.open();
-        let mut connect = Connect::new(client_id, 60);
-        connect.clean_session = clean;
+        let connect = Connect::new(client_id).with_clean_session(clean);
         self.send(conn, &Packet::Connect(connect));
         let session_present = self.take_connack(conn);
         (conn, session_present)
@@ -234,26 +233,21 @@ impl Harness {
 
     /// Sends SUBSCRIBE for `filters` and returns the packets received right after it.
     pub fn subscribe(&mut self, conn: ConnectionId, filters: &[(&str, QoS)]) -> Vec<Packet> {
-        let subscribe = Subscribe {
-            packet_id: self.packet_id(),
-            filters: filters
-                .iter()
-                .map(|(text, qos)| SubscribeFilter {
-                    filter: TopicFilter::new(*text).expect("valid filter"),
-                    qos: *qos,
-                })
-                .collect(),
-        };
+        let filters = filters
+            .iter()
+            .map(|(text, qos)| {
+                SubscribeFilter::new(TopicFilter::new(*text).expect("valid filter"), *qos)
+            })
+            .collect();
+        let subscribe = Subscribe::new(self.packet_id(), filters).expect("at least one filter");
         self.send(conn, &Packet::Subscribe(subscribe));
         self.received(conn)
     }
 
     /// Sends UNSUBSCRIBE for `filters`.
     pub fn unsubscribe(&mut self, conn: ConnectionId, filters: &[&str]) -> Vec<Packet> {
-        let unsubscribe = Unsubscribe {
-            packet_id: self.packet_id(),
-            filters: filters.iter().map(|f| TopicFilter::new(*f).expect("valid")).collect(),
-        };
+        let filters = filters.iter().map(|f| TopicFilter::new(*f).expect("valid")).collect();
+        let unsubscribe = Unsubscribe::new(self.packet_id(), filters).expect("at least one filter");
         self.send(conn, &Packet::Unsubscribe(unsubscribe));
         self.received(conn)
     }
@@ -275,7 +269,7 @@ impl Harness {
     pub fn ack_all(&mut self, conn: ConnectionId, publishes: &[Publish]) {
         for publish in publishes {
             if let Some(packet_id) = publish.qos.packet_id() {
-                self.send(conn, &Packet::PubAck(PubAck { packet_id }));
+                self.send(conn, &Packet::PubAck(PubAck::new(packet_id)));
             }
         }
     }
@@ -289,13 +283,12 @@ pub fn publish_packet(
     retain: bool,
     payload: &[u8],
 ) -> Publish {
-    Publish {
-        dup: false,
-        qos: PublishQos::with_packet_id(qos, id),
-        retain,
-        topic: TopicName::new(topic).expect("valid topic"),
-        payload: Bytes::copy_from_slice(payload),
-    }
+    Publish::new(
+        TopicName::new(topic).expect("valid topic"),
+        PublishQos::with_packet_id(qos, id),
+        Bytes::copy_from_slice(payload),
+    )
+    .with_retain(retain)
 }
 
 /// A CONNECT with a last will.
@@ -306,14 +299,13 @@ pub fn connect_with_will(
     retain: bool,
     payload: &[u8],
 ) -> Connect {
-    let mut connect = Connect::new(client_id, 60);
-    connect.will = Some(LastWill {
-        topic: TopicName::new(topic).expect("valid topic"),
-        payload: Bytes::copy_from_slice(payload),
+    let will = LastWill::new(
+        TopicName::new(topic).expect("valid topic"),
+        Bytes::copy_from_slice(payload),
         qos,
-        retain,
-    });
-    connect
+    )
+    .with_retain(retain);
+    Connect::new(client_id).with_will(will)
 }
 
 /// Runs `f` with a subscriber that keeps every log line (debug and up, without colours) and

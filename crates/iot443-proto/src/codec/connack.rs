@@ -1,11 +1,13 @@
 //! CONNACK: the server's answer to CONNECT (MQTT 3.1.1 §3.2).
 
+use super::ProtocolVersion;
 use super::error::DecodeError;
 use super::wire::Reader;
 use bytes::BufMut;
 use core::fmt;
 
-/// A CONNACK packet.
+/// A CONNACK packet. Build it with [`ConnAck::new`].
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnAck {
     /// The server resumed a stored session (only ever set for `clean_session = false`).
@@ -14,8 +16,9 @@ pub struct ConnAck {
     pub code: ConnectReturnCode,
 }
 
-/// The CONNACK return code. A newtype rather than an enum so that codes this version does not
-/// know survive decoding and can be reported as they came.
+/// The MQTT 3.1.1 CONNACK return code. A newtype rather than an enum so that codes this version
+/// does not know survive decoding and can be reported as they came.
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnectReturnCode(u8);
 
@@ -71,7 +74,12 @@ impl fmt::Display for ConnectReturnCode {
     }
 }
 
-pub(super) fn decode(reader: &mut Reader) -> Result<ConnAck, DecodeError> {
+pub(super) fn decode(
+    version: ProtocolVersion,
+    reader: &mut Reader,
+) -> Result<ConnAck, DecodeError> {
+    // MQTT 5: the code is a reason code and properties follow it.
+    let ProtocolVersion::V311 = version;
     let flags = reader.u8()?;
     if flags & !0x01 != 0 {
         return Err(DecodeError::InvalidConnAckFlags(flags));
@@ -81,7 +89,19 @@ pub(super) fn decode(reader: &mut Reader) -> Result<ConnAck, DecodeError> {
 }
 
 impl ConnAck {
-    pub(super) fn encode_body<B: BufMut>(&self, out: &mut B) {
+    /// A CONNACK answering with `code`; `session_present` says the server resumed a stored
+    /// session (MQTT requires `false` with a refusal).
+    pub const fn new(session_present: bool, code: ConnectReturnCode) -> Self {
+        ConnAck { session_present, code }
+    }
+
+    pub(super) fn body_len(&self, version: ProtocolVersion) -> usize {
+        let ProtocolVersion::V311 = version;
+        2
+    }
+
+    pub(super) fn encode_body<B: BufMut>(&self, version: ProtocolVersion, out: &mut B) {
+        let ProtocolVersion::V311 = version;
         out.put_u8(u8::from(self.session_present));
         out.put_u8(self.code.0);
     }
@@ -96,7 +116,7 @@ mod tests {
     #[test]
     fn accepted_with_session_present() {
         assert_wire(
-            &Packet::ConnAck(ConnAck { session_present: true, code: ConnectReturnCode::ACCEPTED }),
+            &Packet::ConnAck(ConnAck::new(true, ConnectReturnCode::ACCEPTED)),
             &[
                 0x20, // CONNACK
                 0x02, // remaining length 2
@@ -109,21 +129,30 @@ mod tests {
     #[test]
     fn refused_not_authorized() {
         assert_wire(
-            &Packet::ConnAck(ConnAck {
-                session_present: false,
-                code: ConnectReturnCode::NOT_AUTHORIZED,
-            }),
-            &[0x20, 0x02, 0x00, 0x05],
+            &Packet::ConnAck(ConnAck::new(false, ConnectReturnCode::NOT_AUTHORIZED)),
+            &[
+                0x20, // CONNACK
+                0x02, // remaining length 2
+                0x00, // no session present
+                0x05, // not authorized
+            ],
         );
     }
 
     #[test]
     fn unknown_codes_survive() {
-        let packet = decode_all(&[0x20, 0x02, 0x00, 0x07]).unwrap().unwrap();
-        let Packet::ConnAck(connack) = packet else { panic!("{packet:?}") };
+        let bytes = [
+            0x20, // CONNACK
+            0x02, // remaining length 2
+            0x00, // no session present
+            0x07, // return code 7: not defined by MQTT 3.1.1
+        ];
+        let packet = decode_all(&bytes).unwrap().unwrap();
+        let Packet::ConnAck(connack) = &packet else { panic!("{packet:?}") };
         assert_eq!(connack.code.get(), 7);
         assert_eq!(connack.code.description(), None);
         assert!(!connack.code.is_accepted());
+        assert_wire(&packet, &bytes);
     }
 
     #[test]

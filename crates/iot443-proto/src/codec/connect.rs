@@ -16,7 +16,26 @@ const FLAG_WILL_RETAIN: u8 = 0b0010_0000;
 const FLAG_PASSWORD: u8 = 0b0100_0000;
 const FLAG_USERNAME: u8 = 0b1000_0000;
 
-/// A CONNECT packet.
+/// A CONNECT packet. Build it with [`Connect::new`] and the `with_*` methods.
+///
+/// CONNECT is the one packet that names its own protocol version: [`Connect::protocol`], not
+/// the codec's version, decides its layout when it is encoded, and it is decoded by the level it
+/// carries, so that a server learns the client's version from it.
+///
+/// ```
+/// use iot443_proto::codec::{Connect, LastWill};
+/// use iot443_proto::topic::TopicName;
+/// use iot443_proto::QoS;
+///
+/// let will = LastWill::new(TopicName::new("devices/tls-test/status").unwrap(), "gone", QoS::AtLeastOnce);
+/// let connect = Connect::new("tls-test")
+///     .with_keep_alive(300)
+///     .with_clean_session(false)
+///     .with_will(will);
+/// assert_eq!(connect.keep_alive, 300);
+/// assert!(connect.will.is_some());
+/// ```
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect {
     /// The protocol version requested.
@@ -36,6 +55,8 @@ pub struct Connect {
 }
 
 /// The last will: published by the server when the client disappears without DISCONNECT.
+/// Build it with [`LastWill::new`].
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastWill {
     /// Topic to publish to.
@@ -48,6 +69,21 @@ pub struct LastWill {
     pub retain: bool,
 }
 
+impl LastWill {
+    /// A will publishing `payload` to `topic` at `qos`, not retained.
+    pub fn new(topic: TopicName, payload: impl Into<Bytes>, qos: QoS) -> Self {
+        LastWill { topic, payload: payload.into(), qos, retain: false }
+    }
+
+    /// The same will, retained (or not).
+    #[must_use]
+    pub fn with_retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
+        self
+    }
+}
+
+/// Decodes a CONNECT by the protocol level it carries, whatever the codec's version.
 pub(super) fn decode(reader: &mut Reader) -> Result<Connect, DecodeError> {
     let name = reader.string()?;
     let level = reader.u8()?;
@@ -58,6 +94,8 @@ pub(super) fn decode(reader: &mut Reader) -> Result<Connect, DecodeError> {
         4 => ProtocolVersion::V311,
         other => return Err(DecodeError::UnsupportedProtocolLevel(other)),
     };
+    // MQTT 5: properties follow the keep-alive, and the will carries its own.
+    let ProtocolVersion::V311 = protocol;
     let flags = reader.u8()?;
     let has_will = flags & FLAG_WILL != 0;
     let will_qos = QoS::from_u8((flags & FLAG_WILL_QOS_MASK) >> FLAG_WILL_QOS_SHIFT)?;
@@ -94,13 +132,17 @@ pub(super) fn decode(reader: &mut Reader) -> Result<Connect, DecodeError> {
 }
 
 impl Connect {
-    /// A CONNECT for MQTT 3.1.1 with the given client id and keep-alive, a clean session, no
-    /// will and no credentials.
-    pub fn new(client_id: impl Into<String>, keep_alive: u16) -> Self {
+    /// The keep-alive [`Connect::new`] sets: 60 seconds.
+    pub const DEFAULT_KEEP_ALIVE: u16 = 60;
+
+    /// A CONNECT for MQTT 3.1.1 with the given client id, a keep-alive of
+    /// [`DEFAULT_KEEP_ALIVE`](Connect::DEFAULT_KEEP_ALIVE), a clean session, no will and no
+    /// credentials.
+    pub fn new(client_id: impl Into<String>) -> Self {
         Connect {
             protocol: ProtocolVersion::V311,
             client_id: client_id.into(),
-            keep_alive,
+            keep_alive: Self::DEFAULT_KEEP_ALIVE,
             clean_session: true,
             will: None,
             username: None,
@@ -108,7 +150,52 @@ impl Connect {
         }
     }
 
+    /// The same CONNECT for another protocol version.
+    #[must_use]
+    pub fn with_protocol(mut self, protocol: ProtocolVersion) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The same CONNECT with a keep-alive of `seconds`; 0 turns it off.
+    #[must_use]
+    pub fn with_keep_alive(mut self, seconds: u16) -> Self {
+        self.keep_alive = seconds;
+        self
+    }
+
+    /// The same CONNECT starting a new session (true) or resuming a stored one (false).
+    #[must_use]
+    pub fn with_clean_session(mut self, clean_session: bool) -> Self {
+        self.clean_session = clean_session;
+        self
+    }
+
+    /// The same CONNECT with a last will.
+    #[must_use]
+    pub fn with_will(mut self, will: LastWill) -> Self {
+        self.will = Some(will);
+        self
+    }
+
+    /// The same CONNECT with a user name.
+    #[must_use]
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The same CONNECT with a password. MQTT 3.1.1 allows a password only with a user name:
+    /// encoding refuses one without ([`EncodeError::PasswordWithoutUsername`]).
+    #[must_use]
+    pub fn with_password(mut self, password: impl Into<Bytes>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Body length in the layout of [`Connect::protocol`].
     pub(super) fn body_len(&self) -> Result<usize, EncodeError> {
+        let ProtocolVersion::V311 = self.protocol;
         if self.password.is_some() && self.username.is_none() {
             return Err(EncodeError::PasswordWithoutUsername);
         }
@@ -147,7 +234,9 @@ impl Connect {
         flags
     }
 
+    /// Writes the body in the layout of [`Connect::protocol`].
     pub(super) fn encode_body<B: BufMut>(&self, out: &mut B) {
+        let ProtocolVersion::V311 = self.protocol;
         put_prefixed(out, self.protocol.protocol_name().as_bytes());
         out.put_u8(self.protocol.level());
         out.put_u8(self.flags());
@@ -175,7 +264,7 @@ mod tests {
     #[test]
     fn minimal_connect() {
         assert_wire(
-            &Packet::Connect(Connect::new("tls-test", 60)),
+            &Packet::Connect(Connect::new("tls-test")),
             &[
                 0x10, // CONNECT, flags 0
                 0x14, // remaining length 20
@@ -190,18 +279,13 @@ mod tests {
 
     #[test]
     fn connect_with_will_username_and_password() {
-        let connect = Connect {
-            clean_session: false,
-            will: Some(LastWill {
-                topic: TopicName::new("w").unwrap(),
-                payload: Bytes::from_static(b"bye"),
-                qos: QoS::AtLeastOnce,
-                retain: true,
-            }),
-            username: Some("u".into()),
-            password: Some(Bytes::from_static(b"pw")),
-            ..Connect::new("c", 0)
-        };
+        let will = LastWill::new(TopicName::new("w").unwrap(), "bye", QoS::AtLeastOnce);
+        let connect = Connect::new("c")
+            .with_keep_alive(0)
+            .with_clean_session(false)
+            .with_will(will.with_retain(true))
+            .with_username("u")
+            .with_password("pw");
         assert_wire(
             &Packet::Connect(connect),
             &[
@@ -290,7 +374,7 @@ mod tests {
             decode_all(&connect_bytes(b"MQTT", 4, 0x42)),
             Err(DecodeError::InvalidConnectFlags(0x42))
         );
-        let connect = Connect { password: Some(Bytes::new()), ..Connect::new("c", 1) };
+        let connect = Connect::new("c").with_password(Bytes::new());
         assert_eq!(
             super::super::Codec::default()
                 .encode(&Packet::Connect(connect), &mut alloc::vec::Vec::new()),
@@ -341,15 +425,8 @@ mod tests {
 
     #[test]
     fn will_topic_with_wildcard() {
-        let connect = Connect {
-            will: Some(LastWill {
-                topic: TopicName::new("w").unwrap(),
-                payload: Bytes::new(),
-                qos: QoS::AtMostOnce,
-                retain: false,
-            }),
-            ..Connect::new("c", 0)
-        };
+        let will = LastWill::new(TopicName::new("w").unwrap(), Bytes::new(), QoS::AtMostOnce);
+        let connect = Connect::new("c").with_will(will);
         let mut bytes = alloc::vec::Vec::new();
         super::super::Codec::default().encode(&Packet::Connect(connect), &mut bytes).unwrap();
         let at = bytes.iter().rposition(|&b| b == b'w').unwrap();
@@ -362,7 +439,7 @@ mod tests {
 
     #[test]
     fn client_id_over_65535_bytes_cannot_be_encoded() {
-        let connect = Connect::new("x".repeat(70_000), 1);
+        let connect = Connect::new("x".repeat(70_000));
         assert_eq!(
             super::super::Codec::default().encoded_len(&Packet::Connect(connect)),
             Err(EncodeError::FieldTooLong { field: "client id", len: 70_000 })

@@ -8,6 +8,9 @@ use core::fmt;
 pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
 
 /// The kind of an MQTT control packet: the high four bits of its first byte.
+///
+/// Non-exhaustive: MQTT 5 adds AUTH (15).
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum PacketType {

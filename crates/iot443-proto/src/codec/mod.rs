@@ -11,6 +11,33 @@
 //!
 //! Each packet kind lives in its own file with its decoder and encoder side by side and tests on
 //! annotated bytes (STYLE.md habit 3).
+//!
+//! # Packets grow without breaking their users
+//!
+//! [`Packet`] and every packet struct are `#[non_exhaustive]`: their fields are public to read,
+//! and they are built with constructors ([`Publish::new`], [`Subscribe::new`],
+//! [`Connect::new`] with its `with_*` methods, [`PubAck::new`], …), so a field or a packet kind
+//! that a later version brings is not a breaking change. The return codes of 3.1.1
+//! ([`ConnectReturnCode`], [`SubAckReturnCode`]) are `u8` newtypes, so an unknown code survives
+//! decoding and encoding.
+//!
+//! # Adding a protocol version
+//!
+//! The codec's [`ProtocolVersion`] reaches every packet's decoder and encoder (CONNECT excepted:
+//! it names its own version, in its protocol level and [`Connect::protocol`]). Each of them starts
+//! with `let ProtocolVersion::V311 = version;`, which says the layout is the same in every version
+//! the codec knows. To add MQTT 5:
+//!
+//! 1. add `ProtocolVersion::V5` (level 5) in this file and accept level 5 in `connect.rs`;
+//! 2. build: the compiler now stops at each of those `let`s, the places whose layout differs
+//!    (properties, reason codes); turn each into a `match` on the version, and give the packet
+//!    struct in that file the new fields, with defaults in its constructor;
+//! 3. add new packet kinds (AUTH) to [`Packet`] and [`PacketType`];
+//! 4. a server decodes CONNECT with any codec, then answers with `Codec::new(connect.protocol)`.
+//!
+//! No public signature changes on the way, with one exception still to make: DISCONNECT is the
+//! unit variant [`Packet::Disconnect`], so the reason code MQTT 5 gives it will need the variant
+//! to carry a struct, as the other packets do.
 
 mod connack;
 mod connect;
@@ -164,6 +191,7 @@ impl fmt::Display for PacketId {
 }
 
 /// One MQTT control packet.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     /// Client → server: open a session.
@@ -274,30 +302,7 @@ impl Codec {
             return Ok(None);
         }
         let body = buf.split_to(header.frame_len()).freeze().slice(header.header_len..);
-        Self::decode_body(header.packet_type, header.flags, body).map(Some)
-    }
-
-    /// Decodes the body of one packet whose fixed header has been parsed already.
-    fn decode_body(packet_type: PacketType, flags: u8, body: Bytes) -> Result<Packet, DecodeError> {
-        let mut reader = Reader::new(packet_type, body);
-        let packet = match packet_type {
-            PacketType::Connect => Packet::Connect(connect::decode(&mut reader)?),
-            PacketType::ConnAck => Packet::ConnAck(connack::decode(&mut reader)?),
-            PacketType::Publish => Packet::Publish(publish::decode(flags, &mut reader)?),
-            PacketType::PubAck => Packet::PubAck(PubAck { packet_id: reader.packet_id()? }),
-            PacketType::PubRec => Packet::PubRec(PubRec { packet_id: reader.packet_id()? }),
-            PacketType::PubRel => Packet::PubRel(PubRel { packet_id: reader.packet_id()? }),
-            PacketType::PubComp => Packet::PubComp(PubComp { packet_id: reader.packet_id()? }),
-            PacketType::Subscribe => Packet::Subscribe(subscribe::decode(&mut reader)?),
-            PacketType::SubAck => Packet::SubAck(suback::decode(&mut reader)?),
-            PacketType::Unsubscribe => Packet::Unsubscribe(unsubscribe::decode(&mut reader)?),
-            PacketType::UnsubAck => Packet::UnsubAck(UnsubAck { packet_id: reader.packet_id()? }),
-            PacketType::PingReq => Packet::PingReq,
-            PacketType::PingResp => Packet::PingResp,
-            PacketType::Disconnect => Packet::Disconnect,
-        };
-        reader.finish()?;
-        Ok(packet)
+        decode_body(self.version, header.packet_type, header.flags, body).map(Some)
     }
 
     /// Appends `packet` to `out` and returns the number of bytes written.
@@ -313,18 +318,20 @@ impl Codec {
         }
         let packet_type = packet.packet_type();
         header::write(out, packet_type, flags(packet), body_len);
+        let version = self.version;
         match packet {
             Packet::Connect(connect) => connect.encode_body(out),
-            Packet::ConnAck(connack) => connack.encode_body(out),
-            Packet::Publish(publish) => publish.encode_body(out),
-            Packet::PubAck(PubAck { packet_id })
-            | Packet::PubRec(PubRec { packet_id })
-            | Packet::PubRel(PubRel { packet_id })
-            | Packet::PubComp(PubComp { packet_id })
-            | Packet::UnsubAck(UnsubAck { packet_id }) => out.put_u16(packet_id.get()),
-            Packet::Subscribe(subscribe) => subscribe.encode_body(out),
-            Packet::SubAck(suback) => suback.encode_body(out),
-            Packet::Unsubscribe(unsubscribe) => unsubscribe.encode_body(out),
+            Packet::ConnAck(connack) => connack.encode_body(version, out),
+            Packet::Publish(publish) => publish.encode_body(version, out),
+            Packet::PubAck(ack) => ack.encode_body(version, out),
+            Packet::PubRec(ack) => ack.encode_body(version, out),
+            Packet::PubRel(ack) => ack.encode_body(version, out),
+            Packet::PubComp(ack) => ack.encode_body(version, out),
+            Packet::UnsubAck(ack) => ack.encode_body(version, out),
+            Packet::Subscribe(subscribe) => subscribe.encode_body(version, out),
+            Packet::SubAck(suback) => suback.encode_body(version, out),
+            Packet::Unsubscribe(unsubscribe) => unsubscribe.encode_body(version, out),
+            // MQTT 5: DISCONNECT may carry a reason code and properties.
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
         }
         Ok(frame_len)
@@ -354,21 +361,51 @@ impl Codec {
     }
 
     fn body_len(&self, packet: &Packet) -> Result<usize, EncodeError> {
+        let version = self.version;
         match packet {
             Packet::Connect(connect) => connect.body_len(),
-            Packet::ConnAck(_) => Ok(2),
-            Packet::Publish(publish) => Ok(publish.body_len()),
-            Packet::PubAck(_)
-            | Packet::PubRec(_)
-            | Packet::PubRel(_)
-            | Packet::PubComp(_)
-            | Packet::UnsubAck(_) => Ok(2),
-            Packet::Subscribe(subscribe) => subscribe.body_len(),
-            Packet::SubAck(suback) => Ok(2 + suback.return_codes.len()),
-            Packet::Unsubscribe(unsubscribe) => unsubscribe.body_len(),
+            Packet::ConnAck(connack) => Ok(connack.body_len(version)),
+            Packet::Publish(publish) => Ok(publish.body_len(version)),
+            Packet::PubAck(ack) => Ok(ack.body_len(version)),
+            Packet::PubRec(ack) => Ok(ack.body_len(version)),
+            Packet::PubRel(ack) => Ok(ack.body_len(version)),
+            Packet::PubComp(ack) => Ok(ack.body_len(version)),
+            Packet::UnsubAck(ack) => Ok(ack.body_len(version)),
+            Packet::Subscribe(subscribe) => subscribe.body_len(version),
+            Packet::SubAck(suback) => Ok(suback.body_len(version)),
+            Packet::Unsubscribe(unsubscribe) => unsubscribe.body_len(version),
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => Ok(0),
         }
     }
+}
+
+/// Decodes the body of one packet of `version` whose fixed header has been parsed already.
+fn decode_body(
+    version: ProtocolVersion,
+    packet_type: PacketType,
+    flags: u8,
+    body: Bytes,
+) -> Result<Packet, DecodeError> {
+    let mut reader = Reader::new(packet_type, body);
+    let reader = &mut reader;
+    let packet = match packet_type {
+        PacketType::Connect => Packet::Connect(connect::decode(reader)?),
+        PacketType::ConnAck => Packet::ConnAck(connack::decode(version, reader)?),
+        PacketType::Publish => Packet::Publish(publish::decode(version, flags, reader)?),
+        PacketType::PubAck => Packet::PubAck(PubAck::decode(version, reader)?),
+        PacketType::PubRec => Packet::PubRec(PubRec::decode(version, reader)?),
+        PacketType::PubRel => Packet::PubRel(PubRel::decode(version, reader)?),
+        PacketType::PubComp => Packet::PubComp(PubComp::decode(version, reader)?),
+        PacketType::Subscribe => Packet::Subscribe(subscribe::decode(version, reader)?),
+        PacketType::SubAck => Packet::SubAck(suback::decode(version, reader)?),
+        PacketType::Unsubscribe => Packet::Unsubscribe(unsubscribe::decode(version, reader)?),
+        PacketType::UnsubAck => Packet::UnsubAck(UnsubAck::decode(version, reader)?),
+        PacketType::PingReq => Packet::PingReq,
+        PacketType::PingResp => Packet::PingResp,
+        PacketType::Disconnect => Packet::Disconnect,
+    };
+    reader.finish()?;
+    Ok(packet)
 }
 
 /// The low four bits of the fixed header for `packet`.
@@ -429,7 +466,7 @@ mod tests {
         assert_eq!(codec.decode(&mut buf), Ok(Some(Packet::PingResp)));
         assert_eq!(
             codec.decode(&mut buf),
-            Ok(Some(Packet::PubAck(PubAck { packet_id: PacketId::new(1).unwrap() })))
+            Ok(Some(Packet::PubAck(PubAck::new(PacketId::new(1).unwrap()))))
         );
         assert_eq!(codec.decode(&mut buf), Ok(None));
         assert_eq!(buf.len(), 4);
@@ -453,13 +490,11 @@ mod tests {
     #[test]
     fn encode_refuses_a_packet_over_the_maximum_and_writes_nothing() {
         let codec = Codec::default().with_max_packet_size(10);
-        let publish = Packet::Publish(Publish {
-            dup: false,
-            qos: PublishQos::AtMostOnce,
-            retain: false,
-            topic: crate::topic::TopicName::new("t").unwrap(),
-            payload: Bytes::from_static(&[0; 16]),
-        });
+        let publish = Packet::Publish(Publish::new(
+            crate::topic::TopicName::new("t").unwrap(),
+            PublishQos::AtMostOnce,
+            Bytes::from_static(&[0; 16]),
+        ));
         let mut out = BytesMut::new();
         assert_eq!(
             codec.encode(&publish, &mut out),

@@ -2,7 +2,7 @@
 
 use super::error::DecodeError;
 use super::wire::{Reader, put_prefixed};
-use super::{PacketId, PacketType, QoS};
+use super::{PacketId, PacketType, ProtocolVersion, QoS};
 use crate::topic::TopicName;
 use bytes::{BufMut, Bytes};
 
@@ -11,7 +11,21 @@ const FLAG_QOS_SHIFT: u8 = 1;
 const FLAG_QOS_MASK: u8 = 0b0110;
 const FLAG_DUP: u8 = 0b1000;
 
-/// A PUBLISH packet.
+/// A PUBLISH packet. Build it with [`Publish::new`], then [`with_retain`](Publish::with_retain)
+/// and [`with_dup`](Publish::with_dup) as needed.
+///
+/// ```
+/// use bytes::Bytes;
+/// use iot443_proto::codec::{PacketId, Publish, PublishQos};
+/// use iot443_proto::topic::TopicName;
+///
+/// let topic = TopicName::new("sdkTest/sub").unwrap();
+/// let id = PacketId::new(7).unwrap();
+/// let publish = Publish::new(topic, PublishQos::AtLeastOnce(id), "hello").with_retain(true);
+/// assert!(publish.retain && !publish.dup);
+/// assert_eq!(publish.payload, Bytes::from_static(b"hello"));
+/// ```
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
     /// Set on a re-delivery. Only meaningful at QoS 1 and 2; never encoded at QoS 0.
@@ -67,7 +81,13 @@ impl PublishQos {
     }
 }
 
-pub(super) fn decode(flags: u8, reader: &mut Reader) -> Result<Publish, DecodeError> {
+pub(super) fn decode(
+    version: ProtocolVersion,
+    flags: u8,
+    reader: &mut Reader,
+) -> Result<Publish, DecodeError> {
+    // MQTT 5: properties come between the packet id and the payload.
+    let ProtocolVersion::V311 = version;
     let qos = QoS::from_u8((flags & FLAG_QOS_MASK) >> FLAG_QOS_SHIFT)?;
     let dup = flags & FLAG_DUP != 0;
     if dup && qos == QoS::AtMostOnce {
@@ -85,6 +105,26 @@ pub(super) fn decode(flags: u8, reader: &mut Reader) -> Result<Publish, DecodeEr
 }
 
 impl Publish {
+    /// A PUBLISH of `payload` to `topic` at `qos`, neither retained nor a re-delivery.
+    pub fn new(topic: TopicName, qos: PublishQos, payload: impl Into<Bytes>) -> Self {
+        Publish { dup: false, qos, retain: false, topic, payload: payload.into() }
+    }
+
+    /// The same PUBLISH, asking the server to keep it for future subscribers (or not).
+    #[must_use]
+    pub fn with_retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
+        self
+    }
+
+    /// The same PUBLISH, marked as a re-delivery (or not). The flag is only encoded at QoS 1
+    /// and 2.
+    #[must_use]
+    pub fn with_dup(mut self, dup: bool) -> Self {
+        self.dup = dup;
+        self
+    }
+
     /// The fixed-header flags: DUP (only at QoS 1 and 2), QoS and RETAIN.
     pub(super) fn flags(&self) -> u8 {
         let mut flags = (self.qos.qos() as u8) << FLAG_QOS_SHIFT;
@@ -98,12 +138,14 @@ impl Publish {
     }
 
     /// Body length. The topic is a [`TopicName`], at most 65,535 bytes, so this cannot fail.
-    pub(super) fn body_len(&self) -> usize {
+    pub(super) fn body_len(&self, version: ProtocolVersion) -> usize {
+        let ProtocolVersion::V311 = version;
         let id_len = if self.qos.packet_id().is_some() { 2 } else { 0 };
         2 + self.topic.as_str().len() + id_len + self.payload.len()
     }
 
-    pub(super) fn encode_body<B: BufMut>(&self, out: &mut B) {
+    pub(super) fn encode_body<B: BufMut>(&self, version: ProtocolVersion, out: &mut B) {
+        let ProtocolVersion::V311 = version;
         put_prefixed(out, self.topic.as_str().as_bytes());
         if let Some(id) = self.qos.packet_id() {
             out.put_u16(id.get());
@@ -126,13 +168,11 @@ mod tests {
     #[test]
     fn qos0_publish() {
         assert_wire(
-            &Packet::Publish(Publish {
-                dup: false,
-                qos: PublishQos::AtMostOnce,
-                retain: false,
-                topic: TopicName::new("a/b").unwrap(),
-                payload: Bytes::from_static(b"hi"),
-            }),
+            &Packet::Publish(Publish::new(
+                TopicName::new("a/b").unwrap(),
+                PublishQos::AtMostOnce,
+                Bytes::from_static(b"hi"),
+            )),
             &[
                 0x30, // PUBLISH, QoS 0
                 0x07, // remaining length 7
@@ -145,13 +185,11 @@ mod tests {
     #[test]
     fn qos1_publish_with_dup_and_retain() {
         assert_wire(
-            &Packet::Publish(Publish {
-                dup: true,
-                qos: PublishQos::AtLeastOnce(id(10)),
-                retain: true,
-                topic: TopicName::new("t").unwrap(),
-                payload: Bytes::from_static(b"x"),
-            }),
+            &Packet::Publish(
+                Publish::new(TopicName::new("t").unwrap(), PublishQos::AtLeastOnce(id(10)), "x")
+                    .with_dup(true)
+                    .with_retain(true),
+            ),
             &[
                 0x3B, // PUBLISH, DUP | QoS 1 | RETAIN
                 0x06, // remaining length 6
@@ -165,26 +203,25 @@ mod tests {
     #[test]
     fn qos2_publish_and_empty_payload() {
         assert_wire(
-            &Packet::Publish(Publish {
-                dup: false,
-                qos: PublishQos::ExactlyOnce(id(0x0102)),
-                retain: false,
-                topic: TopicName::new("t").unwrap(),
-                payload: Bytes::new(),
-            }),
-            &[0x34, 0x05, 0x00, 0x01, b't', 0x01, 0x02],
+            &Packet::Publish(Publish::new(
+                TopicName::new("t").unwrap(),
+                PublishQos::ExactlyOnce(id(0x0102)),
+                Bytes::new(),
+            )),
+            &[
+                0x34, // PUBLISH, QoS 2
+                0x05, // remaining length 5
+                0x00, 0x01, b't', // topic "t"
+                0x01, 0x02, // packet id 0x0102, then no payload
+            ],
         );
     }
 
     #[test]
     fn dup_is_not_encoded_at_qos0() {
-        let publish = Publish {
-            dup: true,
-            qos: PublishQos::AtMostOnce,
-            retain: false,
-            topic: TopicName::new("t").unwrap(),
-            payload: Bytes::new(),
-        };
+        let publish =
+            Publish::new(TopicName::new("t").unwrap(), PublishQos::AtMostOnce, Bytes::new())
+                .with_dup(true);
         let mut out = BytesMut::new();
         Codec::default().encode(&Packet::Publish(publish), &mut out).unwrap();
         assert_eq!(out[0], 0x30);

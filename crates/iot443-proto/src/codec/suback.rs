@@ -2,11 +2,12 @@
 
 use super::error::DecodeError;
 use super::wire::Reader;
-use super::{PacketId, QoS};
+use super::{PacketId, ProtocolVersion, QoS};
 use alloc::vec::Vec;
 use bytes::BufMut;
 
-/// A SUBACK packet.
+/// A SUBACK packet. Build it with [`SubAck::new`].
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubAck {
     /// The id of the SUBSCRIBE answered.
@@ -15,8 +16,9 @@ pub struct SubAck {
     pub return_codes: Vec<SubAckReturnCode>,
 }
 
-/// A SUBACK return code: the granted QoS, or failure. A newtype so that codes outside
-/// MQTT 3.1.1 survive decoding and can be reported as they came.
+/// An MQTT 3.1.1 SUBACK return code: the granted QoS, or failure. A newtype so that codes
+/// outside MQTT 3.1.1 survive decoding and can be reported as they came.
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SubAckReturnCode(u8);
 
@@ -56,14 +58,30 @@ impl SubAckReturnCode {
     }
 }
 
-pub(super) fn decode(reader: &mut Reader) -> Result<SubAck, DecodeError> {
+pub(super) fn decode(version: ProtocolVersion, reader: &mut Reader) -> Result<SubAck, DecodeError> {
+    // MQTT 5: properties come before the codes, which are reason codes.
+    let ProtocolVersion::V311 = version;
     let packet_id = reader.packet_id()?;
     let return_codes = reader.rest().iter().map(|&code| SubAckReturnCode(code)).collect();
     Ok(SubAck { packet_id, return_codes })
 }
 
 impl SubAck {
-    pub(super) fn encode_body<B: BufMut>(&self, out: &mut B) {
+    /// A SUBACK answering the SUBSCRIBE `packet_id` with one code per filter, in order.
+    ///
+    /// Any number of codes is accepted, none included: how many a SUBSCRIBE needs is for the
+    /// one who answers it to know, and the receiving session checks it.
+    pub const fn new(packet_id: PacketId, return_codes: Vec<SubAckReturnCode>) -> Self {
+        SubAck { packet_id, return_codes }
+    }
+
+    pub(super) fn body_len(&self, version: ProtocolVersion) -> usize {
+        let ProtocolVersion::V311 = version;
+        2 + self.return_codes.len()
+    }
+
+    pub(super) fn encode_body<B: BufMut>(&self, version: ProtocolVersion, out: &mut B) {
+        let ProtocolVersion::V311 = version;
         out.put_u16(self.packet_id.get());
         for code in &self.return_codes {
             out.put_u8(code.0);
@@ -80,14 +98,14 @@ mod tests {
 
     #[test]
     fn suback_with_grants_and_a_failure() {
-        let suback = SubAck {
-            packet_id: PacketId::new(9).unwrap(),
-            return_codes: vec![
+        let suback = SubAck::new(
+            PacketId::new(9).unwrap(),
+            vec![
                 SubAckReturnCode::GRANTED_QOS1,
                 SubAckReturnCode::FAILURE,
                 SubAckReturnCode::GRANTED_QOS0,
             ],
-        };
+        );
         assert_wire(
             &Packet::SubAck(suback.clone()),
             &[
@@ -113,10 +131,24 @@ mod tests {
 
     #[test]
     fn unknown_code_survives() {
-        let Some(Packet::SubAck(suback)) = decode_all(&[0x90, 0x03, 0x00, 0x01, 0x42]).unwrap()
-        else {
+        let bytes = [
+            0x90, // SUBACK
+            0x03, // remaining length 3
+            0x00, 0x01, // packet id 1
+            0x42, // return code 0x42: not defined by MQTT 3.1.1
+        ];
+        let Some(Packet::SubAck(suback)) = decode_all(&bytes).unwrap() else {
             panic!("not a SUBACK")
         };
         assert_eq!(suback.return_codes, vec![SubAckReturnCode::new(0x42)]);
+        assert_eq!(suback.return_codes[0].granted_qos(), None);
+        assert_wire(&Packet::SubAck(suback), &bytes);
+    }
+
+    #[test]
+    fn empty_suback() {
+        // SUBACK, remaining length 2, packet id 1, no codes: well formed, for the session to
+        // refuse as not matching its SUBSCRIBE.
+        assert_wire(&Packet::SubAck(SubAck::new(PacketId::MIN, vec![])), &[0x90, 0x02, 0x00, 0x01]);
     }
 }

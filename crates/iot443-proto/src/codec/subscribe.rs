@@ -1,13 +1,14 @@
 //! SUBSCRIBE: the client asks for messages matching one or more filters (MQTT 3.1.1 §3.8).
 
 use super::error::{DecodeError, EncodeError};
-use super::wire::{Reader, prefixed_len, put_prefixed};
-use super::{PacketId, PacketType, QoS};
+use super::wire::{Reader, prefixed_len, put_prefixed, require_filters};
+use super::{PacketId, PacketType, ProtocolVersion, QoS};
 use crate::topic::TopicFilter;
 use alloc::vec::Vec;
 use bytes::BufMut;
 
-/// A SUBSCRIBE packet.
+/// A SUBSCRIBE packet. Build it with [`Subscribe::new`].
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscribe {
     /// The packet id the SUBACK will carry.
@@ -16,7 +17,9 @@ pub struct Subscribe {
     pub filters: Vec<SubscribeFilter>,
 }
 
-/// One topic filter of a SUBSCRIBE with the maximum QoS requested for it.
+/// One topic filter of a SUBSCRIBE with the maximum QoS requested for it. Build it with
+/// [`SubscribeFilter::new`].
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SubscribeFilter {
     /// The filter.
@@ -25,7 +28,12 @@ pub struct SubscribeFilter {
     pub qos: QoS,
 }
 
-pub(super) fn decode(reader: &mut Reader) -> Result<Subscribe, DecodeError> {
+pub(super) fn decode(
+    version: ProtocolVersion,
+    reader: &mut Reader,
+) -> Result<Subscribe, DecodeError> {
+    // MQTT 5: properties follow the packet id, and the options byte gains more fields.
+    let ProtocolVersion::V311 = version;
     let packet_id = reader.packet_id()?;
     let mut filters = Vec::new();
     while reader.has_remaining() {
@@ -35,7 +43,7 @@ pub(super) fn decode(reader: &mut Reader) -> Result<Subscribe, DecodeError> {
         if options & !0b11 != 0 {
             return Err(DecodeError::InvalidSubscriptionOptions(options));
         }
-        filters.push(SubscribeFilter { filter, qos: QoS::from_u8(options)? });
+        filters.push(SubscribeFilter::new(filter, QoS::from_u8(options)?));
     }
     if filters.is_empty() {
         return Err(DecodeError::EmptySubscribe);
@@ -43,17 +51,44 @@ pub(super) fn decode(reader: &mut Reader) -> Result<Subscribe, DecodeError> {
     Ok(Subscribe { packet_id, filters })
 }
 
+impl SubscribeFilter {
+    /// `filter` at a requested maximum of `qos`.
+    pub const fn new(filter: TopicFilter, qos: QoS) -> Self {
+        SubscribeFilter { filter, qos }
+    }
+}
+
 impl Subscribe {
-    pub(super) fn body_len(&self) -> Result<usize, EncodeError> {
-        if self.filters.is_empty() {
-            return Err(EncodeError::NoTopicFilters(PacketType::Subscribe));
-        }
+    /// A SUBSCRIBE to `filters` with `packet_id`, or [`EncodeError::NoTopicFilters`] when
+    /// `filters` is empty (MQTT requires at least one).
+    ///
+    /// ```
+    /// use iot443_proto::codec::{EncodeError, PacketId, Subscribe, SubscribeFilter};
+    /// use iot443_proto::topic::TopicFilter;
+    /// use iot443_proto::QoS;
+    ///
+    /// let filter = SubscribeFilter::new(TopicFilter::new("sdkTest/#").unwrap(), QoS::AtLeastOnce);
+    /// assert!(Subscribe::new(PacketId::MIN, vec![filter]).is_ok());
+    /// assert!(matches!(
+    ///     Subscribe::new(PacketId::MIN, vec![]),
+    ///     Err(EncodeError::NoTopicFilters(_))
+    /// ));
+    /// ```
+    pub fn new(packet_id: PacketId, filters: Vec<SubscribeFilter>) -> Result<Self, EncodeError> {
+        require_filters(PacketType::Subscribe, &filters)?;
+        Ok(Subscribe { packet_id, filters })
+    }
+
+    pub(super) fn body_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let ProtocolVersion::V311 = version;
+        require_filters(PacketType::Subscribe, &self.filters)?;
         self.filters.iter().try_fold(2, |len, entry| {
             Ok(len + prefixed_len("topic filter", entry.filter.as_str().len())? + 1)
         })
     }
 
-    pub(super) fn encode_body<B: BufMut>(&self, out: &mut B) {
+    pub(super) fn encode_body<B: BufMut>(&self, version: ProtocolVersion, out: &mut B) {
+        let ProtocolVersion::V311 = version;
         out.put_u16(self.packet_id.get());
         for entry in &self.filters {
             put_prefixed(out, entry.filter.as_str().as_bytes());
@@ -70,16 +105,19 @@ mod tests {
     use alloc::vec;
 
     fn filter(text: &str, qos: QoS) -> SubscribeFilter {
-        SubscribeFilter { filter: TopicFilter::new(text).unwrap(), qos }
+        SubscribeFilter::new(TopicFilter::new(text).unwrap(), qos)
     }
 
     #[test]
     fn subscribe_two_filters() {
         assert_wire(
-            &Packet::Subscribe(Subscribe {
-                packet_id: PacketId::new(1).unwrap(),
-                filters: vec![filter("a/+", QoS::AtLeastOnce), filter("#", QoS::AtMostOnce)],
-            }),
+            &Packet::Subscribe(
+                Subscribe::new(
+                    PacketId::new(1).unwrap(),
+                    vec![filter("a/+", QoS::AtLeastOnce), filter("#", QoS::AtMostOnce)],
+                )
+                .unwrap(),
+            ),
             &[
                 0x82, // SUBSCRIBE, reserved flags 0b0010
                 0x0C, // remaining length 12
@@ -93,7 +131,15 @@ mod tests {
     #[test]
     fn empty_subscribe() {
         assert_eq!(decode_all(&[0x82, 0x02, 0x00, 0x01]), Err(DecodeError::EmptySubscribe));
-        let packet = Packet::Subscribe(Subscribe { packet_id: PacketId::MIN, filters: vec![] });
+        assert_eq!(
+            Subscribe::new(PacketId::MIN, vec![]),
+            Err(EncodeError::NoTopicFilters(PacketType::Subscribe))
+        );
+        // The fields are public: a SUBSCRIBE emptied after it was built is refused by encode.
+        let mut subscribe =
+            Subscribe::new(PacketId::MIN, vec![filter("a", QoS::AtMostOnce)]).unwrap();
+        subscribe.filters.clear();
+        let packet = Packet::Subscribe(subscribe);
         assert_eq!(
             Codec::default().encode(&packet, &mut alloc::vec::Vec::new()),
             Err(EncodeError::NoTopicFilters(PacketType::Subscribe))

@@ -102,6 +102,15 @@ pub(super) fn prefixed_len(field: &'static str, len: usize) -> Result<usize, Enc
     Ok(2 + len)
 }
 
+/// [`EncodeError::NoTopicFilters`] for a SUBSCRIBE or UNSUBSCRIBE without filters, which MQTT
+/// forbids.
+pub(super) fn require_filters<T>(packet: PacketType, filters: &[T]) -> Result<(), EncodeError> {
+    if filters.is_empty() {
+        return Err(EncodeError::NoTopicFilters(packet));
+    }
+    Ok(())
+}
+
 /// Writes a length-prefixed field. The caller has checked its length with [`prefixed_len`].
 pub(super) fn put_prefixed<B: BufMut>(out: &mut B, bytes: &[u8]) {
     let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
