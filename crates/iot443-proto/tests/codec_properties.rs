@@ -9,6 +9,8 @@
 //!
 //! * every packet type survives encode → decode unchanged, the decoder consumes exactly the
 //!   bytes written, and `encoded_len` predicts them;
+//! * every CONNACK and SUBACK return code, unknown ones included, survives decode → encode and
+//!   is kept by the version-neutral reason a session reports;
 //! * arbitrary and corrupted bytes never make the decoder panic, and whatever it does accept
 //!   survives a second round trip;
 //! * a stream of packets cut at arbitrary points and fed piece by piece decodes to the same
@@ -18,9 +20,9 @@
 
 use bytes::{Bytes, BytesMut};
 use iot443_proto::codec::{
-    ConnAck, Connect, ConnectReturnCode, LastWill, ProtocolVersion, PubAck, PubComp, PubRec,
-    PubRel, Publish, PublishQos, SubAck, SubAckReturnCode, Subscribe, SubscribeFilter, UnsubAck,
-    Unsubscribe,
+    ConnAck, Connect, ConnectReason, ConnectReturnCode, LastWill, ProtocolVersion, PubAck, PubComp,
+    PubRec, PubRel, Publish, PublishQos, SubAck, SubAckReturnCode, Subscribe, SubscribeFilter,
+    SubscribeReason, UnsubAck, Unsubscribe,
 };
 use iot443_proto::topic::{TopicFilter, TopicName};
 use iot443_proto::{Codec, EncodeError, Packet, PacketId, QoS};
@@ -192,6 +194,14 @@ fn encode(packet: &Packet) -> BytesMut {
     buf
 }
 
+/// Decodes `wire` as exactly one packet.
+fn decode_one(wire: &[u8]) -> Result<Option<Packet>, TestCaseError> {
+    let mut buf = BytesMut::from(wire);
+    let decoded = Codec::default().decode(&mut buf);
+    prop_assert!(buf.is_empty(), "decoder left {} bytes", buf.len());
+    decoded.map_err(|error| TestCaseError::fail(format!("decoding {wire:02x?}: {error}")))
+}
+
 /// Encode, check the length bookkeeping, decode, and get the same packet with nothing left.
 fn assert_round_trip(packet: &Packet) -> Result<(), TestCaseError> {
     let codec = Codec::default();
@@ -290,6 +300,45 @@ proptest! {
         packet in prop_oneof![Just(Packet::PingReq), Just(Packet::PingResp), Just(Packet::Disconnect)]
     ) {
         assert_round_trip(&packet)?;
+    }
+
+    /// Any CONNACK return code, known to MQTT 3.1.1 or not, survives decode → encode byte for
+    /// byte, and the reason a session reports for it keeps the code as it came.
+    #[test]
+    fn any_connack_code_survives_decode_then_encode(session_present in any::<bool>(), code in any::<u8>()) {
+        let wire = [0x20, 0x02, u8::from(session_present), code];
+        let Some(Packet::ConnAck(connack)) = decode_one(&wire)? else {
+            return Err(TestCaseError::fail("not a CONNACK"));
+        };
+        prop_assert_eq!(connack.code.get(), code);
+        prop_assert_eq!(&encode(&Packet::ConnAck(connack))[..], &wire[..]);
+        let reason = ConnectReason::from(connack.code);
+        prop_assert_eq!(reason.wire(), code);
+        prop_assert_eq!(reason.version(), Some(ProtocolVersion::V311));
+        prop_assert_eq!(reason.is_success(), connack.code.is_accepted());
+    }
+
+    /// Any SUBACK return codes, known to MQTT 3.1.1 or not, survive decode → encode byte for
+    /// byte, and the reasons a session reports for them keep the codes as they came.
+    #[test]
+    fn any_suback_codes_survive_decode_then_encode(
+        packet_id in packet_id(),
+        codes in prop::collection::vec(any::<u8>(), 0..=8),
+    ) {
+        let mut wire = vec![0x90, 2 + codes.len() as u8];
+        wire.extend_from_slice(&packet_id.get().to_be_bytes());
+        wire.extend_from_slice(&codes);
+        let Some(Packet::SubAck(suback)) = decode_one(&wire)? else {
+            return Err(TestCaseError::fail("not a SUBACK"));
+        };
+        let got: Vec<u8> = suback.return_codes.iter().map(|code| code.get()).collect();
+        prop_assert_eq!(&got, &codes);
+        for &code in &suback.return_codes {
+            let reason = SubscribeReason::from(code);
+            prop_assert_eq!(reason.wire(), code.get());
+            prop_assert_eq!(reason.granted_qos(), code.granted_qos());
+        }
+        prop_assert_eq!(&encode(&Packet::SubAck(suback))[..], &wire[..]);
     }
 
     /// A CONNECT with a password and no user name is refused, and nothing is written.

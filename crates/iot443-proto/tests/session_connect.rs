@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use core::time::Duration;
 use iot443_proto::codec::{
-    Connect, ConnectReturnCode, LastWill, PacketType, ProtocolVersion, Subscribe,
+    Connect, ConnectReason, ConnectReturnCode, LastWill, PacketType, ProtocolVersion, Subscribe,
 };
 use iot443_proto::session::{Event, LinkDeadReason, ProtocolError, SessionConfig};
 use iot443_proto::{Packet, QoS};
@@ -139,10 +139,10 @@ fn refused_connack_reports_the_code_and_disconnects() {
     pair.broker.send(&connack_refused(ConnectReturnCode::NOT_AUTHORIZED));
     pair.transfer();
 
-    assert_eq!(
-        pair.take_events(),
-        vec![Event::ConnectionRefused { code: ConnectReturnCode::NOT_AUTHORIZED }]
-    );
+    let events = pair.take_events();
+    assert_eq!(events, vec![Event::ConnectionRefused { code: ConnectReason::NOT_AUTHORIZED }]);
+    let [Event::ConnectionRefused { code }] = events.as_slice() else { unreachable!() };
+    assert_eq!((code.version(), code.wire()), (Some(ProtocolVersion::V311), 5), "as it came");
     assert!(!pair.session.is_connected());
     assert_eq!(pair.session.poll_timeout(), None, "no timer runs once disconnected");
     pair.broker.expect_nothing();

@@ -20,7 +20,8 @@
 use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 use iot443_proto::codec::{
-    ConnAck, ConnectReturnCode, PubAck, Publish, PublishQos, SubAck, SubAckReturnCode, UnsubAck,
+    ConnAck, ConnectReturnCode, PubAck, Publish, PublishQos, SubAck, SubAckReturnCode,
+    SubscribeReason, UnsubAck,
 };
 use iot443_proto::session::{Event, Session, SessionConfig};
 use iot443_proto::{Codec, Instant, Packet, PacketId, QoS};
@@ -402,7 +403,7 @@ impl Model {
                 }
                 Event::SubscribeAcked { packet_id, return_codes } => {
                     assert!(self.subscriptions.remove(&packet_id), "SUBACK {packet_id} twice");
-                    assert_eq!(return_codes, vec![SubAckReturnCode::GRANTED_QOS1]);
+                    assert_eq!(return_codes, vec![SubscribeReason::GRANTED_QOS1]);
                 }
                 Event::Connected { .. } => {}
                 Event::LinkDead { .. } => {

@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use core::time::Duration;
 use iot443_emulator::broker::{BrokerConfig, BrokerEvent, CloseReason, MAX_INFLIGHT};
-use iot443_proto::codec::{PublishQos, SubAckReturnCode};
+use iot443_proto::codec::{PublishQos, SubscribeReason};
 use iot443_proto::session::{Event, SessionConfig};
 use iot443_proto::{Instant, QoS};
 use iot443_test_support::packets::{filter, topic};
@@ -48,7 +48,7 @@ fn qos1_travels_from_one_session_to_another() {
     let granted = pair.take_events(sub);
     assert!(
         matches!(&granted[..], [Event::SubscribeAcked { return_codes, .. }]
-            if return_codes[..] == [SubAckReturnCode::granted(QoS::AtLeastOnce)]),
+            if return_codes[..] == [SubscribeReason::granted(QoS::AtLeastOnce)]),
         "{granted:?}"
     );
 

@@ -2,7 +2,7 @@
 
 use crate::config::ConfigError;
 use crate::outbox::OutboxError;
-use iot443_proto::codec::ConnectReturnCode;
+use iot443_proto::codec::ConnectReason;
 use iot443_proto::session::ProtocolError;
 use iot443_proto::topic::TopicError;
 use std::sync::Arc;
@@ -100,8 +100,8 @@ pub enum ClientError {
     ConnectionRefused {
         /// `host:port`.
         addr: String,
-        /// The CONNACK return code.
-        code: ConnectReturnCode,
+        /// Why, as the endpoint said it (an MQTT 3.1.1 return code, with its MQTT 5 meaning).
+        code: ConnectReason,
         /// Likely cause and fix.
         hint: &'static str,
     },
@@ -328,19 +328,22 @@ fn describe_ports(failures: &[(u16, ClientError)]) -> String {
     described.join(" | ")
 }
 
-/// The advice that goes with a CONNACK refusal code.
-pub(crate) fn refusal_hint(code: ConnectReturnCode) -> &'static str {
-    match code {
-        ConnectReturnCode::NOT_AUTHORIZED => {
-            "; the certificate is not allowed to connect with this client id: check that it is \
-             ACTIVE and that its policy allows iot:Connect for this client id"
-        }
-        ConnectReturnCode::IDENTIFIER_REJECTED => {
-            "; the client id was rejected: use 1 to 128 bytes, not starting with '$'"
-        }
-        ConnectReturnCode::UNACCEPTABLE_PROTOCOL_VERSION => {
-            "; the endpoint does not speak MQTT 3.1.1"
-        }
-        _ => "",
-    }
+/// The advice that goes with a CONNACK refusal, by meaning (the same for a 3.1.1 return code
+/// and the MQTT 5 reason code that means the same).
+const REFUSAL_HINTS: [(ConnectReason, &str); 3] = [
+    (
+        ConnectReason::NOT_AUTHORIZED,
+        "; the certificate is not allowed to connect with this client id: check that it is \
+         ACTIVE and that its policy allows iot:Connect for this client id",
+    ),
+    (
+        ConnectReason::CLIENT_IDENTIFIER_NOT_VALID,
+        "; the client id was rejected: use 1 to 128 bytes, not starting with '$'",
+    ),
+    (ConnectReason::UNSUPPORTED_PROTOCOL_VERSION, "; the endpoint does not speak MQTT 3.1.1"),
+];
+
+/// The advice that goes with a CONNACK refusal, or `""` when there is none.
+pub(crate) fn refusal_hint(code: ConnectReason) -> &'static str {
+    REFUSAL_HINTS.iter().find(|(reason, _)| *reason == code).map_or("", |(_, hint)| hint)
 }

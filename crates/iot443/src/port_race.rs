@@ -226,7 +226,7 @@ async fn attempt(
                     return Ok(read_ahead);
                 }
                 Ok(Some(Packet::ConnAck(connack))) => {
-                    let code = connack.code;
+                    let code = connack.code.into();
                     let hint = refusal_hint(code);
                     return Err(ClientError::ConnectionRefused { addr: addr.clone(), code, hint });
                 }

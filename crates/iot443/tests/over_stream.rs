@@ -15,8 +15,8 @@ use bytes::{Bytes, BytesMut};
 use common::{next_message, within};
 use iot443::{Client, ClientError, ConnectionInfo, ErrorKind, QoS, SessionConfig};
 use iot443_proto::codec::{
-    Codec, ConnAck, ConnectReturnCode, Packet, PacketId, PubAck, Publish, PublishQos, SubAck,
-    SubAckReturnCode, UnsubAck,
+    Codec, ConnAck, ConnectReason, ConnectReturnCode, Packet, PacketId, PubAck, Publish,
+    PublishQos, SubAck, SubAckReturnCode, UnsubAck,
 };
 use iot443_proto::topic::TopicName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -155,7 +155,8 @@ async fn refused_connack_names_the_code_and_the_fix() {
         panic!("expected ClientError::ConnectionRefused, got {error:?}");
     };
     assert_eq!(addr, "pipe:1883");
-    assert_eq!(*code, ConnectReturnCode::NOT_AUTHORIZED);
+    assert_eq!(*code, ConnectReason::NOT_AUTHORIZED);
+    assert_eq!(code.wire(), ConnectReturnCode::NOT_AUTHORIZED.get(), "the code as it came");
     assert!(hint.contains("iot:Connect"), "{hint}");
     assert!(
         error

@@ -18,7 +18,9 @@ pub struct ConnAck {
 
 /// The MQTT 3.1.1 CONNACK return code. A newtype rather than an enum so that codes this version
 /// does not know survive decoding and can be reported as they came.
-
+///
+/// This is the wire value of one version; what a session reports is the version-neutral
+/// [`ConnectReason`](super::ConnectReason), which a `ConnectReturnCode` converts into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnectReturnCode(u8);
 
@@ -67,10 +69,7 @@ impl ConnectReturnCode {
 
 impl fmt::Display for ConnectReturnCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.description() {
-            Some(text) => write!(f, "{text} ({})", self.0),
-            None => write!(f, "unknown return code {}", self.0),
-        }
+        super::reason::fmt_v311(f, self.description(), self.0)
     }
 }
 

@@ -19,7 +19,8 @@
 //! [`Connect::new`] with its `with_*` methods, [`PubAck::new`], …), so a field or a packet kind
 //! that a later version brings is not a breaking change. The return codes of 3.1.1
 //! ([`ConnectReturnCode`], [`SubAckReturnCode`]) are `u8` newtypes, so an unknown code survives
-//! decoding and encoding.
+//! decoding and encoding; what the session reports is version-neutral ([`ConnectReason`],
+//! [`SubscribeReason`], in MQTT 5's numbering), so an MQTT 5 reason code fits the same events.
 //!
 //! # Adding a protocol version
 //!
@@ -32,7 +33,9 @@
 //! 2. build: the compiler now stops at each of those `let`s, the places whose layout differs
 //!    (properties, reason codes); turn each into a `match` on the version, and give the packet
 //!    struct in that file the new fields, with defaults in its constructor;
-//! 3. add new packet kinds (AUTH) to [`Packet`] and [`PacketType`];
+//! 3. add `V5` arms to [`ConnectReason::from_wire`] and [`SubscribeReason::from_wire`] (MQTT 5
+//!    codes pass through unchanged), and new packet kinds (AUTH) to [`Packet`] and
+//!    [`PacketType`];
 //! 4. a server decodes CONNECT with any codec, then answers with `Codec::new(connect.protocol)`.
 //!
 //! No public signature changes on the way, with one exception still to make: DISCONNECT is the
@@ -46,6 +49,7 @@ mod header;
 mod ping;
 mod puback;
 mod publish;
+mod reason;
 mod suback;
 mod subscribe;
 mod unsubscribe;
@@ -61,6 +65,7 @@ pub use error::{DecodeError, EncodeError};
 pub use header::{MAX_REMAINING_LENGTH, PacketType};
 pub use puback::{PubAck, PubComp, PubRec, PubRel, UnsubAck};
 pub use publish::{Publish, PublishQos};
+pub use reason::{ConnectReason, SubscribeReason};
 pub use suback::{SubAck, SubAckReturnCode};
 pub use subscribe::{Subscribe, SubscribeFilter};
 pub use unsubscribe::Unsubscribe;

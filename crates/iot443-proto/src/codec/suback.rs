@@ -5,6 +5,7 @@ use super::wire::Reader;
 use super::{PacketId, ProtocolVersion, QoS};
 use alloc::vec::Vec;
 use bytes::BufMut;
+use core::fmt;
 
 /// A SUBACK packet. Build it with [`SubAck::new`].
 #[non_exhaustive]
@@ -18,7 +19,9 @@ pub struct SubAck {
 
 /// An MQTT 3.1.1 SUBACK return code: the granted QoS, or failure. A newtype so that codes
 /// outside MQTT 3.1.1 survive decoding and can be reported as they came.
-
+///
+/// This is the wire value of one version; what a session reports is the version-neutral
+/// [`SubscribeReason`](super::SubscribeReason), which a `SubAckReturnCode` converts into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SubAckReturnCode(u8);
 
@@ -55,6 +58,23 @@ impl SubAckReturnCode {
             2 => Some(QoS::ExactlyOnce),
             _ => None,
         }
+    }
+
+    /// A short description, or `None` for a code MQTT 3.1.1 does not define.
+    pub const fn description(self) -> Option<&'static str> {
+        Some(match self.0 {
+            0x00 => "granted QoS 0",
+            0x01 => "granted QoS 1",
+            0x02 => "granted QoS 2",
+            0x80 => "failure",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for SubAckReturnCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::reason::fmt_v311(f, self.description(), self.0)
     }
 }
 
@@ -141,6 +161,7 @@ mod tests {
             panic!("not a SUBACK")
         };
         assert_eq!(suback.return_codes, vec![SubAckReturnCode::new(0x42)]);
+        assert_eq!(suback.return_codes[0].description(), None);
         assert_eq!(suback.return_codes[0].granted_qos(), None);
         assert_wire(&Packet::SubAck(suback), &bytes);
     }

@@ -2,8 +2,7 @@
 //! [`poll_event`](super::Session::poll_event).
 
 use crate::codec::{
-    ConnectReturnCode, DecodeError, EncodeError, Packet, PacketId, PacketType, Publish,
-    SubAckReturnCode,
+    ConnectReason, DecodeError, EncodeError, Packet, PacketId, PacketType, Publish, SubscribeReason,
 };
 use crate::topic::TopicFilter;
 use alloc::vec::Vec;
@@ -38,8 +37,8 @@ pub enum Event {
     },
     /// CONNACK refused the connection. The session is disconnected; close the transport.
     ConnectionRefused {
-        /// The server's return code.
-        code: ConnectReturnCode,
+        /// Why, in any MQTT version (a 3.1.1 return code as it came, with its MQTT 5 meaning).
+        code: ConnectReason,
     },
     /// An application message arrived. QoS 1 messages have been acknowledged already, unless
     /// [`SessionConfig::manual_acks`](super::SessionConfig::manual_acks) is set: then call
@@ -67,8 +66,8 @@ pub enum Event {
     SubscribeAcked {
         /// The SUBSCRIBE's packet id.
         packet_id: PacketId,
-        /// One code per filter, in order: granted QoS or failure.
-        return_codes: Vec<SubAckReturnCode>,
+        /// One reason per filter, in order: the granted QoS, or why it was refused.
+        return_codes: Vec<SubscribeReason>,
     },
     /// An UNSUBSCRIBE was answered.
     UnsubscribeAcked {

@@ -590,7 +590,7 @@ impl Session {
 
     fn handle_connack(&mut self, now: Instant, connack: ConnAck) {
         if !connack.code.is_accepted() {
-            self.fail(Event::ConnectionRefused { code: connack.code });
+            self.fail(Event::ConnectionRefused { code: connack.code.into() });
             return;
         }
         self.state = State::Connected;

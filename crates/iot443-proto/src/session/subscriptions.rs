@@ -141,6 +141,7 @@ impl Session {
                 // A restoring SUBSCRIBE is the session's own business: the application asked
                 // for nothing and waits for no answer.
                 if !restoring {
+                    let return_codes = return_codes.into_iter().map(Into::into).collect();
                     self.events.push_back(Event::SubscribeAcked { packet_id, return_codes });
                 }
             }
