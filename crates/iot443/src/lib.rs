@@ -10,13 +10,8 @@ mod error;
 mod message;
 mod offline_queue;
 pub mod outbox;
-mod port_memory;
-mod port_race;
 pub mod reconnect;
 pub mod tls;
-mod tls_failure;
-mod transport;
-mod tunnel;
 
 pub use client::{
     COMMAND_QUEUE, Client, ClientBuilder, Delivery, Events, MAX_FILTERS_PER_SUBSCRIBE, Queued,

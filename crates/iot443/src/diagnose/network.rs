@@ -4,10 +4,9 @@
 
 use super::Step;
 use crate::config::{Config, Credentials};
+use crate::connect::{tls_failure, tunnel};
 use crate::error::ClientError;
 use crate::tls;
-use crate::tls_failure;
-use crate::tunnel;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -36,7 +36,7 @@ impl Driver {
         };
         for id in lost {
             let result = if flushed { Ok(()) } else { Err(self.not_written()) };
-            self.waiting.answer(id, result, self.durable.as_mut());
+            self.answer(id, result);
         }
         // Refuse further commands before answering, so that a call made after `disconnect`
         // returned fails with `Closed` at once instead of being queued for a driver that ends.

@@ -1,5 +1,6 @@
 //! Classifying why a connection attempt failed or a transport ended, as the driver sees it.
 
+use crate::connect::CLOSED_BEFORE_CONNACK;
 use crate::error::ClientError;
 use crate::reconnect::Cause;
 
@@ -59,11 +60,6 @@ pub(crate) struct Ended<'a> {
     /// The connection had proven healthy (up long enough, or the endpoint acknowledged traffic).
     pub(crate) healthy: bool,
 }
-
-/// Why an endpoint usually closes a connection before CONNACK.
-pub(crate) const CLOSED_BEFORE_CONNACK: &str = "the endpoint closed the connection before \
-     CONNACK: the certificate, the client id or (on port 443) ALPN x-amzn-mqtt-ca was probably \
-     not accepted";
 
 /// Classifies the end of a connection: a deliberate close by the endpoint right after CONNECT,
 /// or right after an unacknowledged PUBLISH/SUBSCRIBE, is a refusal; the rest is the network.

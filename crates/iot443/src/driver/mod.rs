@@ -47,8 +47,6 @@ mod session_events;
 mod state;
 mod unwritten;
 
-pub(crate) use link::CLOSED_BEFORE_CONNACK;
-
 use crate::connect::{Connector, Opened};
 use crate::error::ClientError;
 use crate::message::{ConnectionInfo, Event, Message};
@@ -334,7 +332,7 @@ impl Driver {
                     _ => Vec::new(),
                 };
                 for id in flushed {
-                    self.waiting.answer(id, Ok(()), self.durable.as_mut());
+                    self.answer(id, Ok(()));
                 }
             }
             Wakeup::Output(Err(error)) => self.link_ended(link::Ending::write_failed(error)),
@@ -351,6 +349,16 @@ impl Driver {
                 let now = self.now();
                 self.session.handle_timeout(now);
             }
+        }
+    }
+}
+
+impl Driver {
+    /// Answers the publish `id`'s caller; once delivered, its outbox row is removed.
+    fn answer(&mut self, id: iot443_proto::session::MessageId, result: Result<(), ClientError>) {
+        if let (Some(row), Some(durable)) = (self.waiting.answer(id, result), self.durable.as_mut())
+        {
+            durable.acknowledged(row);
         }
     }
 }

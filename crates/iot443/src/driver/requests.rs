@@ -1,7 +1,6 @@
 //! The callers waiting for an answer: publishes until PUBACK (or written, at QoS 0), SUBSCRIBEs
 //! until SUBACK, UNSUBSCRIBEs until UNSUBACK.
 
-use super::durable::Durable;
 use super::id_hash::IdMap;
 use super::{Reply, reply};
 use crate::error::ClientError;
@@ -36,21 +35,16 @@ pub(super) struct Waiting {
 }
 
 impl Waiting {
-    /// Answers the publish `id`'s caller; on success its outbox row is forgotten.
+    /// Answers the publish `id`'s caller; on success returns its outbox row, to forget.
     pub(super) fn answer(
         &mut self,
         id: MessageId,
         result: Result<(), ClientError>,
-        durable: Option<&mut Durable>,
-    ) {
-        if let Some(pending) = self.publishes.remove(&id) {
-            if result.is_ok()
-                && let (Some(outbox_id), Some(durable)) = (pending.outbox_id, durable)
-            {
-                durable.acknowledged(outbox_id);
-            }
-            reply(pending.done, result);
-        }
+    ) -> Option<OutboxId> {
+        let pending = self.publishes.remove(&id)?;
+        let delivered = result.is_ok();
+        reply(pending.done, result);
+        pending.outbox_id.filter(|_| delivered)
     }
 
     /// Every caller gets `error`.

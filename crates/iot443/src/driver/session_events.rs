@@ -58,11 +58,11 @@ impl Driver {
                     self.info.addr(),
                     "the QoS 0 message could not be encoded and was not sent",
                 );
-                self.waiting.answer(id, Err(error), self.durable.as_mut());
+                self.answer(id, Err(error));
             }
             SessionEvent::PublishAcked { id, .. } => {
                 self.mark_healthy();
-                self.waiting.answer(id, Ok(()), self.durable.as_mut());
+                self.answer(id, Ok(()));
             }
             SessionEvent::SubscribeAcked { packet_id, return_codes } => {
                 self.mark_healthy();

@@ -317,7 +317,7 @@ impl Driver {
         if let Link::Up(mut up) = std::mem::replace(&mut self.link, Link::Opening(never())) {
             for id in up.output.unwritten.lost() {
                 let error = self.not_written();
-                self.waiting.answer(id, Err(error), self.durable.as_mut());
+                self.answer(id, Err(error));
             }
         }
         let nothing_left = self.session.inflight_len() == 0 && self.session.queued_len() == 0;
@@ -366,7 +366,7 @@ impl Driver {
             Link::Up(mut up) => {
                 for id in up.output.unwritten.lost() {
                     let error = self.not_written();
-                    self.waiting.answer(id, Err(error), self.durable.as_mut());
+                    self.answer(id, Err(error));
                 }
                 Some(up.output)
             }

@@ -1,16 +1,16 @@
 //! `port = "auto"`: the staggered race between 8883 and 443 (ALPN `x-amzn-mqtt-ca`) to CONNACK,
-//! and the memory of the winner ([`crate::port_memory`]).
+//! and the memory of the winner ([`super::memory`]).
 //!
 //! Each contestant opens TCP and TLS on its own; the MQTT stage is taken in turns (one CONNECT
 //! in flight at a time, since a second CONNECT with the same client id makes the endpoint drop
 //! the first connection). The first contestant to read an accepted CONNACK wins; the other is dropped,
 //! which closes its socket.
 
+use super::memory as port_memory;
 use crate::config::{AutoPort, Config, Credentials};
+use crate::connect::transport::{self, Connection};
 use crate::error::{ClientError, refusal_hint};
 use crate::message::PortChoice;
-use crate::port_memory;
-use crate::transport::{self, Connection};
 use bytes::BytesMut;
 use iot443_proto::session::ProtocolError;
 use iot443_proto::{Codec, Packet};
@@ -216,7 +216,7 @@ async fn attempt(
                 .await
                 .map_err(|error| lost(format!("reading CONNACK failed: {error}")))?;
             if read == 0 {
-                return Err(lost(crate::driver::CLOSED_BEFORE_CONNACK.into()));
+                return Err(lost(crate::connect::CLOSED_BEFORE_CONNACK.into()));
             }
             // Only an accepted CONNACK wins (the session decodes it again from `read_ahead`);
             // a refusal or anything else is this port's failure.

@@ -25,11 +25,15 @@
 //! }
 //! ```
 
+mod auto;
+pub(crate) mod tls_failure;
+pub(crate) mod transport;
+pub(crate) mod tunnel;
+
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::message::ConnectionInfo;
-use crate::port_race;
-use crate::transport;
+use auto::race as port_race;
 use bytes::{Bytes, BytesMut};
 use iot443_proto::Codec;
 use iot443_proto::Packet;
@@ -38,6 +42,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Why an endpoint usually closes a connection before CONNACK.
+pub(crate) const CLOSED_BEFORE_CONNACK: &str = "the endpoint closed the connection before \
+     CONNACK: the certificate, the client id or (on port 443) ALPN x-amzn-mqtt-ca was probably \
+     not accepted";
 
 /// Any byte stream the driver can run MQTT over.
 pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}

@@ -1,13 +1,13 @@
 //! Opening the transport: TCP (with `TCP_NODELAY`), then TLS with the device certificate and,
 //! on port 443, ALPN `x-amzn-mqtt-ca`; through an HTTP proxy, TCP is a `CONNECT` tunnel
-//! ([`crate::tunnel`]). Failures are explained in terms of their usual causes.
+//! ([`super::tunnel`]). Failures are explained in terms of their usual causes.
 
+use super::tls_failure;
+use super::tunnel;
 use crate::config::{Config, Credentials};
 use crate::error::ClientError;
 use crate::message::ConnectionInfo;
 use crate::tls;
-use crate::tls_failure;
-use crate::tunnel;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
