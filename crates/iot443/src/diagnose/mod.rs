@@ -109,7 +109,17 @@ pub async fn diagnose(config: &Config) -> Report {
         return Report { steps };
     }
 
-    let credentials = match check_files(config) {
+    // The files are read on the blocking pool: a slow disk never stalls the runtime.
+    let owned = config.clone();
+    let files =
+        tokio::task::spawn_blocking(move || check_files(&owned)).await.unwrap_or_else(|error| {
+            Err(Step::fail(
+                "files",
+                format!("reading the credential files did not finish: {error}"),
+                "run the doctor again".to_owned(),
+            ))
+        });
+    let credentials = match files {
         Ok((step, credentials)) => {
             steps.push(step);
             Some(credentials)
