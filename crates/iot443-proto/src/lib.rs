@@ -20,6 +20,9 @@
 //! * [`topic`] holds the [`topic::TopicName`] and [`topic::TopicFilter`] newtypes: MQTT rules when
 //!   they are built, AWS IoT Core's limits as an explicit extra check, and a matcher whose rule
 //!   (MQTT or IoT Core) the caller chooses.
+//! * [`aws`] holds AWS IoT Core's services as pure logic: the Device Shadow document (partial
+//!   updates, delta, versions, limits) and its typed `$aws/things/…/shadow` topics, the same code
+//!   for the client and the emulator.
 //! * [`session`] is the client side of one MQTT session: packet ids, the QoS 1 in-flight window,
 //!   keep-alive and redelivery after a reconnect. Time is an argument ([`Instant`]), never read.
 //!
@@ -55,6 +58,7 @@
 
 extern crate alloc;
 
+pub mod aws;
 pub mod codec;
 pub mod session;
 pub mod time;
