@@ -2,7 +2,7 @@
 //! unsubscribe, disconnect.
 
 use super::requests::{Pending, PendingSubscribe};
-use super::{COMMAND_BATCH, Command, Driver, Reply, reply};
+use super::{COMMAND_BATCH, Command, Driver, Reply, refuse, reply};
 use crate::error::ClientError;
 use crate::offline_queue::WhenFull;
 use crate::outbox::OutboxId;
@@ -81,8 +81,7 @@ impl Driver {
             if let (Some((id, _)), Some(durable)) = (outbox, self.durable.as_mut()) {
                 durable.acknowledged(id);
             }
-            reply(accepted, Err(error.clone()));
-            let _ = done.send(Err(error));
+            refuse(accepted, done, error);
             return;
         }
         // A clone of a topic shares its text (a reference count, no copy).
@@ -94,11 +93,7 @@ impl Driver {
                 self.waiting.publishes.insert(id, pending);
                 reply(accepted, Ok(()));
             }
-            Err(error) => {
-                let error = session_error(error, topic.into_string());
-                reply(accepted, Err(error.clone()));
-                let _ = done.send(Err(error));
-            }
+            Err(error) => refuse(accepted, done, session_error(error, topic.into_string())),
         }
     }
 

@@ -8,7 +8,7 @@
 //! writing, acknowledging and pinging.
 
 use super::requests::Pending;
-use super::{Command, Driver, reply};
+use super::{Command, Driver, refuse, reply};
 use crate::error::ClientError;
 use crate::message::Event;
 use crate::outbox::{OutboxEntry, OutboxError, OutboxId, OutboxWorker, ToStore, now_ms};
@@ -65,17 +65,13 @@ impl Durable {
     }
 }
 
-/// Waits for the outbox's answer; pending for ever without a commit.
+/// Waits for the outbox's answer (`None` when its thread ended without one); pending for ever
+/// without a commit.
 pub(super) async fn wait_stored(
     stored: Option<&mut Stored>,
-) -> Result<Vec<OutboxId>, Arc<OutboxError>> {
+) -> Option<Result<Vec<OutboxId>, Arc<OutboxError>>> {
     match stored {
-        Some(stored) => stored.await.unwrap_or_else(|_| {
-            Err(Arc::new(OutboxError::Unwritable {
-                path: std::path::PathBuf::from("outbox"),
-                source: std::io::Error::other("the outbox's thread ended"),
-            }))
-        }),
+        Some(stored) => stored.await.ok(),
         None => std::future::pending().await,
     }
 }
@@ -134,15 +130,18 @@ impl Driver {
         None
     }
 
-    /// The outbox answered the commit in progress: its batch is applied now.
-    pub(super) fn batch_stored(&mut self, result: Result<Vec<OutboxId>, Arc<OutboxError>>) {
+    /// The outbox answered the commit in progress (`None`: its thread ended): the batch is
+    /// applied now, each QoS 1 publish with its row or refused with the outbox's error.
+    pub(super) fn batch_stored(&mut self, result: Option<Result<Vec<OutboxId>, Arc<OutboxError>>>) {
         let Some(commit) = self.durable.as_mut().and_then(|durable| durable.committing.take())
         else {
             return;
         };
-        let mut ids = match &result {
-            Ok(ids) => ids.clone().into_iter(),
-            Err(_) => Vec::new().into_iter(),
+        let result =
+            result.unwrap_or_else(|| Err(self.outbox_failure("the outbox's thread ended")));
+        let (mut ids, failure) = match result {
+            Ok(ids) => (ids.into_iter(), None),
+            Err(error) => (Vec::new().into_iter(), Some(ClientError::Outbox(error))),
         };
         for command in commit.batch {
             match command {
@@ -153,8 +152,8 @@ impl Driver {
                     retain,
                     accepted,
                     done,
-                } => match (&result, ids.next()) {
-                    (Ok(_), Some(id)) => {
+                } => match (&failure, ids.next()) {
+                    (None, Some(id)) => {
                         let outbox = Some((id, commit.expires_at_ms));
                         self.publish(
                             topic,
@@ -166,25 +165,24 @@ impl Driver {
                             done,
                         );
                     }
-                    (Err(error), _) => {
-                        let error = ClientError::Outbox(Arc::clone(error));
-                        reply(accepted, Err(error.clone()));
-                        let _ = done.send(Err(error));
-                    }
-                    (Ok(_), None) => {
-                        let error = ClientError::Outbox(Arc::new(OutboxError::Unwritable {
-                            path: self.outbox_path(),
-                            source: std::io::Error::other(
-                                "the outbox returned fewer ids than messages",
-                            ),
-                        }));
-                        reply(accepted, Err(error.clone()));
-                        let _ = done.send(Err(error));
+                    (Some(error), _) => refuse(accepted, done, error.clone()),
+                    (None, None) => {
+                        let missing =
+                            self.outbox_failure("the outbox returned fewer ids than messages");
+                        refuse(accepted, done, ClientError::Outbox(missing));
                     }
                 },
                 other => self.apply(other),
             }
         }
+    }
+
+    /// An outbox failure that is not SQLite's, naming the outbox file.
+    fn outbox_failure(&self, what: &str) -> Arc<OutboxError> {
+        Arc::new(OutboxError::Unwritable {
+            path: self.outbox_path(),
+            source: std::io::Error::other(what),
+        })
     }
 
     fn outbox_path(&self) -> std::path::PathBuf {

@@ -179,7 +179,8 @@ enum Wakeup {
     /// The first parked message's queue has room (`true`) or is closed (`false`).
     Room(bool),
     Timer,
-    Stored(Result<Vec<OutboxId>, Arc<OutboxError>>),
+    /// The outbox's answer to the commit in progress; `None` when its thread ended.
+    Stored(Option<Result<Vec<OutboxId>, Arc<OutboxError>>>),
 }
 
 impl Driver {
@@ -375,4 +376,10 @@ fn reply(sender: Option<Reply<()>>, result: Result<(), ClientError>) {
     if let Some(sender) = sender {
         let _ = sender.send(result);
     }
+}
+
+/// Refuses a publish: its acceptance (if awaited) and its delivery both get `error`.
+fn refuse(accepted: Option<Reply<()>>, done: Reply<()>, error: ClientError) {
+    reply(accepted, Err(error.clone()));
+    let _ = done.send(Err(error));
 }
