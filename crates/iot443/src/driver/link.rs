@@ -53,7 +53,7 @@ impl Ending {
 /// What the driver knows about a connection when it ends, to classify the cause.
 #[derive(Debug)]
 pub(crate) struct Ended<'a> {
-    pub(crate) ending: Ending,
+    pub(crate) ending: &'a Ending,
     pub(crate) after_connack: bool,
     /// A PUBLISH (the topic) or SUBSCRIBE was outstanding without acknowledgement.
     pub(crate) unacknowledged: Option<&'a str>,
@@ -64,7 +64,7 @@ pub(crate) struct Ended<'a> {
 /// Classifies the end of a connection: a deliberate close by the endpoint right after CONNECT,
 /// or right after an unacknowledged PUBLISH/SUBSCRIBE, is a refusal; the rest is the network.
 pub(crate) fn classify_end(ended: &Ended<'_>) -> Cause {
-    match (&ended.ending, ended.after_connack, ended.unacknowledged) {
+    match (ended.ending, ended.after_connack, ended.unacknowledged) {
         (Ending::Broken { during, error }, _, _) => {
             Cause::Network(format!("{during} failed: {error}"))
         }
@@ -89,7 +89,7 @@ mod tests {
     use super::*;
 
     fn ended(ending: Ending, after_connack: bool, unacked: Option<&str>, healthy: bool) -> Cause {
-        classify_end(&Ended { ending, after_connack, unacknowledged: unacked, healthy })
+        classify_end(&Ended { ending: &ending, after_connack, unacknowledged: unacked, healthy })
     }
 
     fn proxy_error(status: Option<u16>) -> ClientError {

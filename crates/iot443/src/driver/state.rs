@@ -287,16 +287,17 @@ impl Driver {
                 let oldest = self.session.oldest_unacknowledged();
                 oldest.map(|(_, topic)| format!("a PUBLISH to {}", topic.as_str()))
             });
-        let source: Option<crate::error::LostCause> = match &ending {
-            Ending::Broken { error, .. } => Some(std::sync::Arc::new(clone_io_error(error))),
-            Ending::ClosedByEndpoint => None,
-        };
         let cause = classify_end(&Ended {
-            ending,
+            ending: &ending,
             after_connack,
             unacknowledged: unacknowledged.as_deref(),
             healthy,
         });
+        // The operating system's error itself, with whatever it carries (a TLS alert…).
+        let source: Option<crate::error::LostCause> = match ending {
+            Ending::Broken { error, .. } => Some(std::sync::Arc::new(error)),
+            Ending::ClosedByEndpoint => None,
+        };
         let now = self.now();
         self.session.handle_connection_lost(now);
         let mut reason = cause.to_string();
@@ -314,12 +315,7 @@ impl Driver {
     /// `blame`: a refusal counts against the oldest unacknowledged packet (see
     /// [`count_refusal`](Driver::count_refusal)).
     pub(super) fn lose_link(&mut self, cause: Cause, error: ClientError, blame: bool) {
-        if let Link::Up(mut up) = std::mem::replace(&mut self.link, Link::Opening(never())) {
-            for id in up.output.unwritten.lost() {
-                let error = self.not_written();
-                self.answer(id, Err(error));
-            }
-        }
+        drop(self.take_transport());
         let nothing_left = self.session.inflight_len() == 0 && self.session.queued_len() == 0;
         if self.app.connected.is_some()
             || !self.reconnect.backoff.policy().enabled
@@ -362,17 +358,22 @@ impl Driver {
         if let Some(done) = self.app.disconnecting.take() {
             let _ = done.send(Err(lost));
         }
-        let closing = match std::mem::replace(&mut self.link, Link::Opening(never())) {
-            Link::Up(mut up) => {
-                for id in up.output.unwritten.lost() {
-                    let error = self.not_written();
-                    self.answer(id, Err(error));
-                }
-                Some(up.output)
-            }
-            _ => None,
-        };
+        let closing = self.take_transport();
         self.link = Link::Ended { reason, closing };
+    }
+
+    /// Takes the transport out of the link (leaving a placeholder that the caller replaces at
+    /// once) and fails the QoS 0 publishes whose bytes were still in its buffer; returns its
+    /// writing half, to shut down, when there was one.
+    fn take_transport(&mut self) -> Option<Output> {
+        let Link::Up(mut up) = std::mem::replace(&mut self.link, Link::Opening(never())) else {
+            return None;
+        };
+        for id in up.output.unwritten.lost() {
+            let error = self.not_written();
+            self.answer(id, Err(error));
+        }
+        Some(up.output)
     }
 
     /// The error of a QoS 0 publish whose bytes were lost with the connection.
@@ -387,9 +388,4 @@ impl Driver {
 /// An attempt that never finishes: a placeholder while a state is being replaced.
 fn never() -> Connecting {
     Box::pin(std::future::pending())
-}
-
-/// A copy of an I/O error for a shared error (`io::Error` is not `Clone`): its kind and text.
-fn clone_io_error(error: &std::io::Error) -> std::io::Error {
-    std::io::Error::new(error.kind(), error.to_string())
 }
