@@ -128,10 +128,12 @@ impl Deliveries {
         }
     }
 
-    /// Drops the first parked message (its receiver is gone) and returns the PUBACK owed for
-    /// it: nobody wants it any more.
-    pub(super) fn drop_first(&mut self) -> Option<Ack> {
-        self.stalled.pop_front().and_then(|parked| parked.ack)
+    /// Drops the first parked message (its receiver is gone); its PUBACK is owed all the same:
+    /// nobody wants it any more.
+    pub(super) fn drop_first(&mut self) {
+        if let Some(parked) = self.stalled.pop_front() {
+            self.acks.extend(parked.ack);
+        }
     }
 
     /// Completes when the first parked message's queue has room (true) or is closed (false).
@@ -160,6 +162,24 @@ impl Deliveries {
         let _ = tokio::time::timeout(bound, handing_on).await;
         self.stalled.clear();
         self.routes.clear();
+    }
+}
+
+impl super::Driver {
+    /// Hands on parked messages now that their queue has room.
+    pub(super) fn release_parked(&mut self) {
+        self.app.deliveries.release(&self.app.events);
+        self.send_owed_acks();
+    }
+
+    /// Sends the PUBACKs owed for messages handed on, those of the current connection only.
+    pub(super) fn send_owed_acks(&mut self) {
+        let generation = self.reconnect.generation;
+        for ack in self.app.deliveries.take_acks() {
+            if ack.generation == generation {
+                self.session.acknowledge(ack.packet_id);
+            }
+        }
     }
 }
 

@@ -70,27 +70,4 @@ impl Driver {
             let _ = done.send(Ok(()));
         }
     }
-
-    /// Hands on parked messages now that their queue has room.
-    pub(super) fn release_parked(&mut self) {
-        self.app.deliveries.release(&self.app.events);
-        self.send_owed_acks();
-    }
-
-    /// Sends the PUBACKs owed for messages handed on, those of the current connection only.
-    pub(super) fn send_owed_acks(&mut self) {
-        let generation = self.reconnect.generation;
-        for ack in self.app.deliveries.take_acks() {
-            if ack.generation == generation {
-                self.session.acknowledge(ack.packet_id);
-            }
-        }
-    }
-
-    /// Sends one PUBLISH's PUBACK if it belongs to the current connection.
-    pub(super) fn acknowledge(&mut self, ack: super::delivery::Ack) {
-        if ack.generation == self.reconnect.generation {
-            self.session.acknowledge(ack.packet_id);
-        }
-    }
 }

@@ -341,9 +341,8 @@ impl Driver {
             Wakeup::RetryDue => self.start_attempt(),
             Wakeup::Room(true) => self.release_parked(),
             Wakeup::Room(false) => {
-                if let Some(ack) = self.app.deliveries.drop_first() {
-                    self.acknowledge(ack);
-                }
+                self.app.deliveries.drop_first();
+                self.send_owed_acks();
             }
             Wakeup::Stored(result) => self.batch_stored(result),
             Wakeup::Timer => {
