@@ -233,7 +233,7 @@ impl Broker {
             ),
             _ => true,
         };
-        if admitted {
+        if admitted && !self.take_shadow_request(conn, &publish.topic, &publish.payload) {
             self.route(now, &publish.topic, &publish.payload, publish.qos.qos(), publish.retain);
         }
         if let Some(packet_id) = publish.qos.packet_id() {

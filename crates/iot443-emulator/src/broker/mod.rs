@@ -15,6 +15,7 @@
 //! | [`quotas`] | IoT Core's rate quotas (strict rates only) |
 //! | [`policy`] | the optional authorization policy file |
 //! | [`close`](CloseReason) | why a connection was closed |
+//! | `shadow` | the Device Shadow service: requests on `$aws/things/…/shadow/…` and their answers |
 //! | `drops` | runs of messages dropped for a client that does not keep up, logged twice each |
 //!
 //! Choices where IoT Core's behaviour is not documented (AWS-IOT.md §8) are listed on
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod quotas;
 mod routing;
 mod sessions;
+mod shadow;
 
 pub use close::CloseReason;
 pub use config::{
@@ -39,6 +41,7 @@ pub use connection::{MAX_KEEP_ALIVE_SECS, MIN_KEEP_ALIVE_SECS, clamp_keep_alive}
 pub use handlers::{MAX_CLIENT_ID_BYTES, MAX_FILTERS_PER_SUBSCRIBE, MAX_SUBSCRIPTIONS};
 pub use policy::{Policy, PolicyError};
 pub use sessions::MAX_INFLIGHT;
+pub use shadow::MAX_SHADOW_IN_FLIGHT;
 
 use crate::peer_text::peer_text;
 use bytes::{BufMut, BytesMut};
@@ -48,6 +51,7 @@ use iot443_proto::codec::{Codec, Packet, ProtocolVersion};
 use quotas::ConnectLimiter;
 use routing::Router;
 use sessions::SessionStore;
+use shadow::ShadowService;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
@@ -196,6 +200,7 @@ pub struct Broker {
     connect_limiter: ConnectLimiter,
     events: VecDeque<BrokerEvent>,
     discarded: u64,
+    shadows: ShadowService,
 }
 
 impl Broker {
@@ -213,6 +218,7 @@ impl Broker {
             connect_limiter: ConnectLimiter::default(),
             events: VecDeque::new(),
             discarded: 0,
+            shadows: ShadowService::default(),
         }
     }
 
@@ -230,7 +236,14 @@ impl Broker {
 
     /// Bytes were read from `conn`. Every whole packet is handled; a partial one waits for
     /// more bytes. Malformed input closes `conn` ([`CloseReason::Malformed`]).
+    ///
+    /// Shadow requests among them are answered at the end (see the `shadow` module).
     pub fn handle_bytes(&mut self, now: Instant, conn: ConnectionId, bytes: &[u8]) {
+        self.decode_and_handle(now, conn, bytes);
+        self.answer_shadow_requests(now);
+    }
+
+    fn decode_and_handle(&mut self, now: Instant, conn: ConnectionId, bytes: &[u8]) {
         let max = self.codec.max_packet_size();
         let mut rest = bytes;
         while !rest.is_empty() {

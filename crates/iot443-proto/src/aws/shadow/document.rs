@@ -35,6 +35,9 @@ use super::request::{SectionUpdate, UpdateRequest};
 use super::topics::ShadowId;
 use super::tree::{self, Meta, MetaMap};
 
+mod persist;
+pub use persist::StoredShadowError;
+
 /// The most bytes `desired` plus `reported` may take, written as compact JSON (metadata does not
 /// count). An update that would leave more is rejected with 413.
 pub const MAX_STATE_BYTES: usize = 8 * 1024;

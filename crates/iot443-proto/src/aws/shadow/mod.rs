@@ -48,7 +48,7 @@ pub mod request;
 pub mod topics;
 mod tree;
 
-pub use document::{MAX_DEPTH, MAX_STATE_BYTES, Shadow, UpdateAnswers};
+pub use document::{MAX_DEPTH, MAX_STATE_BYTES, Shadow, StoredShadowError, UpdateAnswers};
 pub use errors::{ErrorDocument, ErrorDocumentError, RejectReason, Rejection};
 pub use names::{
     ClientToken, MAX_CLIENT_TOKEN_BYTES, MAX_SHADOW_NAME_LEN, MAX_THING_NAME_LEN, NameError,
