@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::Instrument;
 
 /// Commands waiting for the driver. When full, [`Client::publish`] and the other commands wait
@@ -61,6 +61,11 @@ pub struct Client {
     info: Arc<ConnectionInfo>,
     /// QoS 1 publishes go to the outbox: `publish` returns once they are on disk.
     durable: bool,
+    /// Connections accepted so far (see [`Client::connection_changes`]).
+    connections: watch::Receiver<u64>,
+    /// The shadow requests this client may have in flight (IoT Core's limit per connection),
+    /// shared by every [`Shadow`](crate::shadow::Shadow) handle of it.
+    pub(crate) shadow_slots: Arc<Semaphore>,
 }
 
 /// The stream of [`Event`]s of one client.
@@ -124,10 +129,16 @@ impl Client {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, receiver) = mpsc::channel(SUBSCRIPTION_QUEUE);
         let (connected_tx, connected_rx) = oneshot::channel();
+        let (connections_tx, connections) = watch::channel(0);
         let addr = setup.opened.info().addr();
         let durable = setup.durable.is_some();
         let span = tracing::info_span!("iot443", addr = %addr);
-        let channels = Channels { commands: command_rx, events: event_tx, connected: connected_tx };
+        let channels = Channels {
+            commands: command_rx,
+            events: event_tx,
+            connected: connected_tx,
+            connections: connections_tx,
+        };
         let driver = Driver::new(setup, channels)?;
         tokio::spawn(driver.run().instrument(span));
         let info = match tokio::time::timeout(
@@ -147,12 +158,32 @@ impl Client {
                 });
             }
         };
-        Ok((Client { commands, info: Arc::new(info), durable }, Events { receiver }))
+        let shadow_slots = Arc::new(Semaphore::new(crate::shadow::MAX_IN_FLIGHT));
+        let client = Client { commands, info: Arc::new(info), durable, connections, shadow_slots };
+        Ok((client, Events { receiver }))
     }
 
     /// How this client is connected (port, TLS version, cipher suite, ALPN).
     pub fn connection_info(&self) -> &ConnectionInfo {
         &self.info
+    }
+
+    /// The number of connections this client has had accepted (CONNACK) so far: 1 once
+    /// [`connect`](Client::connect) returns, one more after every reconnect. The receiver sees
+    /// each change, so a task can do something after every reconnect (the shadow's
+    /// [`keep_reported_in_sync`](crate::shadow::Shadow::keep_reported_in_sync) gets the document
+    /// again). Once the client has ended for good, `changed()` returns an error.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) {
+    /// let mut changes = client.connection_changes();
+    /// while changes.changed().await.is_ok() {
+    ///     println!("connection number {}", *changes.borrow_and_update());
+    /// }
+    /// # }
+    /// ```
+    pub fn connection_changes(&self) -> watch::Receiver<u64> {
+        self.connections.clone()
     }
 
     /// Publishes `payload` to `topic`. Returns once the message is queued; await the returned

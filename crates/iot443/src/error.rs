@@ -240,11 +240,14 @@ pub enum ErrorKind {
     Protocol,
     /// The durable outbox (its file) failed.
     Storage,
+    /// The service refused a request (a Device Shadow rejection: 400, 404, 409, …).
+    Rejected,
 }
 
 impl ErrorKind {
     /// The exit code the `iot443` command uses for this kind, for programs that follow it: 2
-    /// usage, 3 TLS or authentication, 4 connection, 5 protocol, 6 storage (the outbox).
+    /// usage, 3 TLS or authentication, 4 connection, 5 protocol, 6 storage (the outbox), 7 a
+    /// request the service rejected (a shadow's error document).
     ///
     /// ```
     /// assert_eq!(iot443::ErrorKind::Connection.exit_code(), 4);
@@ -256,6 +259,7 @@ impl ErrorKind {
             ErrorKind::Connection => 4,
             ErrorKind::Protocol => 5,
             ErrorKind::Storage => 6,
+            ErrorKind::Rejected => 7,
         }
     }
 }

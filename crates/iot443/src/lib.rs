@@ -11,6 +11,7 @@ mod message;
 mod offline_queue;
 pub mod outbox;
 pub mod reconnect;
+pub mod shadow;
 pub mod tls;
 
 pub use client::{

@@ -128,6 +128,8 @@ pub(crate) struct Channels {
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: mpsc::Sender<Event>,
     pub(crate) connected: oneshot::Sender<Result<ConnectionInfo, ClientError>>,
+    /// Connections accepted so far (CONNACKs), for [`Client::connection_changes`](crate::Client::connection_changes).
+    pub(crate) connections: tokio::sync::watch::Sender<u64>,
 }
 
 /// The application's side: its commands, its events, its subscriptions' queues.
@@ -136,6 +138,8 @@ struct Application {
     events: mpsc::Sender<Event>,
     /// The first connection's outcome, until it is known (`Client::connect` waits for it).
     connected: Option<oneshot::Sender<Result<ConnectionInfo, ClientError>>>,
+    /// Connections accepted so far, bumped at every CONNACK that accepts one.
+    connections: tokio::sync::watch::Sender<u64>,
     deliveries: Deliveries,
     /// The application asked to disconnect; answered once everything queued is delivered.
     disconnecting: Option<Reply<()>>,
@@ -210,6 +214,7 @@ impl Driver {
                 commands: channels.commands,
                 events: channels.events,
                 connected: Some(channels.connected),
+                connections: channels.connections,
                 deliveries: Deliveries::default(),
                 disconnecting: None,
                 disconnected: None,

@@ -28,6 +28,9 @@ impl Driver {
             SessionEvent::Connected { session_present } => {
                 self.info.session_present = session_present;
                 tracing::info!("{}", self.info.summary());
+                // Before the first connection's caller hears of it, so that its client already
+                // reads 1.
+                self.app.connections.send_modify(|accepted| *accepted += 1);
                 if let Some(connected) = self.app.connected.take() {
                     let _ = connected.send(Ok(self.info.clone()));
                 }
