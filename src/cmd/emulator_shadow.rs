@@ -7,7 +7,7 @@
 use crate::args::{EmulatorShadowAction, EmulatorShadowArgs};
 use crate::exit::Failure;
 use iot443_emulator::server::cloud_request;
-use iot443_proto::aws::shadow::{ShadowId, ShadowName, ShadowOperation, ThingName};
+use iot443_proto::aws::shadow::{ErrorDocument, ShadowId, ShadowName, ShadowOperation, ThingName};
 use serde_json::{Map, Value};
 use std::io::{IsTerminal, Read, Write};
 
@@ -48,16 +48,10 @@ pub async fn run(args: EmulatorShadowArgs) -> Result<(), Failure> {
             Ok(())
         }
         Err(document) => {
-            let text = String::from_utf8_lossy(&document).into_owned();
-            let (code, message) = serde_json::from_slice::<Value>(&document)
-                .ok()
-                .map(|error| {
-                    (
-                        error["code"].as_u64().unwrap_or(0),
-                        error["message"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .unwrap_or((0, text));
+            let (code, message) = match ErrorDocument::parse(&document) {
+                Ok(error) => (error.code, error.message),
+                Err(_) => (0, String::from_utf8_lossy(&document).into_owned()),
+            };
             Err(Failure {
                 message: format!(
                     "shadow {} of {} rejected: {code} {message}",
