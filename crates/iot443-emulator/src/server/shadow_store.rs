@@ -11,7 +11,7 @@
 //! While an emulator serves a folder it holds an exclusive lock on `<dir>/shadows.lock`; the
 //! cloud side uses the store directly when nobody holds it.
 //!
-//! The emulator writes on a thread of its own ([`StoreThread`]): the broker's lock is never held
+//! The emulator writes on a thread of its own (`StoreThread`): the broker's lock is never held
 //! across a disk write.
 
 use crate::broker::Broker;
