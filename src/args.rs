@@ -284,6 +284,62 @@ pub enum EmulatorAction {
         #[arg(long, value_enum, default_value = "ec")]
         device_key: DeviceKeyArg,
     },
+    /// Play the cloud side of a Device Shadow (like `aws iot-data get-thing-shadow`): get,
+    /// update or delete a shadow in the emulator's folder. When an emulator serves the folder it
+    /// runs the request and publishes the answers to subscribed devices (a desired change reaches
+    /// them as a delta); otherwise the folder's shadow store is changed directly. A rejection
+    /// exits with code 7 and prints its code and message.
+    Shadow(EmulatorShadowArgs),
+}
+
+/// `iot443 emulator shadow`.
+#[derive(Debug, Args)]
+pub struct EmulatorShadowArgs {
+    /// The operation.
+    #[command(subcommand)]
+    pub action: EmulatorShadowAction,
+}
+
+/// What every `iot443 emulator shadow` operation takes.
+#[derive(Debug, Args)]
+pub struct EmulatorShadowCommon {
+    /// The thing (1-128 of [a-zA-Z0-9:_-]).
+    pub thing: String,
+    /// A named shadow of the thing (1-64 of [$a-zA-Z0-9:_-]); the classic shadow without it.
+    #[arg(long, value_name = "SHADOW")]
+    pub name: Option<String>,
+    /// Folder of the emulator (its PKI and shadow store).
+    #[arg(long, value_name = "DIR", default_value = "iot443-emulator")]
+    pub dir: PathBuf,
+    /// Print the answer on one line even on a terminal.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub json: bool,
+}
+
+/// `iot443 emulator shadow get|update|delete`.
+#[derive(Debug, Subcommand)]
+pub enum EmulatorShadowAction {
+    /// Print the shadow's document (state, metadata, version).
+    Get(EmulatorShadowCommon),
+    /// Change desired and/or reported; prints the accepted answer.
+    Update {
+        #[command(flatten)]
+        common: EmulatorShadowCommon,
+        /// New desired state, a JSON object (null values remove members; null removes desired).
+        #[arg(long, value_name = "JSON", conflicts_with = "document")]
+        desired: Option<String>,
+        /// New reported state, a JSON object.
+        #[arg(long, value_name = "JSON", conflicts_with = "document")]
+        reported: Option<String>,
+        /// A whole request document from FILE, or - for stdin.
+        #[arg(long, value_name = "FILE|-")]
+        document: Option<String>,
+        /// Apply only if the shadow is at this version (else 409).
+        #[arg(long, value_name = "N", conflicts_with = "document")]
+        version: Option<u64>,
+    },
+    /// Delete the shadow (its version is kept for the next update).
+    Delete(EmulatorShadowCommon),
 }
 
 /// `--connect-timeout 10` (whole or decimal seconds, more than 0, at most a day).

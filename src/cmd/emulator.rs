@@ -8,6 +8,10 @@ use iot443_emulator::server::{Emulator, EmulatorOptions};
 use iot443_emulator::tls::MissingAlpn;
 
 pub async fn run(args: EmulatorArgs) -> Result<(), Failure> {
+    let args = match args.action {
+        Some(EmulatorAction::Shadow(shadow)) => return super::emulator_shadow::run(shadow).await,
+        _ => args,
+    };
     if let Some(EmulatorAction::IssueDevice { name, dir, device_key }) = &args.action {
         let pki = Pki::load_or_create(
             dir,

@@ -4,6 +4,7 @@ mod config;
 mod demo;
 mod doctor;
 mod emulator;
+mod emulator_shadow;
 mod publish;
 mod stdout_lines;
 mod subscribe;

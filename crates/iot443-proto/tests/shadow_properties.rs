@@ -183,6 +183,26 @@ proptest! {
         prop_assert_eq!(UpdateRequest::parse(&request.to_json()), Ok(request));
     }
 
+    /// A shadow written for a store reads back as itself, after any sequence of updates (each
+    /// at its own time) and an optional delete.
+    #[test]
+    fn stored_shadows_read_back_as_themselves(
+        requests in prop::collection::vec(update_request(), 1..5),
+        delete in any::<bool>(),
+    ) {
+        let mut shadow = Shadow::new();
+        for (at, request) in requests.iter().enumerate() {
+            let _ = shadow.update(request, 1_000 + at as u64);
+        }
+        if delete {
+            let id = iot443_proto::aws::shadow::ShadowId::classic(
+                iot443_proto::aws::shadow::ThingName::new("t").unwrap(),
+            );
+            let _ = shadow.delete(&id, None, 2_000);
+        }
+        prop_assert_eq!(Shadow::from_stored(&shadow.to_stored()), Ok(shadow));
+    }
+
     /// Any bytes: parsing answers or rejects, never panics, and a rejection's document is JSON.
     #[test]
     fn parsing_arbitrary_bytes_never_panics(payload in prop::collection::vec(any::<u8>(), 0..64)) {

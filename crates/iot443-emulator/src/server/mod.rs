@@ -12,14 +12,19 @@
 
 mod connection;
 mod in_memory;
+pub mod shadow_store;
 mod shared;
 
 pub use in_memory::{InMemoryEmulator, NO_CERTIFICATE_SHA256};
+pub use shadow_store::{ShadowStore, ShadowStoreError, cloud_request};
 pub use shared::ClosedConnection;
 
 use crate::broker::{Broker, BrokerConfig};
 use crate::pki::{Pki, PkiError, PkiOptions};
 use crate::tls::{ListenerKind, MissingAlpn, TlsAcceptor};
+use iot443_proto::Instant;
+use iot443_proto::aws::shadow::ShadowId;
+use shadow_store::StoreThread;
 use shared::Shared;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -105,13 +110,53 @@ pub struct Listener {
     pub name: &'static str,
 }
 
-/// Serves `listeners` until `shutdown` completes, then closes every connection.
+/// Serves `listeners` until `shutdown` completes, then closes every connection. Shadows live in
+/// memory only; [`Emulator::start`] keeps them in its folder.
 pub async fn run(
     listeners: Vec<Listener>,
     broker: BrokerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let shared = Arc::new(Shared::new(Broker::new(broker), false));
+    if let Err(error) = run_with_store(listeners, broker, None, shutdown).await {
+        tracing::error!("{error}");
+    }
+}
+
+/// Like [`run`], with the shadows kept in `<store_dir>/shadows.sqlite3` (loaded at start, written
+/// as they change) and the cloud side's requests served (see [`shadow_store`]).
+///
+/// # Errors
+/// When the store cannot be opened.
+pub async fn run_with_store(
+    listeners: Vec<Listener>,
+    broker: BrokerConfig,
+    store_dir: Option<PathBuf>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ShadowStoreError> {
+    let mut broker = Broker::new(broker);
+    broker.set_unix_time(Instant::ZERO, shadow_store::unix_now());
+    let live: Arc<std::sync::OnceLock<std::sync::Weak<Shared>>> = Arc::default();
+    let store = match &store_dir {
+        Some(dir) => {
+            let live = Arc::clone(&live);
+            let run = Box::new(move |id: &ShadowId, operation, payload: &[u8]| {
+                match live.get().and_then(std::sync::Weak::upgrade) {
+                    Some(shared) => shared.with_broker(|broker, now| {
+                        broker.shadow_request(now, id, operation, payload)
+                    }),
+                    None => Err(br#"{"code":500,"message":"Internal service failure"}"#.to_vec()),
+                }
+            });
+            Some(StoreThread::start(dir, &mut broker, run)?)
+        }
+        None => None,
+    };
+    let shared = Arc::new(Shared::new(broker, false));
+    let _ = live.set(Arc::downgrade(&shared));
+    let store_thread = store.map(|(thread, changes)| {
+        shared.set_store(changes);
+        thread
+    });
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(shared::run_timers(Arc::clone(&shared))));
     for listener in listeners {
@@ -123,6 +168,10 @@ pub async fn run(
     for task in tasks {
         let _ = tokio::time::timeout(STOP_LIMIT, task).await;
     }
+    if let Some(thread) = store_thread {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    Ok(())
 }
 
 /// How long stopping waits for each task.
@@ -199,9 +248,15 @@ impl Emulator {
         }
         let (shutdown, stopped) = oneshot::channel::<()>();
         let broker = options.broker.clone();
-        let task = tokio::spawn(run(listeners, broker, async {
-            let _ = stopped.await;
-        }));
+        let dir = options.dir.clone();
+        let task = tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            if let Err(error) = run_with_store(listeners, broker, Some(dir), stopped).await {
+                tracing::error!("{error}");
+            }
+        });
         Ok(Emulator { pki, alpn_addr, mqtts_addr, shutdown: Some(shutdown), task: Some(task) })
     }
 

@@ -74,6 +74,8 @@ pub(super) struct State {
     shutting_down: bool,
     /// Every close so far, when the closes are recorded (in-memory serving for tests).
     closes: Option<Vec<ClosedConnection>>,
+    /// Where changed shadows go to be stored, when there is a store.
+    pub(super) store: Option<std::sync::mpsc::Sender<super::shadow_store::Change>>,
 }
 
 impl State {
@@ -114,12 +116,18 @@ impl Shared {
                 armed: None,
                 shutting_down: false,
                 closes: record_closes.then(Vec::new),
+                store: None,
             }),
             origin: tokio::time::Instant::now(),
             timer_changed: Notify::new(),
             stop: Notify::new(),
             close_recorded: Notify::new(),
         }
+    }
+
+    /// Sends every shadow change from now on to the store thread.
+    pub(super) fn set_store(&self, changes: std::sync::mpsc::Sender<super::shadow_store::Change>) {
+        self.lock().store = Some(changes);
     }
 
     /// The broker's time: since the emulator started, on tokio's clock.
@@ -185,6 +193,8 @@ impl Shared {
         for handle in state.connections.values() {
             handle.set_close(Closing::Stopping);
         }
+        // The store thread writes what it was sent, then ends.
+        state.store = None;
         drop(state);
         self.stop.notify_waiters();
     }
@@ -213,8 +223,19 @@ impl Shared {
         }
     }
 
-    /// Hands out the broker's events: wake-ups and closes to the connection tasks.
+    /// Hands out the broker's events: wake-ups and closes to the connection tasks, changed
+    /// shadows to the store.
     fn dispatch_events(&self, state: &mut State) {
+        while let Some((id, shadow)) = state.broker.poll_shadow_change() {
+            if let Some(store) = &state.store
+                && store.send((id, shadow.to_stored())).is_err()
+            {
+                tracing::error!(
+                    "the shadow store thread has ended: shadow changes are no longer stored"
+                );
+                state.store = None;
+            }
+        }
         while let Some(event) = state.broker.poll_event() {
             match event {
                 BrokerEvent::Wake(id) => {
