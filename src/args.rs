@@ -25,7 +25,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the Embedded C SDK's subscribe_publish_sample: subscribe to sdkTest/sub, publish
-    /// alternately at QoS 0 and 1, and print every message that comes back.
+    /// alternately at QoS 0 and 1, and print every message that comes back (with --shadow: its
+    /// shadow_sample).
     ///
     /// Without --config it starts the local IoT Core endpoint in-process (PKI in the user's
     /// data folder; port 443 when it can be bound, else a free port) and runs against it.
@@ -40,6 +41,10 @@ pub enum Command {
     /// Run the local AWS IoT Core endpoint (TLS client certificates, ALPN rules of port 443,
     /// IoT Core's MQTT rules and quotas).
     Emulator(EmulatorArgs),
+    /// Device Shadow: get, update or delete a thing's shadow, or watch its deltas, as a device
+    /// or an application does over MQTT. A rejection exits with code 7 and prints the service's
+    /// code and message.
+    Shadow(ShadowArgs),
     /// Check the configuration, the files, DNS, TCP, TLS, MQTT and a publish/subscribe round
     /// trip, one line per step (✔ or ✘ with a hint of what a failure usually means).
     #[command(disable_help_flag = true, after_help = exit::DOCTOR_HELP)]
@@ -53,9 +58,17 @@ pub struct DemoArgs {
     /// runs against the embedded emulator.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Number of round trips; 0 runs until Ctrl-C.
+    /// Number of round trips (with --shadow: of reports); 0 runs until Ctrl-C.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub count: u64,
+    /// Run the C SDK's shadow_sample instead: report temperature and windowOpen every second,
+    /// print "Update Accepted" for each accepted update and every delta (a desired windowOpen
+    /// is applied and reported back).
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub shadow: bool,
+    /// With --shadow: the thing (default: the configuration's thing_name).
+    #[arg(long, value_name = "NAME", requires = "shadow")]
+    pub thing: Option<String>,
 }
 
 /// Connection flags shared by `pub` and `sub`.
@@ -110,6 +123,83 @@ pub struct ConnectArgs {
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
+}
+
+/// `iot443 shadow`.
+#[derive(Debug, Args)]
+pub struct ShadowArgs {
+    /// The operation.
+    #[command(subcommand)]
+    pub action: ShadowAction,
+}
+
+/// `iot443 shadow get|update|delete|watch`.
+#[derive(Debug, Subcommand)]
+pub enum ShadowAction {
+    /// Print the shadow's document (state, metadata, version). A shadow that does not exist
+    /// is a 404 rejection (exit code 7).
+    #[command(disable_help_flag = true, after_help = exit::HELP)]
+    Get(ShadowCommon),
+    /// Change desired and/or reported; prints the accepted answer.
+    #[command(
+        disable_help_flag = true,
+        after_help = exit::HELP,
+        group(clap::ArgGroup::new("change").required(true).multiple(true).args(["desired", "reported", "document"]))
+    )]
+    Update {
+        /// The shadow and connection.
+        #[command(flatten)]
+        common: ShadowCommon,
+        /// New desired state: a JSON object (null members are removed), or null to remove
+        /// desired.
+        #[arg(long, value_name = "JSON", conflicts_with = "document")]
+        desired: Option<String>,
+        /// New reported state: a JSON object, or null to remove reported.
+        #[arg(long, value_name = "JSON", conflicts_with = "document")]
+        reported: Option<String>,
+        /// A whole request document ({"state":{…},"version":…}) from FILE, or - for stdin.
+        #[arg(long, value_name = "FILE|-")]
+        document: Option<String>,
+        /// Apply only if the shadow is at this version (else 409 Version conflict).
+        #[arg(long, value_name = "N", conflicts_with = "document")]
+        version: Option<u64>,
+    },
+    /// Delete the shadow (its version is kept for the next update).
+    #[command(disable_help_flag = true, after_help = exit::HELP)]
+    Delete(ShadowCommon),
+    /// Print each delta (desired differing from reported) as one JSON line until Ctrl-C.
+    #[command(disable_help_flag = true, after_help = exit::HELP)]
+    Watch {
+        /// The shadow and connection.
+        #[command(flatten)]
+        common: ShadowCommon,
+        /// Print each documents message (the document before and after each update) instead.
+        #[arg(long, action = ArgAction::SetTrue)]
+        documents: bool,
+        /// Exit after this many messages.
+        #[arg(short = 'C', long = "count", value_name = "COUNT")]
+        count: Option<u64>,
+    },
+}
+
+/// What every `iot443 shadow` operation takes.
+#[derive(Debug, Args)]
+pub struct ShadowCommon {
+    /// The thing (default: the configuration's thing_name, else its client id).
+    #[arg(long, value_name = "NAME")]
+    pub thing: Option<String>,
+    /// A named shadow of the thing; the classic shadow without it.
+    #[arg(long, value_name = "SHADOW")]
+    pub name: Option<String>,
+    /// Print the answer on one line even on a terminal.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub json: bool,
+    /// Seconds to wait for the service's answer (default 10).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Connection flags.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// `iot443 doctor`.

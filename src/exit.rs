@@ -6,9 +6,12 @@ use std::process::ExitCode;
 /// The command ran but did not achieve its goal (for example `demo`: a message did not come back).
 pub const INCOMPLETE: u8 = 1;
 /// Usage or configuration error: bad flag, unreadable or invalid file, invalid topic or payload.
-/// (3 to 6 come from [`ErrorKind::exit_code`]: TLS or authentication, connection, protocol,
-/// storage.)
+/// (3 to 7 come from [`ErrorKind::exit_code`]: TLS or authentication, connection, protocol,
+/// storage, rejected.)
 pub const USAGE: u8 = ErrorKind::Usage.exit_code();
+
+/// A request the service rejected: a shadow's error document (its code and message on stderr).
+pub const REJECTED: u8 = ErrorKind::Rejected.exit_code();
 
 /// `iot443 doctor`: the exit code is this plus the index of the first failing step (10 config,
 /// 11 files, 12 dns, 13 tcp, 14 tls, 15 mqtt, 16 pubsub); 0 when every step passes.
@@ -23,6 +26,8 @@ pub const HELP: &str = "Exit codes:
   4  connection refused, timed out or lost, or a request not acknowledged in time
   5  protocol error from the endpoint
   6  storage error: the outbox file (locked, damaged, unwritable)
+  7  shadow: the service rejected the request (stderr: its code and message, e.g.
+     'shadow update of tls-test rejected: 409 Version conflict'; 404: no such shadow)
   10-16  doctor: 10 + the index of the first failing step (10 config, 11 files, 12 dns,
          13 tcp, 14 tls, 15 mqtt, 16 pubsub)";
 
@@ -66,6 +71,13 @@ impl Failure {
 
 impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Self {
+        let code = error.kind().exit_code();
+        Failure { message: error.to_string(), code }
+    }
+}
+
+impl From<iot443::shadow::ShadowError> for Failure {
+    fn from(error: iot443::shadow::ShadowError) -> Self {
         let code = error.kind().exit_code();
         Failure { message: error.to_string(), code }
     }

@@ -1,5 +1,6 @@
-//! `iot443 demo`: the Embedded C SDK's subscribe_publish_sample, against AWS IoT Core (with
-//! `--config`) or against the local emulator started in-process.
+//! `iot443 demo`: the Embedded C SDK's subscribe_publish_sample (or with `--shadow` its
+//! shadow_sample, in `demo_shadow`), against AWS IoT Core (with `--config`) or against the local
+//! emulator started in-process.
 
 use crate::args::DemoArgs;
 use crate::exit::Failure;
@@ -28,7 +29,11 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
             config
         }
     };
-    let result = run_sample(&config, args.count).await;
+    let result = if args.shadow {
+        super::demo_shadow::run_sample(&config, args.thing.as_deref(), args.count).await
+    } else {
+        run_sample(&config, args.count).await
+    };
     if let Some(emulator) = emulator {
         emulator.stop().await;
     }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::io::{IsTerminal, Read, Write};
 
 /// The exit code of a rejected shadow request (documented in `exit::HELP`).
-pub const SHADOW_REJECTED: u8 = 7;
+pub const SHADOW_REJECTED: u8 = crate::exit::REJECTED;
 
 pub async fn run(args: EmulatorShadowArgs) -> Result<(), Failure> {
     let (common, operation, payload) = match args.action {
@@ -108,7 +108,7 @@ async fn update_payload(
     Ok(Value::Object(request).to_string().into_bytes())
 }
 
-async fn read_document(source: String) -> Result<Vec<u8>, Failure> {
+pub(super) async fn read_document(source: String) -> Result<Vec<u8>, Failure> {
     tokio::task::spawn_blocking(move || {
         if source == "-" {
             let mut bytes = Vec::new();
@@ -127,7 +127,7 @@ async fn read_document(source: String) -> Result<Vec<u8>, Failure> {
 }
 
 /// Prints the answer: pretty on a terminal, compact otherwise or with `--json`.
-async fn print_document(document: &[u8], compact: bool) {
+pub(super) async fn print_document(document: &[u8], compact: bool) {
     let document = document.to_vec();
     let _ = tokio::task::spawn_blocking(move || {
         let mut stdout = std::io::stdout().lock();

@@ -2,10 +2,12 @@
 
 mod config;
 mod demo;
+mod demo_shadow;
 mod doctor;
 mod emulator;
 mod emulator_shadow;
 mod publish;
+mod shadow;
 mod stdout_lines;
 mod subscribe;
 
@@ -20,5 +22,6 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         Command::Sub(args) => subscribe::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Doctor(args) => doctor::run(args).await,
+        Command::Shadow(args) => shadow::run(args).await,
     }
 }
