@@ -9,52 +9,13 @@
     missing_docs
 )]
 
+mod common;
+
+use common::{LIMIT, start_emulator};
 use iot443::{Client, Config, QoS};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(30);
-
-/// Kills the emulator when the test ends, however it ends.
-struct Emulator(Child);
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_emulator(dir: &Path) -> (Emulator, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iot443"))
-        .args(["emulator", "--alpn-port", "0", "--mqtts-port", "0", "--dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = Emulator(child);
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let port = loop {
-        let line = lines_rx.recv_timeout(LIMIT).expect("the emulator did not start");
-        if let Some(addr) = line.strip_prefix("iot443-emulator listening mqtt-alpn ") {
-            break addr.rsplit(':').next().unwrap().trim().parse::<u16>().unwrap();
-        }
-    };
-    (guard, port)
-}
+use std::process::{Command, Output};
 
 async fn cloud(dir: &Path, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_iot443"));
