@@ -7,6 +7,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// `state` of a shadow document: each section as a JSON object, `None` when absent.
+///
+/// ```
+/// use iot443::shadow::ShadowDocument;
+///
+/// let document = ShadowDocument::parse(br#"{"state":{"reported":{"on":true}},"version":2}"#).unwrap();
+/// assert_eq!(document.state.reported, Some(serde_json::json!({"on": true})));
+/// assert_eq!((document.state.desired, document.state.delta), (None, None));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
@@ -49,6 +57,13 @@ pub struct ShadowDocument {
 
 /// The answer on `…/update/accepted`: the sections the update named, their metadata and the new
 /// version.
+///
+/// ```
+/// use iot443::shadow::UpdateAccepted;
+///
+/// let accepted = UpdateAccepted::parse(br#"{"state":{"reported":{"on":true}},"metadata":{"reported":{"on":{"timestamp":5}}},"version":3,"timestamp":5,"clientToken":"t"}"#).unwrap();
+/// assert_eq!((accepted.version, accepted.client_token.as_deref()), (3, Some("t")));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UpdateAccepted {
@@ -67,6 +82,13 @@ pub struct UpdateAccepted {
 }
 
 /// The answer on `…/delete/accepted`.
+///
+/// ```
+/// use iot443::shadow::DeleteAccepted;
+///
+/// let deleted = DeleteAccepted::parse(br#"{"version":4,"timestamp":7}"#).unwrap();
+/// assert_eq!(deleted.version, 4);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeleteAccepted {
@@ -106,6 +128,15 @@ pub struct ShadowDelta {
 }
 
 /// One side of a `documents` message.
+///
+/// ```
+/// use iot443::shadow::ShadowDocuments;
+///
+/// let message = ShadowDocuments::parse(br#"{"previous":{"state":{"reported":{"on":false}},"version":1},"current":{"state":{"reported":{"on":true}},"version":2},"timestamp":9}"#).unwrap();
+/// let (before, after) = (message.previous.unwrap(), message.current);
+/// assert_eq!((before.version, after.version), (1, 2));
+/// assert_eq!(after.state.reported, Some(serde_json::json!({"on": true})));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
@@ -119,6 +150,13 @@ pub struct DocumentSnapshot {
 }
 
 /// A message on `…/update/documents`: the shadow before and after an accepted update.
+///
+/// ```
+/// use iot443::shadow::ShadowDocuments;
+///
+/// let created = ShadowDocuments::parse(br#"{"current":{"state":{"reported":{"on":true}},"version":1},"timestamp":9}"#).unwrap();
+/// assert!(created.previous.is_none(), "the update created the shadow");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ShadowDocuments {

@@ -82,6 +82,14 @@ pub enum ShadowError {
 }
 
 /// What is wrong with a request the client refused to send.
+///
+/// ```
+/// use iot443::shadow::{RequestProblem, ShadowUpdate};
+///
+/// let problem = ShadowUpdate::new().reported(serde_json::json!([1])).check().unwrap_err();
+/// assert_eq!(problem, RequestProblem::NotAnObject { section: "reported" });
+/// assert_eq!(problem.to_string(), "state.reported must be a JSON object, or null to remove it");
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestProblem {
@@ -136,6 +144,14 @@ impl ShadowError {
     /// The broad category: [`ErrorKind::Rejected`] for the service's rejection,
     /// [`ErrorKind::Usage`] for a request refused before sending, [`ErrorKind::Connection`] for
     /// a timeout, [`ErrorKind::Protocol`] for an unreadable answer, the client's own otherwise.
+    ///
+    /// ```
+    /// use iot443::ErrorKind;
+    /// use iot443::shadow::{ShadowError, ThingName};
+    ///
+    /// let error = ShadowError::from(ThingName::new("a/b").unwrap_err());
+    /// assert_eq!(error.kind(), ErrorKind::Usage);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             ShadowError::InvalidName(_) | ShadowError::InvalidRequest { .. } => ErrorKind::Usage,

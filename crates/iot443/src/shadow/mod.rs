@@ -64,9 +64,17 @@ use tokio::sync::{OnceCell, watch};
 
 /// Shadow requests one [`Client`] may have waiting for answers at once (IoT Core answers 429
 /// to more than 10 in flight on one connection). The rest wait for a free slot.
+///
+/// ```
+/// assert_eq!(iot443::shadow::MAX_IN_FLIGHT, 10);
+/// ```
 pub const MAX_IN_FLIGHT: usize = 10;
 
 /// How long a request waits for its answer unless [`Shadow::with_timeout`] says otherwise.
+///
+/// ```
+/// assert_eq!(iot443::shadow::DEFAULT_TIMEOUT, std::time::Duration::from_secs(10));
+/// ```
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A handle on one shadow: a thing's classic shadow or one of its named shadows. Cheap to clone;
@@ -125,6 +133,15 @@ impl Client {
 
 impl Shadow {
     /// A handle on the shadow `id`, through `client`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::shadow::ShadowError> {
+    /// use iot443::shadow::{Shadow, ShadowId, ThingName};
+    /// let id = ShadowId::classic(ThingName::new("tls-test")?);
+    /// let shadow = Shadow::new(&client, id);
+    /// assert_eq!(shadow.label(), "tls-test");
+    /// # Ok(()) }
+    /// ```
     pub fn new(client: &Client, id: ShadowId) -> Shadow {
         let label = error::label(&id);
         let inner = Inner {
@@ -140,6 +157,13 @@ impl Shadow {
     }
 
     /// The same handle, whose requests wait at most `timeout` for their answers.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::shadow::ShadowError> {
+    /// let shadow = client.shadow("tls-test")?.with_timeout(std::time::Duration::from_secs(3));
+    /// assert_eq!(shadow.timeout(), std::time::Duration::from_secs(3));
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Shadow {
         self.timeout = timeout;
@@ -147,16 +171,35 @@ impl Shadow {
     }
 
     /// How long a request waits for its answer, from its publish.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::shadow::ShadowError> {
+    /// assert_eq!(client.shadow("tls-test")?.timeout(), iot443::shadow::DEFAULT_TIMEOUT);
+    /// # Ok(()) }
+    /// ```
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// Which shadow this is.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::shadow::ShadowError> {
+    /// let shadow = client.named_shadow("tls-test", "config")?;
+    /// assert_eq!(shadow.id().prefix(), "$aws/things/tls-test/shadow/name/config");
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> &ShadowId {
         &self.inner.id
     }
 
     /// How errors name this shadow: `tls-test`, or `tls-test (named shadow config)`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::shadow::ShadowError> {
+    /// assert_eq!(client.shadow("tls-test")?.label(), "tls-test");
+    /// # Ok(()) }
+    /// ```
     pub fn label(&self) -> &str {
         &self.inner.label
     }
@@ -166,6 +209,13 @@ impl Shadow {
     /// # Errors
     /// [`ShadowError::Rejected`] with 404 when the shadow does not exist (or was deleted),
     /// [`ShadowError::Timeout`], or the client's error.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::shadow::ShadowError> {
+    /// let document = client.shadow("tls-test")?.get().await?;
+    /// println!("version {}: {:?}", document.version, document.state.reported);
+    /// # Ok(()) }
+    /// ```
     pub async fn get(&self) -> Result<ShadowDocument, ShadowError> {
         let operation = ShadowOperation::Get;
         let token = self.inner.tokens.next();
@@ -179,6 +229,15 @@ impl Shadow {
     /// [`ShadowError::InvalidRequest`] before anything is sent when the update breaks a rule
     /// the client can check ([`ShadowUpdate::check`]); [`ShadowError::Rejected`] (409 for a
     /// version conflict, 413, 400, …), [`ShadowError::Timeout`], or the client's error.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::shadow::ShadowError> {
+    /// use iot443::shadow::ShadowUpdate;
+    /// let update = ShadowUpdate::new().desired(serde_json::json!({"windowOpen": true}));
+    /// let accepted = client.shadow("tls-test")?.update(update).await?;
+    /// println!("now at version {}", accepted.version);
+    /// # Ok(()) }
+    /// ```
     pub async fn update(&self, update: ShadowUpdate) -> Result<UpdateAccepted, ShadowError> {
         let operation = ShadowOperation::Update;
         let token = update.token().map_or_else(|| self.inner.tokens.next(), str::to_owned);
@@ -195,6 +254,13 @@ impl Shadow {
     /// # Errors
     /// [`ShadowError::Rejected`] with 404 when there is no shadow, [`ShadowError::Timeout`], or
     /// the client's error.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::shadow::ShadowError> {
+    /// let deleted = client.shadow("tls-test")?.delete().await?;
+    /// println!("deleted at version {}", deleted.version);
+    /// # Ok(()) }
+    /// ```
     pub async fn delete(&self) -> Result<DeleteAccepted, ShadowError> {
         let operation = ShadowOperation::Delete;
         let token = self.inner.tokens.next();
@@ -219,6 +285,15 @@ impl Shadow {
     ///
     /// # Errors
     /// The client's error when the subscription fails.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: iot443::Client) -> Result<(), iot443::shadow::ShadowError> {
+    /// let mut documents = client.shadow("tls-test")?.documents().await?;
+    /// while let Some(change) = documents.recv().await {
+    ///     println!("version {} -> {}", change.previous.map_or(0, |p| p.version), change.current.version);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn documents(&self) -> Result<DocumentsStream, ShadowError> {
         let topic = self.topic(ShadowOperation::Update, ShadowSuffix::Documents);
         let subscription = self.inner.client.subscribe(&topic, QoS::AtLeastOnce).await?;

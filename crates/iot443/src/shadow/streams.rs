@@ -39,6 +39,13 @@ impl DeltaStream {
     }
 
     /// The topic this stream reads, `$aws/things/<thing>/shadow[/name/<shadow>]/update/delta`.
+    ///
+    /// ```no_run
+    /// # async fn demo(shadow: iot443::shadow::Shadow) -> Result<(), iot443::shadow::ShadowError> {
+    /// let deltas = shadow.deltas().await?;
+    /// assert!(deltas.topic().ends_with("/update/delta"));
+    /// # Ok(()) }
+    /// ```
     pub fn topic(&self) -> &str {
         &self.topic
     }
@@ -80,6 +87,13 @@ impl DocumentsStream {
     }
 
     /// The topic this stream reads, `…/update/documents`.
+    ///
+    /// ```no_run
+    /// # async fn demo(shadow: iot443::shadow::Shadow) -> Result<(), iot443::shadow::ShadowError> {
+    /// let documents = shadow.documents().await?;
+    /// assert!(documents.topic().ends_with("/update/documents"));
+    /// # Ok(()) }
+    /// ```
     pub fn topic(&self) -> &str {
         &self.topic
     }

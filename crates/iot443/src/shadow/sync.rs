@@ -15,6 +15,16 @@ const REPORTS_KEPT: usize = 64;
 
 /// A running [`Shadow::keep_reported_in_sync`]. Dropping it (or [`stop`](ShadowSync::stop))
 /// ends the synchronisation.
+///
+/// ```no_run
+/// # async fn demo(shadow: iot443::shadow::Shadow) -> Result<(), iot443::shadow::ShadowError> {
+/// let mut sync = shadow.keep_reported_in_sync(serde_json::json!({"on": false}), |delta| delta.clone()).await?;
+/// if let Some(report) = sync.next_report().await {
+///     println!("reported, version {}", report?.version);
+/// }
+/// sync.stop();
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ShadowSync {
     reports: mpsc::Receiver<Result<UpdateAccepted, ShadowError>>,
@@ -26,11 +36,28 @@ impl ShadowSync {
     /// the accepted answer, or why it failed (the synchronisation goes on after a failure; the
     /// next reconnect or delta tries again). `None` once it has ended (the client ended).
     /// Outcomes nobody reads are kept up to 64, then dropped.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut sync: iot443::shadow::ShadowSync) {
+    /// while let Some(report) = sync.next_report().await {
+    ///     match report {
+    ///         Ok(accepted) => println!("reported at version {}", accepted.version),
+    ///         Err(error) => eprintln!("{error}"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub async fn next_report(&mut self) -> Option<Result<UpdateAccepted, ShadowError>> {
         self.reports.recv().await
     }
 
     /// Ends the synchronisation.
+    ///
+    /// ```no_run
+    /// # fn demo(sync: iot443::shadow::ShadowSync) {
+    /// sync.stop(); // no more gets or reports
+    /// # }
+    /// ```
     pub fn stop(self) {
         self.task.abort();
     }
