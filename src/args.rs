@@ -150,19 +150,9 @@ pub enum ShadowAction {
         /// The shadow and connection.
         #[command(flatten)]
         common: ShadowCommon,
-        /// New desired state: a JSON object (null members are removed), or null to remove
-        /// desired.
-        #[arg(long, value_name = "JSON", conflicts_with = "document")]
-        desired: Option<String>,
-        /// New reported state: a JSON object, or null to remove reported.
-        #[arg(long, value_name = "JSON", conflicts_with = "document")]
-        reported: Option<String>,
-        /// A whole request document ({"state":{…},"version":…}) from FILE, or - for stdin.
-        #[arg(long, value_name = "FILE|-")]
-        document: Option<String>,
-        /// Apply only if the shadow is at this version (else 409 Version conflict).
-        #[arg(long, value_name = "N", conflicts_with = "document")]
-        version: Option<u64>,
+        /// The change.
+        #[command(flatten)]
+        change: ShadowChange,
     },
     /// Delete the shadow (its version is kept for the next update).
     #[command(disable_help_flag = true, after_help = exit::HELP)]
@@ -180,6 +170,23 @@ pub enum ShadowAction {
         #[arg(short = 'C', long = "count", value_name = "COUNT")]
         count: Option<u64>,
     },
+}
+
+/// The change of `iot443 shadow update` and `iot443 emulator shadow update`.
+#[derive(Debug, Args)]
+pub struct ShadowChange {
+    /// New desired state: a JSON object (null members are removed), or null to remove desired.
+    #[arg(long, value_name = "JSON", conflicts_with = "document")]
+    pub desired: Option<String>,
+    /// New reported state: a JSON object, or null to remove reported.
+    #[arg(long, value_name = "JSON", conflicts_with = "document")]
+    pub reported: Option<String>,
+    /// A whole request document ({"state":{…},"version":…}) from FILE, or - for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    pub document: Option<String>,
+    /// Apply only if the shadow is at this version (else 409 Version conflict).
+    #[arg(long, value_name = "N", conflicts_with = "document")]
+    pub version: Option<u64>,
 }
 
 /// What every `iot443 shadow` operation takes.
@@ -415,18 +422,9 @@ pub enum EmulatorShadowAction {
     Update {
         #[command(flatten)]
         common: EmulatorShadowCommon,
-        /// New desired state, a JSON object (null values remove members; null removes desired).
-        #[arg(long, value_name = "JSON", conflicts_with = "document")]
-        desired: Option<String>,
-        /// New reported state, a JSON object.
-        #[arg(long, value_name = "JSON", conflicts_with = "document")]
-        reported: Option<String>,
-        /// A whole request document from FILE, or - for stdin.
-        #[arg(long, value_name = "FILE|-")]
-        document: Option<String>,
-        /// Apply only if the shadow is at this version (else 409).
-        #[arg(long, value_name = "N", conflicts_with = "document")]
-        version: Option<u64>,
+        /// The change.
+        #[command(flatten)]
+        change: ShadowChange,
     },
     /// Delete the shadow (its version is kept for the next update).
     Delete(EmulatorShadowCommon),

@@ -18,8 +18,10 @@ pub async fn run(args: EmulatorShadowArgs) -> Result<(), Failure> {
     let (common, operation, payload) = match args.action {
         EmulatorShadowAction::Get(common) => (common, ShadowOperation::Get, Vec::new()),
         EmulatorShadowAction::Delete(common) => (common, ShadowOperation::Delete, Vec::new()),
-        EmulatorShadowAction::Update { common, desired, reported, document, version } => {
-            let payload = update_payload(desired, reported, document, version).await?;
+        EmulatorShadowAction::Update { common, change } => {
+            let payload =
+                update_payload(change.desired, change.reported, change.document, change.version)
+                    .await?;
             (common, ShadowOperation::Update, payload)
         }
     };

@@ -4,7 +4,7 @@
 use super::config;
 use super::emulator_shadow::{print_document, read_document};
 use super::stdout_lines::StdoutLines;
-use crate::args::{ShadowAction, ShadowArgs, ShadowCommon};
+use crate::args::{ShadowAction, ShadowArgs, ShadowChange, ShadowCommon};
 use crate::exit::Failure;
 use iot443::Client;
 use iot443::shadow::{Shadow, ShadowUpdate};
@@ -22,8 +22,8 @@ pub async fn run(args: ShadowArgs) -> Result<(), Failure> {
             let answer = shadow.delete().await.map(|deleted| deleted.raw);
             finish(client, answer, common.json).await
         }
-        ShadowAction::Update { common, desired, reported, document, version } => {
-            let update = update_of(desired, reported, document, version).await?;
+        ShadowAction::Update { common, change } => {
+            let update = update_of(change).await?;
             let (client, shadow) = open(&common).await?;
             let answer = shadow.update(update).await.map(|accepted| accepted.raw);
             finish(client, answer, common.json).await
@@ -75,12 +75,8 @@ async fn finish(
 
 /// The update the flags describe: `--document` as a whole request, or `--desired`,
 /// `--reported` and `--version`.
-async fn update_of(
-    desired: Option<String>,
-    reported: Option<String>,
-    document: Option<String>,
-    version: Option<u64>,
-) -> Result<ShadowUpdate, Failure> {
+async fn update_of(change: ShadowChange) -> Result<ShadowUpdate, Failure> {
+    let ShadowChange { desired, reported, document, version } = change;
     if let Some(source) = document {
         let bytes = read_document(source).await?;
         return ShadowUpdate::from_json(&bytes)

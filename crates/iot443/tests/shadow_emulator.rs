@@ -35,10 +35,16 @@ async fn get_update_delta_named_shadow_and_conflict() {
     assert_eq!(accepted.state.reported, Some(json!({"on": false})));
 
     let mut deltas = shadow.deltas().await.unwrap();
+    let mut documents = shadow.documents().await.unwrap();
     let accepted = shadow.update(ShadowUpdate::new().desired(json!({"on": true}))).await.unwrap();
     assert_eq!(accepted.version, 2);
     let delta = timeout(WAIT, deltas.recv()).await.unwrap().unwrap();
     assert_eq!((delta.version, delta.state), (2, json!({"on": true})));
+    assert_eq!(delta.client_token, accepted.client_token, "the delta names the update");
+    let change = timeout(WAIT, documents.recv()).await.unwrap().unwrap();
+    assert_eq!(change.previous.map(|previous| previous.version), Some(1));
+    assert_eq!(change.current.version, 2);
+    assert_eq!(change.current.state.desired, Some(json!({"on": true})));
 
     let document = shadow.get().await.unwrap();
     assert_eq!(document.version, 2);
@@ -63,4 +69,7 @@ async fn get_update_delta_named_shadow_and_conflict() {
     assert_eq!(shadow.get().await.unwrap_err().rejection_code(), Some(404));
     let again = shadow.delete().await.unwrap_err();
     assert_eq!(again.rejection_code(), Some(404));
+    // Created again, the shadow continues the version numbers.
+    let recreated = shadow.update(ShadowUpdate::new().reported(json!({"on": true}))).await.unwrap();
+    assert_eq!(recreated.version, 3);
 }

@@ -229,20 +229,14 @@ impl ShadowDocument {
 }
 
 impl UpdateAccepted {
-    /// Reads the payload of `…/update/accepted`.
+    /// Reads the payload of `…/update/accepted` (the fields of a document's, so read alike).
     ///
     /// # Errors
     /// What is wrong, when it is not JSON or lacks `version`.
     pub fn parse(payload: &[u8]) -> Result<Self, String> {
-        let mut wire = Wire::read(payload)?;
-        Ok(Self {
-            state: wire.state()?,
-            version: wire.version()?,
-            metadata: wire.metadata,
-            timestamp: wire.timestamp.unwrap_or_default(),
-            client_token: wire.client_token,
-            raw: Bytes::copy_from_slice(payload),
-        })
+        let ShadowDocument { state, metadata, version, timestamp, client_token, raw } =
+            ShadowDocument::parse(payload)?;
+        Ok(Self { state, metadata, version, timestamp, client_token, raw })
     }
 }
 
