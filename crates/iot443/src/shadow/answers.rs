@@ -19,9 +19,12 @@ use serde_json::Value;
 #[serde(default)]
 #[non_exhaustive]
 pub struct ShadowState {
-    /// What the application wants.
+    /// What the application wants. In an update's acceptance, `Some(Value::Null)` when the
+    /// update removed the section.
+    #[serde(deserialize_with = "present")]
     pub desired: Option<Value>,
-    /// What the device reports.
+    /// What the device reports (`Some(Value::Null)` as for `desired`).
+    #[serde(deserialize_with = "present")]
     pub reported: Option<Value>,
     /// The desired members that differ from reported (only in a get's answer).
     pub delta: Option<Value>,
@@ -172,6 +175,12 @@ pub struct ShadowDocuments {
     pub raw: Bytes,
 }
 
+/// `Some` for a member that is there, `null` included (`Option`'s own reading makes `null`
+/// `None`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
 /// The fields every answer may carry, as JSON reads them.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -319,6 +328,8 @@ mod tests {
         assert_eq!(documents.previous, None);
         assert_eq!(documents.current.version, 1);
         assert_eq!(documents.client_token.as_deref(), Some("t"));
+        let removed = UpdateAccepted::parse(br#"{"state":{"desired":null},"version":2}"#).unwrap();
+        assert_eq!((removed.state.desired, removed.state.reported), (Some(Value::Null), None));
         let accepted = DeleteAccepted::parse(br#"{"version":3,"timestamp":7}"#).unwrap();
         assert_eq!((accepted.version, accepted.timestamp), (3, 7));
     }
