@@ -43,6 +43,9 @@ async fn raw_rejection(
     serde_json::from_slice(&message.payload).unwrap()
 }
 
+/// Whether a refusal's problem is the one expected.
+type IsExpected = fn(&RequestProblem) -> bool;
+
 fn nested(levels: usize) -> Value {
     (0..levels).fold(json!(1), |inner, _| json!({ "a": inner }))
 }
@@ -82,7 +85,7 @@ async fn every_row_of_the_rejection_table_end_to_end() {
 
     // Refused by the handle before sending, with the limit that was hit.
     let long_token = "t".repeat(65);
-    let refusals: Vec<(ShadowUpdate, fn(&RequestProblem) -> bool)> = vec![
+    let refusals: Vec<(ShadowUpdate, IsExpected)> = vec![
         (ShadowUpdate::new().reported(json!({"v": 2})).client_token(long_token.clone()), |p| {
             matches!(p, RequestProblem::ClientTokenTooLong { len: 65, max: 64 })
         }),
