@@ -218,3 +218,25 @@ fn the_applications_own_subscribe_is_never_split() {
     let packet_id = pair.session.subscribe(entries).unwrap();
     assert!(!pair.session.split_restore(packet_id));
 }
+
+/// After a reconnect without a kept session, the SUBSCRIBEs that restore the subscriptions go out
+/// before the QoS 1 publishes sent again: a request whose answer comes on a subscribed topic (a
+/// Device Shadow request) then finds its answer topic subscribed again.
+#[test]
+fn subscriptions_are_restored_before_unacknowledged_publishes_are_sent_again() {
+    let mut pair = subscribed(&["$aws/things/lamp/shadow/update/accepted"]);
+    pair.publish(QoS::AtLeastOnce, r#"{"state":{"reported":{"on":true}}}"#);
+    pair.transfer();
+    pair.broker.expect_matching("the first PUBLISH", |p| matches!(p, Packet::Publish(_)));
+    pair.cut();
+    pair.connect(false);
+    let mut kinds = Vec::new();
+    while pair.broker.pending() > 0 {
+        kinds.push(match pair.broker.expect() {
+            Packet::Subscribe(_) => "SUBSCRIBE",
+            Packet::Publish(publish) if publish.dup => "PUBLISH (DUP)",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(kinds, ["SUBSCRIBE", "PUBLISH (DUP)"]);
+}

@@ -601,10 +601,13 @@ impl Session {
         for packet_id in self.resubscribe_ids.drain(..) {
             self.outbound.acknowledge_request(PacketType::Subscribe, packet_id);
         }
-        self.outbound.resend_unacknowledged();
+        // Subscriptions first, then the publishes sent again: a request whose answer comes on a
+        // subscribed topic (a Device Shadow request, say) finds that topic subscribed again.
+        self.outbound.resend_requests();
         if !connack.session_present {
             self.restore_subscriptions();
         }
+        self.outbound.resend_inflight();
         self.outbound.fill_window();
     }
 

@@ -304,13 +304,18 @@ impl Outbound {
         }
     }
 
-    /// After CONNACK: sends outstanding requests again, then the in-flight publishes with DUP,
-    /// each list in its original order.
-    pub(super) fn resend_unacknowledged(&mut self) {
+    /// After CONNACK: sends the outstanding requests (SUBSCRIBE, UNSUBSCRIBE) again, in their
+    /// original order.
+    pub(super) fn resend_requests(&mut self) {
         for request in &mut self.requests {
             request.sent_at = None;
             self.outgoing.push_back(Outgoing::Request(request.packet.clone()));
         }
+    }
+
+    /// After CONNACK, and after the subscriptions are restored: sends the in-flight publishes
+    /// again with DUP, in their original order.
+    pub(super) fn resend_inflight(&mut self) {
         for entry in &mut self.inflight {
             entry.publish.dup = true;
             entry.sent_at = None;
