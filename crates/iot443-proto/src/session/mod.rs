@@ -79,9 +79,11 @@ impl KeepAlive {
 /// and redelivery, with no IO and no clock.
 ///
 /// A `Session` outlives its connections: after a transport is lost, the driver opens a new one
-/// and calls [`Session::connect`] again, and unacknowledged QoS 1 publishes, SUBSCRIBEs and
-/// UNSUBSCRIBEs are sent again (publishes with DUP) in their original order. When the server
-/// answers CONNACK without a stored session, every filter it had granted is subscribed again.
+/// and calls [`Session::connect`] again. Once CONNACK arrives, unacknowledged SUBSCRIBEs and
+/// UNSUBSCRIBEs are sent again; then, when the server kept no session, every filter it had
+/// granted is subscribed again; then the unacknowledged QoS 1 publishes go out again with DUP,
+/// each list in its original order. (Subscriptions before publishes: a request whose answer
+/// comes on a subscribed topic, such as a Device Shadow request, finds that topic subscribed.)
 ///
 /// # Contract for a driver
 ///
