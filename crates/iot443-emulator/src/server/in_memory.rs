@@ -68,8 +68,12 @@ impl InMemoryEmulator {
     /// # Panics
     ///
     /// Outside a tokio runtime, like `tokio::spawn`: it spawns the timer task.
+    /// Shadows are kept in memory only; their timestamps are the wall clock's at start plus the
+    /// (possibly virtual) time since.
     pub fn start(broker: BrokerConfig) -> InMemoryEmulator {
-        let shared = Arc::new(Shared::new(Broker::new(broker), true));
+        let mut broker = Broker::new(broker);
+        broker.set_unix_time(iot443_proto::Instant::ZERO, super::shadow_store::unix_now());
+        let shared = Arc::new(Shared::new(broker, true));
         let timers = tokio::spawn(run_timers(Arc::clone(&shared)));
         InMemoryEmulator {
             shared,
