@@ -28,8 +28,8 @@ use bytes::Bytes;
 use iot443_proto::Instant;
 use iot443_proto::QoS;
 use iot443_proto::aws::shadow::{
-    RejectReason, Rejection, Shadow, ShadowId, ShadowOperation, ShadowSuffix, ShadowTopic,
-    UpdateAnswers, UpdateRequest, request_client_token,
+    Answered, RejectReason, Rejection, Shadow, ShadowId, ShadowOperation, ShadowSuffix,
+    ShadowTopic, UpdateAnswers, request_client_token,
 };
 use iot443_proto::topic::TopicName;
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,14 +44,6 @@ struct Pending {
     topic: ShadowTopic,
     payload: Bytes,
     too_many: bool,
-}
-
-/// What an accepted request publishes.
-enum Answer {
-    /// The `…/accepted` document of a get or delete.
-    Document(Vec<u8>),
-    /// An update's accepted, delta and documents.
-    Update(Box<UpdateAnswers>),
 }
 
 /// Every shadow of the emulator, the requests of the current read, and what changed since the
@@ -171,11 +163,11 @@ impl Broker {
     ) -> Result<Vec<u8>, Vec<u8>> {
         let unix = self.shadows.unix_seconds(now);
         match self.apply_request(id, operation, payload, unix) {
-            Ok(Answer::Document(document)) => {
+            Ok(Answered::Document(document)) => {
                 self.publish_answer(now, id, operation, ShadowSuffix::Accepted, document.clone());
                 Ok(document)
             }
-            Ok(Answer::Update(answers)) => {
+            Ok(Answered::Update(answers)) => {
                 let accepted = answers.accepted.clone();
                 self.publish_update_answers(now, id, *answers);
                 Ok(accepted)
@@ -210,19 +202,9 @@ impl Broker {
         operation: ShadowOperation,
         payload: &[u8],
         unix: u64,
-    ) -> Result<Answer, Rejection> {
+    ) -> Result<Answered, Rejection> {
         let mut shadow = self.shadows.shadows.remove(id).unwrap_or_default();
-        let outcome = match operation {
-            ShadowOperation::Get => request_client_token(payload)
-                .and_then(|token| shadow.get(id, token.as_ref(), unix))
-                .map(Answer::Document),
-            ShadowOperation::Delete => request_client_token(payload)
-                .and_then(|token| shadow.delete(id, token.as_ref(), unix))
-                .map(Answer::Document),
-            ShadowOperation::Update => UpdateRequest::parse(payload)
-                .and_then(|update| shadow.update(&update, unix))
-                .map(|answers| Answer::Update(Box::new(answers))),
-        };
+        let outcome = shadow.answer(id, operation, payload, unix);
         if outcome.is_ok() && operation != ShadowOperation::Get {
             self.shadows.changed.insert(id.clone());
             tracing::debug!(shadow = ?peer_text(&id.to_string()),

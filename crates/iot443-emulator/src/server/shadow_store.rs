@@ -15,9 +15,7 @@
 //! across a disk write.
 
 use crate::broker::Broker;
-use iot443_proto::aws::shadow::{
-    Shadow, ShadowId, ShadowName, ShadowOperation, ThingName, UpdateRequest, request_client_token,
-};
+use iot443_proto::aws::shadow::{Shadow, ShadowId, ShadowName, ShadowOperation, ThingName};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -247,8 +245,8 @@ pub(crate) fn unix_now() -> u64 {
 pub(super) type RunRequest =
     dyn FnMut(&ShadowId, ShadowOperation, &[u8]) -> Result<Vec<u8>, Vec<u8>> + Send;
 
-/// A change for the store thread.
-pub(super) type Change = (ShadowId, Vec<u8>);
+/// A change for the store thread: the shadow as it is now, written there.
+pub(super) type Change = (ShadowId, Shadow);
 
 /// The thread that writes changed shadows and serves the cloud side's requests. It ends when
 /// every sender of changes is dropped, after writing what they sent.
@@ -315,14 +313,14 @@ fn save_logged(store: &mut ShadowStore, batch: &[Change]) {
     if batch.is_empty() {
         return;
     }
-    // The latest document of each shadow is enough.
-    let mut latest: std::collections::BTreeMap<&ShadowId, &Vec<u8>> =
+    // The latest value of each shadow is enough; it is serialised here, off the broker's lock.
+    let mut latest: std::collections::BTreeMap<&ShadowId, &Shadow> =
         std::collections::BTreeMap::new();
-    for (id, document) in batch {
-        latest.insert(id, document);
+    for (id, shadow) in batch {
+        latest.insert(id, shadow);
     }
     let rows: Vec<(ShadowId, Vec<u8>)> =
-        latest.into_iter().map(|(id, document)| (id.clone(), document.clone())).collect();
+        latest.into_iter().map(|(id, shadow)| (id.clone(), shadow.to_stored())).collect();
     if let Err(error) = store.save(&rows) {
         tracing::error!("{error}; {} shadow change(s) not stored", rows.len());
     }
@@ -391,17 +389,8 @@ fn offline(
 ) -> Result<Result<Vec<u8>, Vec<u8>>, ShadowStoreError> {
     let now = unix_now();
     let mut shadow = store.get(id)?.unwrap_or_default();
-    let outcome = match operation {
-        ShadowOperation::Get => {
-            request_client_token(payload).and_then(|token| shadow.get(id, token.as_ref(), now))
-        }
-        ShadowOperation::Delete => {
-            request_client_token(payload).and_then(|token| shadow.delete(id, token.as_ref(), now))
-        }
-        ShadowOperation::Update => UpdateRequest::parse(payload)
-            .and_then(|request| shadow.update(&request, now))
-            .map(|answers| answers.accepted),
-    };
+    let outcome =
+        shadow.answer(id, operation, payload, now).map(|answered| answered.accepted().to_vec());
     match outcome {
         Ok(document) => {
             if operation != ShadowOperation::Get {

@@ -228,7 +228,7 @@ impl Shared {
     fn dispatch_events(&self, state: &mut State) {
         while let Some((id, shadow)) = state.broker.poll_shadow_change() {
             if let Some(store) = &state.store
-                && store.send((id, shadow.to_stored())).is_err()
+                && store.send((id, shadow)).is_err()
             {
                 tracing::error!(
                     "the shadow store thread has ended: shadow changes are no longer stored"

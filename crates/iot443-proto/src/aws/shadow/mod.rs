@@ -6,6 +6,7 @@
 //! * [`document`]: one [`Shadow`]: partial updates with `null` deletion, arrays replaced whole,
 //!   per-leaf metadata, `version`, the delta, the 8 KB and nesting limits, and every answer as
 //!   compact JSON shaped as AWS sends it.
+//! * [`operation`]: one request of any operation run on a shadow ([`Shadow::answer`]).
 //! * [`errors`]: [`Rejection`]s with the codes and texts AWS uses, and their error documents.
 //!
 //! Timestamps are unix seconds passed in by the caller. JSON values are `serde_json`'s, built
@@ -44,6 +45,7 @@ pub mod document;
 pub mod errors;
 mod json;
 pub mod names;
+pub mod operation;
 pub mod request;
 pub mod topics;
 mod tree;
@@ -54,6 +56,7 @@ pub use names::{
     ClientToken, MAX_CLIENT_TOKEN_BYTES, MAX_SHADOW_NAME_LEN, MAX_THING_NAME_LEN, NameError,
     ShadowName, ThingName,
 };
+pub use operation::Answered;
 pub use request::{SectionUpdate, UpdateRequest, request_client_token};
 pub use topics::{ShadowId, ShadowOperation, ShadowSuffix, ShadowTopic, ShadowTopicError};
 
