@@ -7,7 +7,6 @@ use crate::Subscription;
 use crate::message::Message;
 use bytes::Bytes;
 use iot443_proto::aws::shadow::{ShadowSuffix, ShadowTopic};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -103,15 +102,15 @@ fn dispatch(waiting: &Waiting, message: Message) {
     }
 }
 
-/// The `clientToken` of an answer, if it has one.
+/// The `clientToken` of an answer, if it has one. Only that member is read: the request reads
+/// the rest into its own type.
 fn token_of(payload: &[u8]) -> Option<String> {
-    match serde_json::from_slice::<Value>(payload).ok()? {
-        Value::Object(mut members) => match members.remove("clientToken") {
-            Some(Value::String(token)) => Some(token),
-            _ => None,
-        },
-        _ => None,
+    #[derive(serde::Deserialize)]
+    struct Token {
+        #[serde(rename = "clientToken")]
+        client_token: Option<String>,
     }
+    serde_json::from_slice::<Token>(payload).ok()?.client_token
 }
 
 /// Generates `clientToken`s unique per request: a random prefix per handle and a counter
