@@ -80,6 +80,33 @@ pub enum ClientError {
         /// Likely cause and fix, starting with "; " when known.
         hint: String,
     },
+    /// The endpoint (or a proxy on the way) answered the WebSocket upgrade with a status other
+    /// than 101.
+    ///
+    /// Its [`kind`](ClientError::kind) is [`ErrorKind::TlsOrAuth`] for 401 and 403 (AWS IoT Core
+    /// refusing the SigV4 signature: credentials, region, clock), [`ErrorKind::Connection`]
+    /// otherwise.
+    #[error("{addr} refused the WebSocket upgrade: {detail}{hint}")]
+    WebSocketRefused {
+        /// `host:port`.
+        addr: String,
+        /// The HTTP status.
+        status: u16,
+        /// The status line and what the endpoint said (`x-amzn-ErrorType`, its message), e.g.
+        /// `HTTP 403 Forbidden (ForbiddenException): …`.
+        detail: String,
+        /// What to check, starting with "; ".
+        hint: String,
+    },
+    /// The WebSocket upgrade did not follow the protocol (a 101 without the `mqtt`
+    /// subprotocol, a malformed answer).
+    #[error("WebSocket upgrade with {addr} failed: {detail}")]
+    WebSocketProtocol {
+        /// `host:port`.
+        addr: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// `port = "auto"`: no port reached CONNACK; each port's failure in the order tried.
     ///
     /// Its [`kind`](ClientError::kind) is that of the first port whose failure came from the
@@ -277,6 +304,9 @@ impl ClientError {
             ClientError::Outbox(_) => ErrorKind::Storage,
             ClientError::Proxy { status: Some(403 | 407), .. } => ErrorKind::TlsOrAuth,
             ClientError::Proxy { .. } => ErrorKind::Connection,
+            ClientError::WebSocketRefused { status: 401 | 403, .. } => ErrorKind::TlsOrAuth,
+            ClientError::WebSocketRefused { .. } => ErrorKind::Connection,
+            ClientError::WebSocketProtocol { .. } => ErrorKind::Protocol,
             ClientError::Tls { .. }
             | ClientError::ConnectionRefused { .. }
             | ClientError::SubscriptionRefused { .. } => ErrorKind::TlsOrAuth,
@@ -308,6 +338,8 @@ impl ClientError {
                 | ClientError::ConnectionRefused { .. }
                 | ClientError::ConnectionLost { .. }
                 | ClientError::Protocol { .. }
+                | ClientError::WebSocketRefused { status: 401 | 403, .. }
+                | ClientError::WebSocketProtocol { .. }
         )
     }
 }

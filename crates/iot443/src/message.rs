@@ -52,6 +52,9 @@ pub struct ConnectionInfo {
     pub proxy: Option<String>,
     /// With `port = "auto"`: how [`port`](ConnectionInfo::port) was chosen.
     pub port_choice: Option<PortChoice>,
+    /// On the WebSocket road, the URL without its signature, e.g. `wss://host/mqtt`; `None`
+    /// for MQTT straight over TLS.
+    pub url: Option<String>,
 }
 
 /// How `port = "auto"` chose the port ([`AutoPort`](crate::config::AutoPort)).
@@ -114,6 +117,7 @@ impl ConnectionInfo {
             session_present: false,
             proxy: None,
             port_choice: None,
+            url: None,
         }
     }
 
@@ -137,6 +141,10 @@ impl ConnectionInfo {
                 self.cipher_suite
             )
         };
+        if let Some(url) = &self.url {
+            summary.push_str(" over ");
+            summary.push_str(url);
+        }
         if let Some(proxy) = &self.proxy {
             summary.push_str(" via proxy ");
             summary.push_str(proxy);

@@ -174,10 +174,7 @@ impl Credentials {
             }
         }
 
-        let roots = match &config.root_ca {
-            Some(path) => read_roots(path)?,
-            None => RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
-        };
+        let roots = load_roots(config)?;
 
         tracing::debug!(
             certificate = %cert_path.display(),
@@ -358,6 +355,15 @@ fn modulus_bits(modulus: &[u8]) -> usize {
     match bytes.next() {
         Some(first) => (bytes.count() * 8) + (8 - first.leading_zeros() as usize),
         None => 0,
+    }
+}
+
+/// The trust roots `config` names: its `root_ca` file, else the Mozilla roots (which hold
+/// Amazon Root CA 1-4). Reads a file: call it on the blocking pool.
+pub(crate) fn load_roots(config: &Config) -> Result<RootCertStore, ConfigError> {
+    match &config.root_ca {
+        Some(path) => read_roots(path),
+        None => Ok(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }),
     }
 }
 

@@ -16,6 +16,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT443_ALPN", "alpn"),
     ("IOT443_KEEP_ALIVE", "keep_alive (seconds)"),
     ("IOT443_PROXY", "proxy"),
+    ("IOT443_TRANSPORT", "transport"),
+    ("IOT443_REGION", "region"),
+    ("IOT443_AWS_CREDENTIALS", "aws_credentials"),
     ("HTTPS_PROXY", "proxy, when no other source sets one (filtered by NO_PROXY)"),
     ("https_proxy", "proxy, like HTTPS_PROXY (which wins when both are set)"),
 ];
@@ -34,7 +37,8 @@ impl Config {
     /// Overrides settings with the `IOT443_*` variables that `vars` returns: `IOT443_ENDPOINT`,
     /// `IOT443_PORT`, `IOT443_CLIENT_ID`, `IOT443_THING_NAME`, `IOT443_ROOT_CA`,
     /// `IOT443_CERTIFICATE`, `IOT443_PRIVATE_KEY`, `IOT443_ALPN`, `IOT443_KEEP_ALIVE`
-    /// (seconds) and `IOT443_PROXY`.
+    /// (seconds), `IOT443_PROXY`, `IOT443_TRANSPORT`, `IOT443_REGION` and
+    /// `IOT443_AWS_CREDENTIALS`.
     ///
     /// When no proxy is set (neither by the file nor by `IOT443_PROXY`), `HTTPS_PROXY` or
     /// `https_proxy` sets it unless `NO_PROXY`/`no_proxy` matches the endpoint (see the
@@ -83,6 +87,18 @@ impl Config {
                 parse_seconds(&v).map_err(|m| invalid("IOT443_KEEP_ALIVE", "keep_alive", m))?;
             check("IOT443_KEEP_ALIVE", "keep_alive", super::check_keep_alive(keep_alive))?;
             next.keep_alive = keep_alive;
+        }
+        if let Some(v) = get("IOT443_TRANSPORT") {
+            next.transport = v.parse().map_err(|e: super::InvalidTransport| {
+                invalid("IOT443_TRANSPORT", "transport", e.to_string())
+            })?;
+        }
+        if let Some(v) = get("IOT443_REGION") {
+            check("IOT443_REGION", "region", super::check_region(&v))?;
+            next.region = Some(v);
+        }
+        if let Some(v) = get("IOT443_AWS_CREDENTIALS") {
+            next.aws_credentials = Some(PathBuf::from(v));
         }
 
         if let Some(v) = get("IOT443_PROXY") {

@@ -20,7 +20,17 @@
 //! # connect_timeout = 10           # seconds
 //! # ack_timeout = 30               # seconds a PUBACK, SUBACK or UNSUBACK may take (0: no bound)
 //! # proxy = "http://user:pass@proxy.example:3128"  # HTTP CONNECT proxy (http:// only)
+//! # transport = "tls"              # "tls" (default) · "websocket" (SigV4) · "https" (pub only)
+//! # region = "ap-northeast-1"      # SigV4 region; defaults to the endpoint's, then AWS_REGION
+//! # aws_credentials = "aws-credentials"  # shared-credentials file used instead of the AWS chain
 //! ```
+//!
+//! # Transport
+//!
+//! `transport = "websocket"` ([`Transport::WebSocket`]) runs MQTT over `wss://endpoint/mqtt`,
+//! signed with SigV4 from AWS credentials instead of a device certificate: `certificate` and
+//! `private_key` are then not needed, `root_ca` still says whom to trust. The credentials and the
+//! region are found as [`aws_credentials`] describes (`aws_credentials`, `region`).
 //!
 //! # Port
 //!
@@ -40,16 +50,21 @@
 //! to `HTTPS_PROXY` only: an explicitly configured proxy is always used.
 
 mod auto_port;
+pub mod aws_credentials;
 mod c_header;
 mod credentials;
 mod env;
 mod proxy;
 mod toml;
+mod transport;
 
 pub use auto_port::{AutoPort, InvalidPort, PortSetting};
+pub use aws_credentials::{AwsCredentialsError, SigningIdentity};
 pub use env::{ENV_VARS, env_var_for};
 pub use proxy::ProxyConfig;
+pub use transport::{InvalidTransport, Transport};
 
+pub(crate) use credentials::load_roots;
 pub use credentials::{CredentialWarning, Credentials, KeyFormat, KeyKind};
 
 use std::fmt;
@@ -82,9 +97,11 @@ pub struct Config {
     /// A PEM file of trust roots; `None` uses the Mozilla roots (webpki-roots), which contain
     /// Amazon Root CA 1-4.
     pub root_ca: Option<PathBuf>,
-    /// The device certificate (PEM, optionally followed by intermediates).
+    /// The device certificate (PEM, optionally followed by intermediates). Not used (and may be
+    /// empty) with [`Transport::WebSocket`].
     pub certificate: PathBuf,
-    /// The device private key (PEM: PKCS#1 RSA, SEC1 EC or PKCS#8).
+    /// The device private key (PEM: PKCS#1 RSA, SEC1 EC or PKCS#8). Not used (and may be empty)
+    /// with [`Transport::WebSocket`].
     pub private_key: PathBuf,
     /// ALPN protocol to offer instead of the default rule; see [`Config::alpn_protocol`].
     pub alpn: Option<String>,
@@ -115,6 +132,18 @@ pub struct Config {
     /// An HTTP proxy to tunnel through with `CONNECT` (see [the module docs](self#proxy) for
     /// where it comes from); `None` connects directly.
     pub proxy: Option<ProxyConfig>,
+    /// The road to the endpoint: TLS with the device certificate (the default), a SigV4-signed
+    /// WebSocket, or HTTPS publish.
+    pub transport: Transport,
+    /// The AWS region the WebSocket road signs for; `None` takes it from the endpoint's host
+    /// name, then `AWS_REGION`, `AWS_DEFAULT_REGION` and the profile (see [`aws_credentials`]).
+    pub region: Option<String>,
+    /// A shared-credentials file whose `[default]` profile the WebSocket road signs with,
+    /// instead of the AWS chain (environment, `~/.aws/credentials`, `~/.aws/config`).
+    pub aws_credentials: Option<PathBuf>,
+    /// The WebSocket road ends a connection this long after it opened and reconnects (signed
+    /// anew), before AWS IoT Core's 24-hour limit; 23 h 50 min by default.
+    pub websocket_max_age: Duration,
 }
 
 impl Config {
@@ -131,6 +160,27 @@ impl Config {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
     /// Acknowledgement timeout used when none is given ([`Config::ack_timeout`]).
     pub const DEFAULT_ACK_TIMEOUT: Duration = iot443_proto::session::DEFAULT_ACK_TIMEOUT;
+    /// How long a WebSocket connection lives when nothing else is set ([`Config::websocket_max_age`]):
+    /// ten minutes short of AWS IoT Core's 24 hours.
+    pub const DEFAULT_WEBSOCKET_MAX_AGE: Duration = Duration::from_secs(23 * 3600 + 50 * 60);
+
+    /// Starts a configuration for the WebSocket road ([`Transport::WebSocket`]): no certificate
+    /// or key, SigV4 credentials found at every connect (see [`aws_credentials`]).
+    ///
+    /// ```
+    /// # use iot443::config::{Config, Transport};
+    /// let config = Config::websocket_builder("abc123-ats.iot.eu-west-1.amazonaws.com", "dev")
+    ///     .build()?;
+    /// assert_eq!(config.transport, Transport::WebSocket);
+    /// # Ok::<(), iot443::config::ConfigError>(())
+    /// ```
+    pub fn websocket_builder(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> ConfigBuilder {
+        Config::builder(endpoint, client_id, PathBuf::new(), PathBuf::new())
+            .transport(Transport::WebSocket)
+    }
 
     /// Starts a configuration from the four settings that have no default.
     ///
@@ -174,6 +224,10 @@ impl Config {
                 outbox: None,
                 message_expiry: None,
                 proxy: None,
+                transport: Transport::Tls,
+                region: None,
+                aws_credentials: None,
+                websocket_max_age: Self::DEFAULT_WEBSOCKET_MAX_AGE,
             },
         }
     }
@@ -194,7 +248,8 @@ impl Config {
     }
 
     /// The ALPN protocol offered in the TLS ClientHello: [`Config::alpn`] when set, else
-    /// `x-amzn-mqtt-ca` exactly when the port is 443, else none.
+    /// `x-amzn-mqtt-ca` exactly when the port is 443, else none. (The WebSocket road offers
+    /// `http/1.1` whatever this says.)
     pub fn alpn_protocol(&self) -> Option<&str> {
         match &self.alpn {
             Some(alpn) => Some(alpn),
@@ -240,8 +295,19 @@ impl Config {
         if let Some(root_ca) = &self.root_ca {
             check("root_ca", check_path(root_ca))?;
         }
-        check("certificate", check_path(&self.certificate))?;
-        check("private_key", check_path(&self.private_key))?;
+        if self.transport != Transport::WebSocket {
+            check("certificate", check_path(&self.certificate))?;
+            check("private_key", check_path(&self.private_key))?;
+        }
+        if let Some(region) = &self.region {
+            check("region", check_region(region))?;
+        }
+        if let Some(path) = &self.aws_credentials {
+            check("aws_credentials", check_path(path))?;
+        }
+        if self.websocket_max_age.is_zero() {
+            check("websocket_max_age", Err("zero: use e.g. 23 h 50 min".to_owned()))?;
+        }
         if let Some(alpn) = &self.alpn {
             check("alpn", check_alpn(alpn))?;
         }
@@ -344,6 +410,31 @@ impl ConfigBuilder {
     /// Tunnels through this HTTP proxy (see [`ProxyConfig::parse`]).
     pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
         self.config.proxy = Some(proxy);
+        self
+    }
+
+    /// The road to the endpoint (default [`Transport::Tls`]).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.config.transport = transport;
+        self
+    }
+
+    /// The AWS region the WebSocket road signs for (default: the endpoint's).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.config.region = Some(region.into());
+        self
+    }
+
+    /// Signs the WebSocket road with the `[default]` profile of this shared-credentials file
+    /// instead of the AWS chain.
+    pub fn aws_credentials(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.aws_credentials = Some(path.into());
+        self
+    }
+
+    /// How long a WebSocket connection may live before it is renewed (default 23 h 50 min).
+    pub fn websocket_max_age(mut self, age: Duration) -> Self {
+        self.config.websocket_max_age = age;
         self
     }
 
@@ -498,6 +589,9 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
     },
+    /// No AWS credentials or region for the WebSocket road.
+    #[error(transparent)]
+    AwsCredentials(#[from] AwsCredentialsError),
     /// A certificate file holds something that is not a usable certificate.
     #[error("certificate file {} is not usable: {detail}", .path.display())]
     BadCertificate {
@@ -506,6 +600,11 @@ pub enum ConfigError {
         /// What is wrong and what to do.
         detail: String,
     },
+}
+
+/// A UTC time as `2025-01-31 23:59:59 UTC`, for messages.
+pub(crate) fn utc_time(t: time::OffsetDateTime) -> String {
+    utc(&t).to_string()
 }
 
 /// A UTC time as `2025-01-31 23:59:59 UTC`.
@@ -604,6 +703,16 @@ fn check_alpn(alpn: &str) -> Result<(), String> {
         return Err(format!(
             "{alpn:?} is not an ALPN protocol name: use 1 to 255 bytes, e.g. x-amzn-mqtt-ca"
         ));
+    }
+    Ok(())
+}
+
+fn check_region(region: &str) -> Result<(), String> {
+    let valid = !region.is_empty()
+        && region.len() <= 64
+        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return Err(format!("{region:?} is not an AWS region name, e.g. eu-west-1"));
     }
     Ok(())
 }

@@ -20,6 +20,9 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "connect_timeout",
     "ack_timeout",
     "proxy",
+    "transport",
+    "region",
+    "aws_credentials",
 ];
 
 /// How [`Config::from_toml_str`] names its input in errors.
@@ -105,6 +108,17 @@ fn parse(
                 fields.proxy =
                     Some(super::ProxyConfig::parse(&url).map_err(|m| reader.invalid("proxy", m))?);
             }
+            "transport" => {
+                let name = reader.string("transport", value)?;
+                fields.transport = Some(
+                    name.parse::<super::Transport>()
+                        .map_err(|e| reader.invalid("transport", e.to_string()))?,
+                );
+            }
+            "region" => fields.region = Some(reader.string("region", value)?),
+            "aws_credentials" => {
+                fields.aws_credentials = Some(reader.path("aws_credentials", value)?)
+            }
             "outbox" => fields.outbox = Some(reader.path("outbox", value)?),
             "message_expiry" => {
                 fields.message_expiry = Some(reader.seconds("message_expiry", value)?)
@@ -114,17 +128,22 @@ fn parse(
     }
 
     let missing = |field: &'static str| ConfigError::MissingField { origin: origin.clone(), field };
+    // The WebSocket road signs with AWS credentials: no certificate or key is needed.
+    let websocket = fields.transport == Some(super::Transport::WebSocket);
+    let not_needed = |field: &'static str| {
+        if websocket { Ok(PathBuf::new()) } else { Err(missing(field)) }
+    };
     let mut builder = Config::builder(
         fields.endpoint.or_else(|| supplied("endpoint")).ok_or_else(|| missing("endpoint"))?,
         fields.client_id.or_else(|| supplied("client_id")).ok_or_else(|| missing("client_id"))?,
         fields
             .certificate
             .or_else(|| supplied("certificate").map(PathBuf::from))
-            .ok_or_else(|| missing("certificate"))?,
+            .map_or_else(|| not_needed("certificate"), Ok)?,
         fields
             .private_key
             .or_else(|| supplied("private_key").map(PathBuf::from))
-            .ok_or_else(|| missing("private_key"))?,
+            .map_or_else(|| not_needed("private_key"), Ok)?,
     );
     // The builder's checks name the file: give it the name even for inline text.
     builder = builder.source(source.unwrap_or(name));
@@ -163,6 +182,15 @@ fn parse(
     if let Some(proxy) = fields.proxy {
         builder = builder.proxy(proxy);
     }
+    if let Some(transport) = fields.transport {
+        builder = builder.transport(transport);
+    }
+    if let Some(region) = fields.region {
+        builder = builder.region(region);
+    }
+    if let Some(path) = fields.aws_credentials {
+        builder = builder.aws_credentials(path);
+    }
     let mut config = builder.build()?;
     config.source = source.map(Path::to_owned);
     Ok(config)
@@ -186,6 +214,9 @@ struct Fields {
     outbox: Option<PathBuf>,
     message_expiry: Option<Duration>,
     proxy: Option<super::ProxyConfig>,
+    transport: Option<super::Transport>,
+    region: Option<String>,
+    aws_credentials: Option<PathBuf>,
 }
 
 /// Converts TOML values into settings, with errors that name the file and the key.

@@ -26,11 +26,16 @@
 //! ```
 
 mod auto;
+pub mod sigv4;
 pub(crate) mod tls_failure;
 pub(crate) mod transport;
 pub(crate) mod tunnel;
+pub mod websocket;
+mod ws_stream;
 
-use crate::config::Config;
+pub use ws_stream::WebSocketTransport;
+
+use crate::config::{Config, ConfigError, Transport as Road};
 use crate::error::ClientError;
 use crate::message::ConnectionInfo;
 use auto::race as port_race;
@@ -143,9 +148,14 @@ impl Connector for TlsConnector {
     }
 }
 
-/// Opens a transport as `config` says: one port, or with `port = "auto"` the race, which also
-/// sends `connect` (the session's CONNECT) and reads the CONNACK.
+/// Opens a transport as `config` says: the WebSocket road, one port, or with `port = "auto"`
+/// the race, which also sends `connect` (the session's CONNECT) and reads the CONNACK.
 pub(crate) async fn open(config: &Config, connect: &Connect) -> Result<Opened, ClientError> {
+    match config.transport {
+        Road::WebSocket => return websocket::connect(config).await,
+        Road::Https => return Err(https_is_publish_only(config)),
+        _ => {}
+    }
     match &config.auto_port {
         Some(auto) => {
             let packet = encode_connect(connect)?;
@@ -153,6 +163,17 @@ pub(crate) async fn open(config: &Config, connect: &Connect) -> Result<Opened, C
         }
         None => Ok(Opened::fresh(transport::connect(config).await?)),
     }
+}
+
+/// The MQTT client refuses `transport = "https"`.
+pub(crate) fn https_is_publish_only(config: &Config) -> ClientError {
+    ClientError::Config(ConfigError::InvalidValue {
+        origin: config.origin(),
+        field: "transport",
+        message: "https is publish-only: use `iot443 pub --transport https`, or transport \
+                  \"tls\" or \"websocket\" for MQTT"
+            .to_owned(),
+    })
 }
 
 fn encode_connect(connect: &Connect) -> Result<Bytes, ClientError> {

@@ -92,12 +92,17 @@ pub(crate) async fn connect_with(
         session_present: false,
         proxy: config.proxy.as_ref().map(|proxy| proxy.addr()),
         port_choice: None,
+        url: None,
     };
     Ok(Connection { stream, info })
 }
 
 /// TCP straight to the endpoint, with `TCP_NODELAY`.
-async fn direct(config: &Config, addr: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
+pub(crate) async fn direct(
+    config: &Config,
+    addr: &str,
+    timeout: Duration,
+) -> Result<TcpStream, ClientError> {
     let tcp = match tokio::time::timeout(
         timeout,
         TcpStream::connect((config.endpoint.as_str(), config.port)),
