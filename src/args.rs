@@ -117,6 +117,19 @@ pub struct ConnectArgs {
     /// Connect directly, whatever the file, IOT443_PROXY or HTTPS_PROXY say.
     #[arg(long = "no-proxy", action = ArgAction::SetTrue)]
     pub no_proxy: bool,
+    /// The road: tls (MQTT with the device certificate, the default) or websocket (MQTT over
+    /// wss://ENDPOINT/mqtt signed with SigV4 from AWS credentials, no certificate: passes
+    /// TLS-inspecting proxies); https is publish-only (`pub`).
+    #[arg(long, value_enum, value_name = "ROAD")]
+    pub transport: Option<TransportArg>,
+    /// AWS region the WebSocket road signs for (default: the endpoint's name, AWS_REGION,
+    /// AWS_DEFAULT_REGION, then the profile's region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Shared-credentials file whose [default] profile signs the WebSocket road, instead of
+    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and ~/.aws (the emulator writes one).
+    #[arg(long = "aws-credentials", value_name = "FILE")]
+    pub aws_credentials: Option<PathBuf>,
     /// Print how the connection was made (port, TLS version, cipher suite, ALPN) on stderr.
     #[arg(short = 'V', long, action = ArgAction::SetTrue)]
     pub verbose: bool,
@@ -304,6 +317,27 @@ pub struct SubArgs {
     /// Connection flags.
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// MQTT over TLS with the device certificate (ALPN x-amzn-mqtt-ca on 443).
+    Tls,
+    /// MQTT over a SigV4-signed WebSocket (wss://ENDPOINT/mqtt), AWS credentials.
+    Websocket,
+    /// HTTPS publish (POST /topics/…), `pub` only.
+    Https,
+}
+
+impl From<TransportArg> for iot443::config::Transport {
+    fn from(arg: TransportArg) -> Self {
+        match arg {
+            TransportArg::Tls => iot443::config::Transport::Tls,
+            TransportArg::Websocket => iot443::config::Transport::WebSocket,
+            TransportArg::Https => iot443::config::Transport::Https,
+        }
+    }
 }
 
 /// What the ALPN listener does with a client that offers no ALPN or another one.

@@ -3,14 +3,28 @@
 use crate::args::ConnectArgs;
 use crate::exit::Failure;
 use iot443::Config;
+use iot443::config::Transport;
 use std::path::Path;
 
 /// The file read when no `--config` is given and no endpoint flags either.
 const DEFAULT_CONFIG: &str = "iot443.toml";
 
 /// file < IOT443_* environment < flags; for the proxy: HTTPS_PROXY (unless NO_PROXY matches)
-/// < the file's `proxy` < IOT443_PROXY < `--proxy` / `--no-proxy`.
+/// < the file's `proxy` < IOT443_PROXY < `--proxy` / `--no-proxy`. `transport = "https"` is
+/// refused: it is publish-only (see [`resolve_for_publish`]).
 pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
+    let config = resolve_for_publish(args)?;
+    if config.transport == Transport::Https {
+        return Err(Failure::usage(
+            "https is publish-only: use `iot443 pub --transport https`, or --transport tls or \
+             websocket here",
+        ));
+    }
+    Ok(config)
+}
+
+/// [`resolve`], with `transport = "https"` allowed (`iot443 pub`).
+pub fn resolve_for_publish(args: &ConnectArgs) -> Result<Config, Failure> {
     let file = match &args.config {
         Some(path) => Some(path.clone()),
         None if Path::new(DEFAULT_CONFIG).is_file() => Some(DEFAULT_CONFIG.into()),
@@ -20,6 +34,15 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
         Some(path) if Config::is_c_sdk_header(&path) => Config::from_c_sdk_header(&path, None)?,
         // A key the file lacks may come from a flag or the environment, which override it.
         Some(path) => Config::from_toml_file_with(&path, |key| supplied(args, key))?,
+        None if requested_transport(args) == Some(Transport::WebSocket) => {
+            let Some(endpoint) = &args.endpoint else {
+                return Err(Failure::usage(
+                    "no configuration: pass --config FILE, or -h HOST with --transport websocket",
+                ));
+            };
+            let client_id = args.client_id.clone().unwrap_or_else(|| "iot443".to_owned());
+            Config::websocket_builder(endpoint.clone(), client_id).build()?
+        }
         None => {
             let (Some(endpoint), Some(cert), Some(key)) = (&args.endpoint, &args.cert, &args.key)
             else {
@@ -78,8 +101,24 @@ pub fn resolve(args: &ConnectArgs) -> Result<Config, Failure> {
     if args.no_proxy {
         config.proxy = None;
     }
+    if let Some(transport) = args.transport {
+        config.transport = transport.into();
+    }
+    if let Some(region) = &args.region {
+        config.region = Some(region.clone());
+    }
+    if let Some(path) = &args.aws_credentials {
+        config.aws_credentials = Some(path.clone());
+    }
     config.validate()?;
     Ok(config)
+}
+
+/// The transport `--transport` or `IOT443_TRANSPORT` asks for, if any.
+fn requested_transport(args: &ConnectArgs) -> Option<Transport> {
+    args.transport
+        .map(Transport::from)
+        .or_else(|| std::env::var("IOT443_TRANSPORT").ok().and_then(|value| value.parse().ok()))
 }
 
 /// A required key given by a flag, else by its `IOT443_*` variable.
@@ -91,6 +130,10 @@ fn supplied(args: &ConnectArgs, key: &str) -> Option<String> {
         "private_key" => args.key.as_ref().map(|p| p.display().to_string()),
         _ => None,
     };
+    // With the WebSocket road asked for, a file needs no certificate or key.
+    if key == "transport" {
+        return requested_transport(args).map(|transport| transport.to_string());
+    }
     let from_env = || std::env::var(iot443::config::env_var_for(key)?).ok();
     flag.or_else(|| from_env().filter(|value| !value.is_empty()))
 }

@@ -60,7 +60,13 @@ impl InFlight {
 }
 
 pub async fn run(args: PubArgs) -> Result<(), Failure> {
-    let mut config = config::resolve(&args.connect)?;
+    let mut config = config::resolve_for_publish(&args.connect)?;
+    if config.transport == iot443::config::Transport::Https {
+        return Err(Failure::usage(
+            "--transport https: HTTPS publish is not available in this build; use --transport \
+             tls or websocket",
+        ));
+    }
     if let Some(path) = &args.outbox {
         config.outbox = Some(path.clone());
     }

@@ -38,7 +38,8 @@ impl Config {
 
     /// Like [`Config::from_toml_file`], where a required key the file lacks (`endpoint`,
     /// `client_id`, `certificate`, `private_key`) may come from `supplied(key)`: a command-line
-    /// flag or an environment variable that overrides it anyway. Supplied paths are used as
+    /// flag or an environment variable that overrides it anyway. So may `transport` (with
+    /// `websocket`, `certificate` and `private_key` are not required). Supplied paths are used as
     /// given (relative to the working directory).
     ///
     /// ```
@@ -129,6 +130,9 @@ fn parse(
 
     let missing = |field: &'static str| ConfigError::MissingField { origin: origin.clone(), field };
     // The WebSocket road signs with AWS credentials: no certificate or key is needed.
+    if fields.transport.is_none() {
+        fields.transport = supplied("transport").and_then(|name| name.parse().ok());
+    }
     let websocket = fields.transport == Some(super::Transport::WebSocket);
     let not_needed = |field: &'static str| {
         if websocket { Ok(PathBuf::new()) } else { Err(missing(field)) }
