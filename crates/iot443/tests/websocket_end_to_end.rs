@@ -13,8 +13,11 @@
 //! subscribe through it, a new signature at every reconnect, the session token, and the upgrade
 //! refusals (403 with IoT Core's headers, 404, a 101 without the `mqtt` subprotocol).
 
+mod common;
+
 use bytes::Bytes;
-use iot443::config::Config;
+use common::connect_proxy::{Mode, TestProxy};
+use iot443::config::{Config, ProxyConfig};
 use iot443::{Client, ErrorKind, Event, QoS};
 use iot443_emulator::broker::BrokerConfig;
 use iot443_emulator::server::InMemoryEmulator;
@@ -445,4 +448,23 @@ async fn https_is_refused_by_the_mqtt_client() {
         error.to_string().contains("https is publish-only: use `iot443 pub --transport https`"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn the_websocket_road_goes_through_the_http_connect_proxy() {
+    let server = Server::start(Answer::Verify).await;
+    let proxy = TestProxy::start(Mode::Open).await;
+    let mut config = server.config("ws-proxy", SECRET, None);
+    config.proxy = Some(ProxyConfig::parse(&proxy.url()).unwrap());
+    let (client, _events) = within("connect", Client::connect(&config)).await.unwrap();
+    let requests = proxy.requests();
+    assert!(
+        requests[0].starts_with(&format!("CONNECT localhost:{} ", server.port)),
+        "{requests:?}"
+    );
+    assert_eq!(client.connection_info().proxy, Some(proxy.addr.to_string()));
+    assert_eq!(server.upgrades()[0].verified, Ok(()));
+    let delivery = client.publish("ws/proxy", QoS::AtLeastOnce, "tunnelled").await.unwrap();
+    within("PUBACK", delivery).await.unwrap();
+    client.disconnect().await.unwrap();
 }

@@ -1,5 +1,6 @@
 //! Where a client's transports come from: the [`Connector`] trait, and the one iot443 uses by
-//! default, TCP (or an HTTP proxy's tunnel) + TLS as the [`Config`] says.
+//! default, TCP (or an HTTP proxy's tunnel) + TLS as the [`Config`] says, or with
+//! `transport = "websocket"` the SigV4-signed WebSocket road ([`websocket`], [`sigv4`]).
 //!
 //! The driver asks its connector for a new transport at the start and after every lost
 //! connection, and knows nothing else about it: a WebSocket road, a test's in-memory pipe or a
@@ -127,7 +128,10 @@ pub trait Connector: Send + Sync + 'static {
 
 /// TCP + TLS (or the HTTP proxy's tunnel + TLS) as a [`Config`] says, every time anew: the
 /// credential files are read again (on the blocking pool), so a renewed certificate is picked
-/// up at the next reconnect. With `port = "auto"` it races the ports to CONNACK.
+/// up at the next reconnect. With `port = "auto"` it races the ports to CONNACK. With
+/// `transport = "websocket"` it opens the WebSocket road instead, with the AWS credentials
+/// found and the upgrade signed anew at every connect (`port = "auto"` does not apply there:
+/// it connects to [`Config::port`]).
 #[derive(Debug, Clone)]
 pub struct TlsConnector {
     config: Arc<Config>,
