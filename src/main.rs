@@ -41,8 +41,13 @@ fn init_logging(command: &args::Command) {
         args::Command::Emulator(_) => "info",
         _ => "warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // tungstenite traces the whole WebSocket upgrade request, whose query carries the SigV4
+    // signature and session token: never below debug, whatever RUST_LOG says.
+    if let Ok(cap) = "tungstenite=debug".parse() {
+        filter = filter.add_directive(cap);
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -5,6 +5,11 @@
 //! Every connect finds the AWS credentials and the region again (on the blocking pool: they may
 //! have rotated) and signs anew. The server is verified as on the TLS road: `root_ca` or the
 //! Mozilla roots, and the endpoint's host name.
+//!
+//! Secrets: iot443 logs the upgrade URL only with its signature and token replaced by `***`
+//! ([`sigv4::redact`]). tungstenite itself logs the whole request at `trace` level: keep the
+//! `tungstenite` target at `debug` or above in a subscriber that may be shared (the `iot443`
+//! command does).
 
 use super::Opened;
 use super::sigv4::{self, DEFAULT_EXPIRES_IN, IOT_SERVICE, SigningInputs};
