@@ -130,12 +130,13 @@ async fn the_stream_ends_at_its_maximum_age() {
 
     // Nothing more comes: virtual time runs to the age, and the stream ends.
     let mut buf = [0; 16];
-    let n = client.read(&mut buf).await.unwrap();
-    assert_eq!(n, 0, "end of file at the age");
+    let error = client.read(&mut buf).await.unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionAborted);
+    assert!(error.to_string().contains("maximum age (1380 min)"), "{error}");
     assert!(client.expired());
     assert!(opened.elapsed() >= max_age, "not before the age");
     let error = client.write_all(b"late").await.unwrap_err();
-    assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe);
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionAborted);
 }
 
 /// WebSocket connections over in-memory pipes to one in-memory emulator, each living `max_age`.
@@ -185,11 +186,11 @@ async fn the_driver_reconnects_when_the_websocket_reaches_its_age_and_resubscrib
     let mut subscription = client.subscribe("aged/topic", QoS::AtLeastOnce).await.unwrap();
 
     // Virtual time runs (keep-alive pings included) until the age ends the connection.
-    let mut reconnecting = false;
+    let mut reconnecting = None;
     let reconnected = tokio::time::timeout(max_age * 3, async {
         loop {
             match events.recv().await.expect("the client runs") {
-                Event::Reconnecting { .. } => reconnecting = true,
+                Event::Reconnecting { cause, .. } => reconnecting = Some(cause),
                 Event::Connected(_) => break,
                 Event::Disconnected { reason } => panic!("gave up: {reason}"),
                 _ => {}
@@ -197,7 +198,8 @@ async fn the_driver_reconnects_when_the_websocket_reaches_its_age_and_resubscrib
         }
     });
     reconnected.await.expect("a reconnect within three times the maximum age");
-    assert!(reconnecting, "the loss was reported before the new connection");
+    let cause = reconnecting.expect("the loss was reported before the new connection");
+    assert!(cause.starts_with("network") && cause.contains("maximum age"), "{cause}");
     assert_eq!(opened.load(Ordering::SeqCst), 2, "a second WebSocket was opened");
 
     // The subscription is restored on the new connection: a message published afterwards

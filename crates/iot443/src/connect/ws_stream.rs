@@ -4,8 +4,9 @@
 //! binary message (the driver writes every ready packet in one buffer), and incoming binary
 //! messages of any size are read as one stream, whatever their boundaries. Pings are answered
 //! by tungstenite; a close frame reads as the end of the stream; a text frame is an error. The
-//! stream also ends by itself after a maximum age, so that the driver reconnects (signed anew)
-//! before AWS IoT Core's 24-hour limit on WebSocket connections.
+//! stream also ends by itself after a maximum age (reads and writes then fail with
+//! `ConnectionAborted`), so that the driver reconnects (signed anew) before AWS IoT Core's
+//! 24-hour limit on WebSocket connections.
 
 use bytes::{Buf, Bytes};
 use futures_util::{Sink, Stream};
@@ -44,8 +45,8 @@ impl<S> std::fmt::Debug for WebSocketTransport<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketTransport<S> {
-    /// Wraps an upgraded WebSocket to `addr` (`host:port`, for messages); the stream ends
-    /// `max_age` after now.
+    /// Wraps an upgraded WebSocket to `addr` (`host:port`, for messages); `max_age` after now,
+    /// reads and writes fail with [`io::ErrorKind::ConnectionAborted`].
     pub fn new(ws: WebSocketStream<S>, addr: impl Into<String>, max_age: Duration) -> Self {
         WebSocketTransport {
             ws,
@@ -80,6 +81,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketTransport<S> {
     }
 }
 
+/// The error that ends a connection at its maximum age.
+fn aged(max_age: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        format!(
+            "the WebSocket connection reached its maximum age ({} min): reconnecting before AWS \
+             IoT Core's 24-hour limit",
+            max_age.as_secs() / 60
+        ),
+    )
+}
+
 /// A tungstenite error as an I/O error for the driver.
 fn io_error(error: WsError) -> io::Error {
     match error {
@@ -105,7 +118,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WebSocketTransport<S> {
                 this.pending.advance(n);
                 return Poll::Ready(Ok(()));
             }
-            if this.ended || this.poll_expiry(cx) {
+            if this.poll_expiry(cx) {
+                // An error, not a clean end: the driver counts it as the network's doing (no
+                // refusal of an outstanding message) and reconnects.
+                return Poll::Ready(Err(aged(this.max_age)));
+            }
+            if this.ended {
                 return Poll::Ready(Ok(()));
             }
             match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
@@ -143,10 +161,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WebSocketTransport<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.poll_expiry(cx) {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the WebSocket connection reached its maximum age",
-            )));
+            return Poll::Ready(Err(aged(this.max_age)));
         }
         if data.is_empty() {
             return Poll::Ready(Ok(0));

@@ -13,6 +13,12 @@ pub(crate) fn classify_attempt(error: &ClientError) -> Cause {
         // A proxy that refuses the tunnel (credentials, policy) refuses every attempt alike.
         ClientError::Proxy { status: Some(403 | 407), .. } => Cause::Refused(error.to_string()),
         ClientError::Proxy { .. } => Cause::Network(error.to_string()),
+        // The same for the WebSocket upgrade: 401/403 is the endpoint refusing the signature;
+        // another status (a proxy refusing upgrades, a gateway error) is the path to it.
+        ClientError::WebSocketRefused { status: 401 | 403, .. } => {
+            Cause::Refused(error.to_string())
+        }
+        ClientError::WebSocketRefused { .. } => Cause::Network(error.to_string()),
         // Refused only when the endpoint itself refused on some port: a port that a firewall
         // drops or a proxy will not tunnel to (403 for 8883) says nothing about the endpoint.
         ClientError::AllPortsFailed { failures, .. }
