@@ -25,6 +25,7 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use ring::{digest, hmac};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -66,7 +67,9 @@ struct Server {
     dir: tempfile::TempDir,
     upgrades: Arc<Mutex<Vec<Upgrade>>>,
     cut: watch::Sender<u32>,
-    _emulator: Arc<InMemoryEmulator>,
+    /// While set, every upgrade is refused with 403.
+    refuse: Arc<AtomicBool>,
+    emulator: Arc<InMemoryEmulator>,
 }
 
 impl Server {
@@ -99,6 +102,8 @@ impl Server {
         let emulator = Arc::new(InMemoryEmulator::start(BrokerConfig::default()));
         let upgrades = Arc::new(Mutex::new(Vec::new()));
         let (cut, cut_rx) = watch::channel(0);
+        let refuse = Arc::new(AtomicBool::new(false));
+        let served_refuse = Arc::clone(&refuse);
         let (served_emulator, served_upgrades) = (Arc::clone(&emulator), Arc::clone(&upgrades));
         tokio::spawn(async move {
             loop {
@@ -106,6 +111,7 @@ impl Server {
                 let (acceptor, emulator, upgrades) =
                     (acceptor.clone(), Arc::clone(&served_emulator), Arc::clone(&served_upgrades));
                 let mut cut_rx = cut_rx.clone();
+                let refusing = served_refuse.load(Ordering::SeqCst);
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
                     let alpn = tls
@@ -114,7 +120,7 @@ impl Server {
                         .alpn_protocol()
                         .map(|a| String::from_utf8_lossy(a).into_owned());
                     let callback = |request: &Request, response: Response| {
-                        upgrade(request, response, answer, alpn.clone(), &upgrades)
+                        upgrade(request, response, answer, refusing, alpn.clone(), &upgrades)
                     };
                     let Ok(ws) = tokio_tungstenite::accept_hdr_async(tls, callback).await else {
                         return;
@@ -133,7 +139,7 @@ impl Server {
                 });
             }
         });
-        Server { port, dir, upgrades, cut, _emulator: emulator }
+        Server { port, dir, upgrades, cut, refuse, emulator }
     }
 
     fn credentials(&self, secret: &str, token: Option<&str>) -> std::path::PathBuf {
@@ -172,6 +178,7 @@ fn upgrade(
     request: &Request,
     mut response: Response,
     answer: Answer,
+    refusing: bool,
     alpn: Option<String>,
     upgrades: &Mutex<Vec<Upgrade>>,
 ) -> Result<Response, ErrorResponse> {
@@ -214,13 +221,13 @@ fn upgrade(
         Answer::NotFound => Err(refuse(StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}")),
         Answer::NoSubprotocol => Ok(response),
         Answer::Verify => match verified {
-            Ok(()) => {
+            Ok(()) if !refusing => {
                 response
                     .headers_mut()
                     .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
                 Ok(response)
             }
-            Err(_) => Err(refuse(
+            _ => Err(refuse(
                 StatusCode::FORBIDDEN,
                 "{\"message\":\"The request signature we calculated does not match\",\"traceId\":\"t\"}",
             )),
@@ -467,4 +474,65 @@ async fn the_websocket_road_goes_through_the_http_connect_proxy() {
     let delivery = client.publish("ws/proxy", QoS::AtLeastOnce, "tunnelled").await.unwrap();
     within("PUBACK", delivery).await.unwrap();
     client.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_outbox_and_the_offline_queue_deliver_once_the_websocket_is_back() {
+    let server = Server::start(Answer::Verify).await;
+    // The subscriber is connected to the broker directly, out of the way of the cuts.
+    let subscriber_config =
+        Config::builder("in-memory", "ws-outbox-sub", "unused", "unused").build().unwrap();
+    let direct = Arc::new(Direct(Arc::clone(&server.emulator)));
+    let (subscriber, _subscriber_events) =
+        within("subscriber", Client::builder(&subscriber_config).connector(direct).connect())
+            .await
+            .unwrap();
+    let mut subscription =
+        within("SUBACK", subscriber.subscribe("ws/outbox", QoS::AtLeastOnce)).await.unwrap();
+
+    let outbox_dir = tempfile::tempdir().unwrap();
+    let mut config = server.config("ws-outbox", SECRET, None);
+    config.outbox = Some(outbox_dir.path().join("outbox.db"));
+    config.reconnect.refused_min_delay = Duration::from_millis(20);
+    let (client, mut events) = within("connect", Client::connect(&config)).await.unwrap();
+    assert!(matches!(events.recv().await, Some(Event::Connected(_))));
+
+    // Every connection is cut and every upgrade refused for a while.
+    server.refuse.store(true, Ordering::SeqCst);
+    server.cut.send_modify(|n| *n += 1);
+    within("a refused reconnect", async {
+        loop {
+            if let Some(Event::Reconnecting { attempt: 2.., cause, .. }) = events.recv().await {
+                assert!(cause.contains("403"), "{cause}");
+                break;
+            }
+        }
+    })
+    .await;
+    // Published while no WebSocket is up: kept (in the outbox) and sent once one is.
+    let delivery = client.publish("ws/outbox", QoS::AtLeastOnce, "kept").await.unwrap();
+    let queued = client.publish("ws/outbox", QoS::AtMostOnce, "queued").await.unwrap();
+    server.refuse.store(false, Ordering::SeqCst);
+    within("PUBACK after the reconnect", delivery).await.unwrap();
+    within("the QoS 0 message written", queued).await.unwrap();
+    let mut payloads = Vec::new();
+    while payloads.len() < 2 {
+        let message = within("the messages", subscription.recv()).await.unwrap();
+        payloads.push(String::from_utf8(message.payload.to_vec()).unwrap());
+    }
+    payloads.sort();
+    assert_eq!(payloads, ["kept", "queued"]);
+    assert!(server.upgrades().iter().any(|u| u.verified.is_ok()), "verified upgrades");
+}
+
+/// Connections straight to the in-memory broker, without WebSocket.
+struct Direct(Arc<InMemoryEmulator>);
+
+impl iot443::connect::Connector for Direct {
+    fn connect(&self, _connect: &iot443_proto::codec::Connect) -> iot443::connect::Connecting {
+        let stream = self.0.connect(Some("device"));
+        Box::pin(async move {
+            Ok(iot443::connect::Opened::new(stream, iot443::ConnectionInfo::new("in-memory", 443)))
+        })
+    }
 }
