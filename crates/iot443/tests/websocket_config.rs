@@ -30,7 +30,8 @@ fn a_websocket_file_needs_no_certificate_or_key_and_reads_region_and_credentials
         "iot443.toml",
         &format!(
             "endpoint = \"{ENDPOINT}\"\nclient_id = \"dev\"\ntransport = \"websocket\"\n\
-             region = \"eu-west-1\"\naws_credentials = \"aws-credentials\"\nroot_ca = \"ca.pem\"\n"
+             region = \"eu-west-1\"\naws_credentials = \"aws-credentials\"\nroot_ca = \"ca.pem\"\n\
+             websocket_max_age = 3600\n"
         ),
     );
     let config = Config::from_toml_file(&path).unwrap();
@@ -42,7 +43,11 @@ fn a_websocket_file_needs_no_certificate_or_key_and_reads_region_and_credentials
         "relative to the file"
     );
     assert_eq!(config.root_ca, Some(dir.path().join("ca.pem")));
+    assert_eq!(config.websocket_max_age, std::time::Duration::from_secs(3600));
     config.validate().unwrap();
+    let default = Config::websocket_builder(ENDPOINT, "dev").build().unwrap();
+    assert_eq!(default.websocket_max_age, Config::DEFAULT_WEBSOCKET_MAX_AGE);
+    assert!(Config::DEFAULT_WEBSOCKET_MAX_AGE < std::time::Duration::from_secs(24 * 3600));
 }
 
 #[test]

@@ -23,6 +23,7 @@
 //! # transport = "tls"              # "tls" (default) · "websocket" (SigV4) · "https" (pub only)
 //! # region = "ap-northeast-1"      # SigV4 region; defaults to the endpoint's, then AWS_REGION
 //! # aws_credentials = "aws-credentials"  # shared-credentials file used instead of the AWS chain
+//! # websocket_max_age = 85800      # seconds a WebSocket connection lives (IoT Core allows 24 h)
 //! ```
 //!
 //! # Transport

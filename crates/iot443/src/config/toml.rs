@@ -23,6 +23,7 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "transport",
     "region",
     "aws_credentials",
+    "websocket_max_age",
 ];
 
 /// How [`Config::from_toml_str`] names its input in errors.
@@ -120,6 +121,9 @@ fn parse(
             "aws_credentials" => {
                 fields.aws_credentials = Some(reader.path("aws_credentials", value)?)
             }
+            "websocket_max_age" => {
+                fields.websocket_max_age = Some(reader.seconds("websocket_max_age", value)?)
+            }
             "outbox" => fields.outbox = Some(reader.path("outbox", value)?),
             "message_expiry" => {
                 fields.message_expiry = Some(reader.seconds("message_expiry", value)?)
@@ -195,6 +199,9 @@ fn parse(
     if let Some(path) = fields.aws_credentials {
         builder = builder.aws_credentials(path);
     }
+    if let Some(age) = fields.websocket_max_age {
+        builder = builder.websocket_max_age(age);
+    }
     let mut config = builder.build()?;
     config.source = source.map(Path::to_owned);
     Ok(config)
@@ -221,6 +228,7 @@ struct Fields {
     transport: Option<super::Transport>,
     region: Option<String>,
     aws_credentials: Option<PathBuf>,
+    websocket_max_age: Option<Duration>,
 }
 
 /// Converts TOML values into settings, with errors that name the file and the key.
