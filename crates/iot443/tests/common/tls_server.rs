@@ -112,6 +112,11 @@ impl TestTlsServer {
         TestTlsServer { addr, accepted }
     }
 
+    /// A handshaken connection already waiting, if any.
+    pub fn try_next(&mut self) -> Option<TlsStream<TcpStream>> {
+        self.accepted.try_recv().ok()
+    }
+
     /// The next handshaken connection.
     pub async fn next(&mut self) -> TlsStream<TcpStream> {
         super::within("a TLS connection", self.accepted.recv()).await.unwrap()
