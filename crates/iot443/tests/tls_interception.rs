@@ -198,3 +198,29 @@ async fn trusting_the_interceptor_for_an_amazonaws_endpoint_is_named_by_the_doct
     assert!(text.contains(INSPECTION_CA), "{text}");
     assert!(text.contains("*.iot.eu-west-1.amazonaws.com"), "{text}");
 }
+
+#[tokio::test]
+async fn trusting_the_interceptor_for_an_amazonaws_endpoint_the_client_says_the_chain_was_not_amazons()
+ {
+    let device = Device::new();
+    let ca = TestCa::new(INSPECTION_CA, "Example Corp");
+    let mut server = interceptor(&ca, AWS_ENDPOINT, true).await;
+    let proxy = pinned_proxy(server.addr).await;
+    let mut config = device.config(AWS_ENDPOINT, 443);
+    config.root_ca = Some(ca.write(device.dir.path(), "inspection-ca.pem"));
+    config.proxy = Some(ProxyConfig::parse(&format!("http://{proxy}")).unwrap());
+
+    let client = tokio::spawn(async move { Client::connect(&config).await });
+    // Upstream, IoT Core saw no client certificate: the interceptor closes before CONNACK.
+    let mut stream = server.next().await;
+    let mut connect = [0_u8; 2];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut connect).await.unwrap();
+    tokio::io::AsyncWriteExt::shutdown(&mut stream).await.unwrap();
+
+    let error = within("connect", client).await.unwrap().unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("before CONNACK"), "{text}");
+    assert!(text.contains("was not Amazon's"), "{text}");
+    assert!(text.contains(INSPECTION_CA), "{text}");
+    assert!(text.contains("*.iot.eu-west-1.amazonaws.com"), "{text}");
+}

@@ -95,7 +95,8 @@ pub(crate) async fn connect_with(
             source: None,
         });
     }
-    if let Some(note) = tls_failure::not_amazons(config, chain.as_ref()) {
+    let interception = tls_failure::not_amazons(config, chain.as_ref());
+    if let Some(note) = &interception {
         tracing::warn!(endpoint = %addr, "{note}");
     }
     let info = ConnectionInfo {
@@ -108,6 +109,7 @@ pub(crate) async fn connect_with(
         session_present: false,
         proxy: config.proxy.as_ref().map(|proxy| proxy.addr()),
         port_choice: None,
+        interception,
     };
     Ok(Connection { stream, info })
 }
