@@ -224,3 +224,25 @@ async fn trusting_the_interceptor_for_an_amazonaws_endpoint_the_client_says_the_
     assert!(text.contains(INSPECTION_CA), "{text}");
     assert!(text.contains("*.iot.eu-west-1.amazonaws.com"), "{text}");
 }
+
+#[tokio::test]
+async fn on_port_8883_a_server_that_ignores_the_offered_alpn_is_not_called_interception() {
+    let device = Device::new();
+    let ca = TestCa::new("iot443 emulator CA", "iot443");
+    let mut server = interceptor(&ca, "localhost", false).await;
+    let proxy = pinned_proxy(server.addr).await;
+    let mut config = device.config("localhost", 8883);
+    config.root_ca = Some(ca.write(device.dir.path(), "ca.pem"));
+    config.proxy = Some(ProxyConfig::parse(&format!("http://{proxy}")).unwrap());
+    assert_eq!(config.alpn_protocol(), Some("x-amzn-mqtt-ca"), "offered anyway");
+
+    let client = tokio::spawn(async move { Client::connect(&config).await });
+    // The handshake completed without ALPN and the client sent CONNECT: TLS was accepted.
+    let mut stream = server.next().await;
+    let mut connect = [0_u8; 2];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut connect).await.unwrap();
+    assert_eq!(connect[0], 0x10, "a CONNECT packet");
+    tokio::io::AsyncWriteExt::shutdown(&mut stream).await.unwrap();
+    let error = within("connect", client).await.unwrap().unwrap_err();
+    assert!(!error.to_string().contains("intercepting"), "{error}");
+}

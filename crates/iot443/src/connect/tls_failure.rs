@@ -30,6 +30,11 @@ pub(crate) fn explain(
                          with certificates on port 443 (set alpn = \"x-amzn-mqtt-ca\", or use \
                          port 8883)"
                     .to_owned(),
+                Some(protocol @ crate::https::ALPN_HTTP_CA) => format!(
+                    "the server does not accept ALPN {protocol:?}: for HTTPS publish with client \
+                     certificates on port 443 AWS IoT Core needs it on its iot:Data-ATS \
+                     endpoint; or publish on port 8443, which needs no ALPN"
+                ),
                 Some(protocol) => format!(
                     "ALPN x-amzn-mqtt-ca missing or refused: the server does not accept ALPN \
                      {protocol:?}: for MQTT with client certificates on port 443, AWS IoT Core \
@@ -106,6 +111,12 @@ fn untrusted(config: &Config, chain: Option<&ChainFacts>) -> (String, String) {
             .to_owned(),
     };
     (detail, hint)
+}
+
+/// The ALPN protocol whose absence after a completed handshake fails the connection: the one
+/// offered, except on port 8883, where AWS IoT Core needs none and a server may ignore it.
+pub(crate) fn alpn_expected(config: &Config) -> Option<&str> {
+    config.alpn_protocol().filter(|_| config.port != 8883)
 }
 
 /// A handshake that completed without the ALPN protocol the client offered: IoT Core always

@@ -85,7 +85,7 @@ pub(crate) async fn connect_with(
     };
     let negotiated = tls::negotiated(stream.get_ref().1);
     let chain = presented.facts();
-    if let (Some(offered), None) = (config.alpn_protocol(), &negotiated.alpn) {
+    if let (Some(offered), None) = (tls_failure::alpn_expected(config), &negotiated.alpn) {
         // rustls completes a handshake whose server ignored ALPN; IoT Core never does that.
         let explanation = tls_failure::alpn_dropped(config, offered, chain.as_ref());
         return Err(ClientError::Tls {

@@ -293,7 +293,9 @@ async fn handshake(
     };
     let summary = tls_summary(&stream, &offered, &sni);
     let chain = presented.facts();
-    if let (Some(offered), None) = (config.alpn_protocol(), stream.get_ref().1.alpn_protocol()) {
+    if let (Some(offered), None) =
+        (tls_failure::alpn_expected(config), stream.get_ref().1.alpn_protocol())
+    {
         let explanation = tls_failure::alpn_dropped(config, offered, chain.as_ref());
         return Err((format!("{}; {summary}", explanation.detail), explanation.hint));
     }

@@ -130,6 +130,11 @@ impl HttpsPublisher {
 
     /// Publishes `request`: resolves when IoT Core answered 200 (at QoS 1 that means it
     /// accepted the message). Nothing is sent when the message breaks a rule.
+    ///
+    /// Opening a connection is bounded by `config.connect_timeout` (each of TCP, the proxy
+    /// tunnel and TLS), the answer by `config.ack_timeout`; a request sent again after its
+    /// kept connection turned out closed may, at worst, reach IoT Core twice (an endpoint that
+    /// closed without answering usually did not read it).
     pub async fn publish(&mut self, request: &HttpsPublish) -> Result<HttpsPublished, HttpsError> {
         request.check()?;
         let bytes = request.encode(&self.host_header());
