@@ -414,3 +414,29 @@ async fn a_device_certificate_the_server_does_not_trust_is_a_tls_error() {
     assert_eq!(error.kind(), ErrorKind::TlsOrAuth, "{error:?}");
     assert!(matches!(error, HttpsError::Client(ClientError::Tls { .. })), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_kept_connection_closed_without_an_answer_is_sent_again_once_on_a_new_one() {
+    let setup = Setup::new();
+    let mut server = setup.server(&[]).await;
+    let config = setup.config(server.addr.port(), None);
+    let serving = tokio::spawn(async move {
+        let mut first = server.next().await;
+        let one = read_request(&mut first).await.unwrap();
+        first.write_all(&ok()).await.unwrap();
+        // The second request arrives on the kept connection, which closes without answering.
+        let two = read_request(&mut first).await.unwrap();
+        first.shutdown().await.unwrap();
+        let mut second = server.next().await;
+        let again = read_request(&mut second).await.unwrap();
+        second.write_all(&ok()).await.unwrap();
+        (one.body, two.body, again.body, server)
+    });
+
+    let mut publisher = HttpsPublisher::new(&config);
+    within("publish", publisher.publish(&HttpsPublish::new("t", "one"))).await.unwrap();
+    within("publish", publisher.publish(&HttpsPublish::new("t", "two"))).await.unwrap();
+    let (one, two, again, mut server) = within("serving", serving).await.unwrap();
+    assert_eq!((one, two, again), (b"one".to_vec(), b"two".to_vec(), b"two".to_vec()));
+    assert!(server.try_next().is_none(), "sent again once, on one new connection");
+}

@@ -23,9 +23,10 @@ const AMAZON_ROOT_CNS: [&str; 5] = [
 ];
 
 /// Words in the names of the CAs that TLS-inspecting products sign with (Zscaler, Netskope,
-/// Fortinet, Palo Alto, Cisco Umbrella, Sophos, Blue Coat, mitmproxy, Charles, Fiddler, Burp…).
+/// Fortinet, Palo Alto, Cisco Umbrella, Sophos, Blue Coat, mitmproxy, Charles Proxy, Fiddler,
+/// Burp…).
 /// Used only where the endpoint's name says nothing (not an `amazonaws.com` endpoint).
-const INSPECTION_WORDS: [&str; 22] = [
+const INSPECTION_WORDS: [&str; 21] = [
     "inspection",
     "intercept",
     "proxy",
@@ -39,7 +40,6 @@ const INSPECTION_WORDS: [&str; 22] = [
     "blue coat",
     "bluecoat",
     "mitmproxy",
-    "charles",
     "fiddler",
     "burp",
     "portswigger",
@@ -273,6 +273,78 @@ mod tests {
             interception_remedy("abc-ats.iot.eu-west-1.amazonaws.com")
                 .contains("*.iot.eu-west-1.amazonaws.com")
         );
+    }
+
+    /// A CA named `cn`/`o` and a certificate for `host` it issued, server first.
+    fn chain(cn: &str, o: &str, host: &str) -> Vec<CertificateDer<'static>> {
+        let ca_key = rcgen::KeyPair::generate().ok();
+        let leaf_key = rcgen::KeyPair::generate().ok();
+        let (Some(ca_key), Some(leaf_key)) = (ca_key, leaf_key) else { return Vec::new() };
+        let Ok(mut ca) = rcgen::CertificateParams::new(Vec::<String>::new()) else {
+            return Vec::new();
+        };
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        ca.distinguished_name.push(rcgen::DnType::OrganizationName, o);
+        let Ok(ca_cert) = ca.self_signed(&ca_key) else { return Vec::new() };
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let Ok(leaf) = rcgen::CertificateParams::new(vec![host.to_owned()]) else {
+            return Vec::new();
+        };
+        let Ok(leaf) = leaf.signed_by(&leaf_key, &issuer) else { return Vec::new() };
+        vec![leaf.der().clone(), ca_cert.der().clone()]
+    }
+
+    const AWS: &str = "abc-ats.iot.eu-west-1.amazonaws.com";
+
+    #[test]
+    fn a_chain_issued_by_an_amazon_root_is_amazons() {
+        let facts = ChainFacts::read(&chain("Amazon Root CA 1", "Amazon", AWS));
+        assert_eq!(facts.as_ref().map(|f| f.ends_at_amazon), Some(true));
+        assert_eq!(facts.as_ref().map(|f| f.probably_intercepted(AWS)), Some(false));
+        let starfield = ChainFacts::read(&chain(
+            "Starfield Services Root Certificate Authority - G2",
+            "Starfield Technologies, Inc.",
+            AWS,
+        ));
+        assert_eq!(starfield.map(|f| f.ends_at_amazon), Some(true));
+    }
+
+    #[test]
+    fn for_an_amazonaws_endpoint_any_other_issuer_is_probably_interception() {
+        let facts = ChainFacts::read(&chain("Some Private CA", "Example Corp", AWS));
+        assert_eq!(facts.as_ref().map(|f| f.probably_intercepted(AWS)), Some(true));
+        let described = facts.map(|f| f.describe()).unwrap_or_default();
+        assert!(
+            described.contains("issued by \"Some Private CA\" (O=\"Example Corp\")"),
+            "{described}"
+        );
+        assert!(described.contains("does not end at an Amazon root"), "{described}");
+    }
+
+    #[test]
+    fn elsewhere_only_an_issuer_named_like_an_inspecting_proxy_is() {
+        let proxy =
+            ChainFacts::read(&chain("Zscaler Intermediate Root CA", "Zscaler Inc.", "localhost"));
+        assert_eq!(proxy.map(|f| f.probably_intercepted("localhost")), Some(true));
+        let mitm = ChainFacts::read(&chain("mitmproxy", "mitmproxy", "localhost"));
+        assert_eq!(mitm.map(|f| f.probably_intercepted("localhost")), Some(true));
+        let emulator = ChainFacts::read(&chain("iot443 emulator CA", "iot443", "localhost"));
+        assert_eq!(emulator.map(|f| f.probably_intercepted("localhost")), Some(false));
+    }
+
+    #[test]
+    fn a_self_signed_server_certificate_is_named_as_such() {
+        let key = rcgen::KeyPair::generate().ok();
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).ok();
+        let cert = key.zip(params).and_then(|(key, params)| params.self_signed(&key).ok());
+        let chain: Vec<CertificateDer<'static>> =
+            cert.map(|c| c.der().clone()).into_iter().collect();
+        let facts = ChainFacts::read(&chain);
+        assert_eq!(facts.as_ref().map(|f| f.self_signed), Some(true));
+        assert_eq!(facts.as_ref().map(|f| f.probably_intercepted("localhost")), Some(false));
+        let described = facts.map(|f| f.describe()).unwrap_or_default();
+        assert!(described.contains("self-signed certificate"), "{described}");
     }
 
     #[test]
