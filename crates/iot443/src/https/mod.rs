@@ -193,6 +193,7 @@ impl HttpsPublisher {
     }
 
     /// A new connection: credentials read on the blocking pool, TCP or the proxy tunnel, TLS.
+    /// (No client id is needed: HTTPS publish has none.)
     async fn open(&mut self) -> Result<TlsStream<TcpStream>, HttpsError> {
         let credentials = transport::load_credentials(&self.config).await?;
         let connection = transport::connect_with(&self.config, &credentials).await?;
