@@ -250,9 +250,9 @@ pub(crate) fn interception_remedy(endpoint: &str) -> String {
         None => endpoint.to_owned(),
     };
     format!(
-        "a TLS-inspecting (intercepting) proxy terminates TLS itself and cannot present the device \
-         certificate, so certificate authentication cannot pass it; what works: the WebSocket \
-         road (transport = \"websocket\", SigV4 credentials) with that proxy's CA as root_ca, or \
+        "such a proxy answers TLS itself and cannot present the device certificate to AWS IoT \
+         Core, so certificate authentication cannot pass it; what works: the WebSocket road \
+         (transport = \"websocket\", SigV4 credentials) with that proxy's CA as root_ca, or \
          asking the network's administrators for a TLS-inspection bypass for {bypass}"
     )
 }

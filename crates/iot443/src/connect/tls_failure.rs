@@ -88,7 +88,7 @@ fn untrusted(config: &Config, chain: Option<&ChainFacts>) -> (String, String) {
     };
     if let Some(facts) = chain.filter(|facts| facts.probably_intercepted(&config.endpoint)) {
         let expected = if is_amazon_endpoint(&config.endpoint) {
-            format!("an Amazon root, as every {} certificate does, nor at {roots}", config.endpoint)
+            format!("an Amazon root (where AWS IoT Core's chains end), nor at {roots}")
         } else {
             roots
         };
@@ -154,7 +154,7 @@ pub(crate) fn not_amazons(config: &Config, chain: Option<&ChainFacts>) -> Option
     }
     Some(format!(
         "the chain the server presented was not Amazon's ({}): a TLS-inspecting (intercepting) \
-         proxy is probably in the way, trusted through root_ca; {}",
+         proxy trusted through root_ca is probably in the way; {}",
         facts.describe(),
         interception_remedy(&config.endpoint)
     ))
