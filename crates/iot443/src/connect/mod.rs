@@ -26,6 +26,7 @@
 //! ```
 
 mod auto;
+pub(crate) mod server_chain;
 pub(crate) mod tls_failure;
 pub(crate) mod transport;
 pub(crate) mod tunnel;

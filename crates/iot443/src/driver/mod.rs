@@ -178,7 +178,8 @@ enum Wakeup {
     Command(Option<Command>),
     Read(std::io::Result<usize>),
     Output(std::io::Result<Written>),
-    AttemptFinished(Result<Opened, ClientError>),
+    /// Boxed: an opened transport with its `ConnectionInfo` is far larger than the others.
+    AttemptFinished(Box<Result<Opened, ClientError>>),
     RetryDue,
     /// The first parked message's queue has room (`true`) or is closed (`false`).
     Room(bool),
@@ -299,7 +300,7 @@ impl Driver {
             command = app.commands.recv(), if accepting => Wakeup::Command(command),
             read = Input::read_some(input), if reading => Wakeup::Read(read),
             written = Output::write_some(output), if writing => Wakeup::Output(written),
-            opened = state::wait_attempt(attempt), if connecting => Wakeup::AttemptFinished(opened),
+            opened = state::wait_attempt(attempt), if connecting => Wakeup::AttemptFinished(Box::new(opened)),
             () = sleep_until(retry_at), if backing_off => Wakeup::RetryDue,
             room = app.deliveries.wait_for_room(&app.events), if stalled => Wakeup::Room(room),
             result = durable::wait_stored(stored), if committing => Wakeup::Stored(result),
@@ -342,7 +343,7 @@ impl Driver {
                 }
             }
             Wakeup::Output(Err(error)) => self.link_ended(link::Ending::write_failed(error)),
-            Wakeup::AttemptFinished(attempt) => self.attempt_finished(attempt),
+            Wakeup::AttemptFinished(attempt) => self.attempt_finished(*attempt),
             Wakeup::RetryDue => self.start_attempt(),
             Wakeup::Room(true) => self.release_parked(),
             Wakeup::Room(false) => {
