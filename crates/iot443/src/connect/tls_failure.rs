@@ -144,17 +144,23 @@ pub(crate) fn alpn_dropped(
     }
 }
 
-/// The chain was trusted, but for an `amazonaws.com` endpoint it does not end at an Amazon
-/// root: the configured `root_ca` trusts an interceptor, which cannot pass the device
+/// The chain was trusted, but it is probably an interceptor's: for an `amazonaws.com`
+/// endpoint it does not end at an Amazon root, or elsewhere its issuer is named like an
+/// inspecting proxy (`root_ca` trusts the proxy's CA). An interceptor cannot pass the device
 /// certificate on. `None` when nothing is wrong with the chain.
-pub(crate) fn not_amazons(config: &Config, chain: Option<&ChainFacts>) -> Option<String> {
+pub(crate) fn trusted_interceptor(config: &Config, chain: Option<&ChainFacts>) -> Option<String> {
     let facts = chain?;
-    if !is_amazon_endpoint(&config.endpoint) || facts.ends_at_amazon {
+    if !facts.probably_intercepted(&config.endpoint) {
         return None;
     }
+    let whose = if is_amazon_endpoint(&config.endpoint) {
+        "was not Amazon's"
+    } else {
+        "was issued by a CA named like a TLS-inspecting proxy"
+    };
     Some(format!(
-        "the chain the server presented was not Amazon's ({}): a TLS-inspecting (intercepting) \
-         proxy trusted through root_ca is probably in the way; {}",
+        "the chain the server presented {whose} ({}): a TLS-inspecting (intercepting) proxy \
+         trusted through root_ca is probably in the way; {}",
         facts.describe(),
         interception_remedy(&config.endpoint)
     ))

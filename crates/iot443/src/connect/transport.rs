@@ -95,7 +95,7 @@ pub(crate) async fn connect_with(
             source: None,
         });
     }
-    let interception = tls_failure::not_amazons(config, chain.as_ref());
+    let interception = tls_failure::trusted_interceptor(config, chain.as_ref());
     if let Some(note) = &interception {
         tracing::warn!(endpoint = %addr, "{note}");
     }

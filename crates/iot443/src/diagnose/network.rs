@@ -300,7 +300,7 @@ async fn handshake(
         return Err((format!("{}; {summary}", explanation.detail), explanation.hint));
     }
     // Trusted through root_ca, but not Amazon's: the mTLS road cannot work through it.
-    let not_amazons = tls_failure::not_amazons(config, chain.as_ref());
+    let trusted_interceptor = tls_failure::trusted_interceptor(config, chain.as_ref());
 
     // With TLS 1.3 the server checks the device certificate after the client's handshake is
     // done: a refusal arrives as an alert on the first read.
@@ -308,15 +308,18 @@ async fn handshake(
     match tokio::time::timeout(REFUSAL_WINDOW, stream.read(&mut byte)).await {
         Ok(Err(error)) => {
             let (detail, hint) = tls_failure(config, &error, chain.as_ref());
-            Err((format!("{detail} after the handshake; {summary}"), not_amazons.unwrap_or(hint)))
+            Err((
+                format!("{detail} after the handshake; {summary}"),
+                trusted_interceptor.unwrap_or(hint),
+            ))
         }
         Ok(Ok(0)) => Err((
             format!("the server closed the connection right after the handshake; {summary}"),
-            not_amazons.unwrap_or_else(|| tls_failure::refused_certificate_hint(config)),
+            trusted_interceptor.unwrap_or_else(|| tls_failure::refused_certificate_hint(config)),
         )),
         // Nothing to read (the server waits for CONNECT), or unexpected data: the handshake
         // itself is fine.
-        Ok(Ok(_)) | Err(_) => Ok(match not_amazons {
+        Ok(Ok(_)) | Err(_) => Ok(match trusted_interceptor {
             Some(note) => format!("{summary}; warning: {note}"),
             None => summary,
         }),
