@@ -287,6 +287,11 @@ pub struct PubArgs {
     /// sent first at the next run with the same FILE. One process per FILE.
     #[arg(long, value_name = "FILE")]
     pub outbox: Option<PathBuf>,
+    /// Publish over HTTPS instead of MQTT (`POST /topics/TOPIC`, the device certificate; on
+    /// port 443 ALPN x-amzn-http-ca, on 8443 none): one request per message, for networks
+    /// that let only HTTPS out. QoS 1 means IoT Core answered 200.
+    #[arg(long, action = ArgAction::SetTrue, conflicts_with = "outbox")]
+    pub https: bool,
     /// Connection flags.
     #[command(flatten)]
     pub connect: ConnectArgs,

@@ -22,12 +22,15 @@ pub const HELP: &str = "Exit codes:
   0  success
   1  the command ran but did not complete (e.g. demo: a message did not come back)
   2  usage or configuration error (flags, files, topic, payload)
-  3  TLS or authentication error (certificate, CA, ALPN, CONNACK refusal)
-  4  connection refused, timed out or lost, or a request not acknowledged in time
+  3  TLS or authentication error (certificate, CA, ALPN, CONNACK refusal; pub --https:
+     401, 403)
+  4  connection refused, timed out or lost, or a request not acknowledged in time (pub
+     --https: 429 throttled, 5xx: retry later)
   5  protocol error from the endpoint
   6  storage error: the outbox file (locked, damaged, unwritable)
-  7  shadow: the service rejected the request (stderr: its code and message, e.g.
-     'shadow update of tls-test rejected: 409 Version conflict'; 404: no such shadow)
+  7  the service rejected the request (stderr: its code and message): shadow, e.g.
+     'shadow update of tls-test rejected: 409 Version conflict' (404: no such shadow);
+     pub --https: 400, 404, 405, 413
   10-16  doctor: 10 + the index of the first failing step (10 config, 11 files, 12 dns,
          13 tcp, 14 tls, 15 mqtt, 16 pubsub)";
 
@@ -71,6 +74,13 @@ impl Failure {
 
 impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Self {
+        let code = error.kind().exit_code();
+        Failure { message: error.to_string(), code }
+    }
+}
+
+impl From<iot443::https::HttpsError> for Failure {
+    fn from(error: iot443::https::HttpsError) -> Self {
         let code = error.kind().exit_code();
         Failure { message: error.to_string(), code }
     }

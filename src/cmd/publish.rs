@@ -4,7 +4,8 @@ use super::config;
 use crate::args::PubArgs;
 use crate::exit::Failure;
 use bytes::Bytes;
-use iot443::{Client, Delivery, QoS, Queued};
+use iot443::https::{HttpsPublish, HttpsPublisher};
+use iot443::{Client, Config, Delivery, QoS, Queued};
 use std::collections::VecDeque;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -61,23 +62,13 @@ impl InFlight {
 
 pub async fn run(args: PubArgs) -> Result<(), Failure> {
     let mut config = config::resolve_for_publish(&args.connect)?;
-    if config.transport == iot443::config::Transport::Https {
-        return Err(Failure::usage(
-            "--transport https: HTTPS publish is not available in this build; use --transport \
-             tls or websocket",
-        ));
+    if args.https || config.transport == iot443::config::Transport::Https {
+        return run_https(&args, config).await;
     }
     if let Some(path) = &args.outbox {
         config.outbox = Some(path.clone());
     }
-    let payload = match (&args.message, &args.file, args.null_message) {
-        (Some(message), _, _) => Some(Bytes::from(message.clone())),
-        (_, Some(path), _) => Some(Bytes::from(std::fs::read(path).map_err(|error| {
-            Failure::usage(format!("cannot read message file {}: {error}", path.display()))
-        })?)),
-        (_, _, true) => Some(Bytes::new()),
-        _ => None,
-    };
+    let payload = payload(&args).await?;
     let (client, _events) = Client::connect(&config).await?;
     if args.connect.verbose {
         eprintln!("{}", client.connection_info().summary());
@@ -107,4 +98,75 @@ pub async fn run(args: PubArgs) -> Result<(), Failure> {
     in_flight.finish().await?;
     client.disconnect().await?;
     Ok(())
+}
+
+/// `iot443 pub` over HTTPS (`--https`; the road of `--transport https`): each message (`-m`,
+/// `-f`, `-n`, times `--repeat`, or each line of stdin with `-l`) is one POST, answered before
+/// the next is sent; nothing is printed on success. The first refusal ends the command with
+/// its exit code.
+pub async fn run_https(args: &PubArgs, config: Config) -> Result<(), Failure> {
+    if args.outbox.is_some() {
+        return Err(Failure::usage(
+            "--outbox keeps MQTT publishes; over HTTPS each message is answered at once: drop \
+             --outbox or --https",
+        ));
+    }
+    let payload = payload(args).await?;
+    let qos = QoS::from(args.qos);
+    let mut publisher = HttpsPublisher::new(&config);
+    let message = |payload: Bytes| {
+        HttpsPublish::new(args.topic.as_str(), payload).qos(qos).retain(args.retain)
+    };
+    let outcome = async {
+        match payload {
+            Some(payload) => {
+                for _ in 0..args.repeat {
+                    publisher.publish(&message(payload.clone())).await?;
+                }
+            }
+            None => {
+                let mut lines = BufReader::new(tokio::io::stdin()).lines();
+                while let Some(line) = lines
+                    .next_line()
+                    .await
+                    .map_err(|error| Failure::usage(format!("cannot read stdin: {error}")))?
+                {
+                    publisher.publish(&message(Bytes::from(line))).await?;
+                }
+            }
+        }
+        Ok::<(), Failure>(())
+    }
+    .await;
+    publisher.close().await;
+    outcome
+}
+
+/// The message of `-m`, `-f` (read on the blocking pool) or `-n`; `None`: lines of stdin.
+async fn payload(args: &PubArgs) -> Result<Option<Bytes>, Failure> {
+    Ok(match (&args.message, &args.file, args.null_message) {
+        (Some(message), _, _) => Some(Bytes::from(message.clone())),
+        (_, Some(path), _) => {
+            let owned = path.clone();
+            let read = tokio::task::spawn_blocking(move || std::fs::read(owned)).await;
+            let bytes = match read {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(error)) => {
+                    return Err(Failure::usage(format!(
+                        "cannot read message file {}: {error}",
+                        path.display()
+                    )));
+                }
+                Err(error) => {
+                    return Err(Failure::usage(format!(
+                        "reading message file {} did not finish: {error}",
+                        path.display()
+                    )));
+                }
+            };
+            Some(Bytes::from(bytes))
+        }
+        (_, _, true) => Some(Bytes::new()),
+        _ => None,
+    })
 }

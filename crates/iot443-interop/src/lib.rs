@@ -15,6 +15,7 @@
 //! * [`net`]: free loopback ports and waiting until a port accepts.
 //! * [`emulator`]: the emulator in-process ([`InProcessEmulator`]) or as the `iot443 emulator`
 //!   process ([`EmulatorProcess`], whose stderr logs every refused handshake).
+//! * [`mitmproxy`]: mitmproxy as a TLS-intercepting proxy in a network namespace.
 //! * [`mosquitto`]: a mosquitto broker, haproxy in front of it requiring ALPN
 //!   `x-amzn-mqtt-ca` (both quiet and tuned for a bench with [`MosquittoOptions`] and
 //!   [`FrontOptions`]), and the TLS flags of `mosquitto_pub`/`mosquitto_sub`.
@@ -25,6 +26,7 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod emulator;
+pub mod mitmproxy;
 pub mod mosquitto;
 pub mod net;
 pub mod netns;

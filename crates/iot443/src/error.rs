@@ -267,7 +267,8 @@ pub enum ErrorKind {
     Protocol,
     /// The durable outbox (its file) failed.
     Storage,
-    /// The service refused a request (a Device Shadow rejection: 400, 404, 409, …).
+    /// The service refused a request (a Device Shadow rejection: 400, 404, 409, …; an HTTPS
+    /// publish refused with 400, 404, 405 or 413).
     Rejected,
 }
 

@@ -7,6 +7,7 @@ pub mod connect;
 pub mod diagnose;
 mod driver;
 mod error;
+pub mod https;
 mod message;
 mod offline_queue;
 pub mod outbox;

@@ -52,6 +52,10 @@ pub struct ConnectionInfo {
     pub proxy: Option<String>,
     /// With `port = "auto"`: how [`port`](ConnectionInfo::port) was chosen.
     pub port_choice: Option<PortChoice>,
+    /// Set when the server's chain was trusted (through `root_ca`) but, for an `amazonaws.com`
+    /// endpoint, does not end at an Amazon root: a TLS-inspecting proxy is probably in the way,
+    /// and certificate authentication cannot pass it. Says so, names the issuer and what works.
+    pub interception: Option<String>,
     /// On the WebSocket road, the URL without its signature, e.g. `wss://host/mqtt`; `None`
     /// for MQTT straight over TLS.
     pub url: Option<String>,
@@ -117,6 +121,7 @@ impl ConnectionInfo {
             session_present: false,
             proxy: None,
             port_choice: None,
+            interception: None,
             url: None,
         }
     }

@@ -3,7 +3,9 @@
 //! [`Config::alpn_protocol`] (`x-amzn-mqtt-ca` on port 443).
 
 use crate::config::{Config, ConfigError, Credentials};
+use crate::connect::server_chain::{Presented, RecordingVerifier};
 use rustls::ClientConfig;
+use rustls::client::WebPkiServerVerifier;
 use rustls_pki_types::ServerName;
 use std::sync::Arc;
 
@@ -16,7 +18,28 @@ pub fn client_config(
     config: &Config,
     credentials: &Credentials,
 ) -> Result<Arc<ClientConfig>, ConfigError> {
+    client_config_recording(config, credentials, Presented::default())
+}
+
+/// [`client_config`], recording the chain each server presents into `presented` (to name the
+/// issuer of a chain that is not trusted, or not Amazon's).
+pub(crate) fn client_config_recording(
+    config: &Config,
+    credentials: &Credentials,
+    presented: Presented,
+) -> Result<Arc<ClientConfig>, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = WebPkiServerVerifier::builder_with_provider(
+        Arc::new(credentials.roots.clone()),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| ConfigError::InvalidValue {
+        origin: config.origin(),
+        field: "root_ca",
+        message: format!("the trust roots cannot verify a server: {e}"),
+    })?;
+    let verifier = Arc::new(RecordingVerifier::new(webpki, presented));
     let mut tls = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| ConfigError::InvalidValue {
@@ -24,7 +47,8 @@ pub fn client_config(
             field: "tls",
             message: format!("rustls refused TLS 1.2 and 1.3 with the ring provider: {e}"),
         })?
-        .with_root_certificates(credentials.roots.clone())
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(credentials.cert_chain.clone(), credentials.key.clone_key())
         .map_err(|e| match e {
             rustls::Error::InconsistentKeys(_) => ConfigError::KeyDoesNotMatchCertificate {

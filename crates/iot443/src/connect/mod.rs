@@ -27,6 +27,7 @@
 //! ```
 
 mod auto;
+pub(crate) mod server_chain;
 pub mod sigv4;
 pub(crate) mod tls_failure;
 pub(crate) mod transport;

@@ -2,6 +2,7 @@
 //! on port 443, ALPN `x-amzn-mqtt-ca`; through an HTTP proxy, TCP is a `CONNECT` tunnel
 //! ([`super::tunnel`]). Failures are explained in terms of their usual causes.
 
+use super::server_chain::{ChainFacts, Presented};
 use super::tls_failure;
 use super::tunnel;
 use crate::config::{Config, Credentials};
@@ -53,7 +54,8 @@ pub(crate) async fn connect_with(
     config: &Config,
     credentials: &Credentials,
 ) -> Result<Connection, ClientError> {
-    let tls_config = tls::client_config(config, credentials)?;
+    let presented = Presented::default();
+    let tls_config = tls::client_config_recording(config, credentials, presented.clone())?;
     let server_name = tls::server_name(config)?;
     let addr = config.server_addr();
     let timeout = config.connect_timeout;
@@ -71,7 +73,7 @@ pub(crate) async fn connect_with(
     let connector = TlsConnector::from(Arc::clone(&tls_config));
     let stream = match tokio::time::timeout(timeout, connector.connect(server_name, tcp)).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => return Err(tls_error(config, error)),
+        Ok(Err(error)) => return Err(tls_error(config, error, presented.facts().as_ref())),
         Err(_) => {
             return Err(ClientError::Timeout {
                 addr,
@@ -82,6 +84,21 @@ pub(crate) async fn connect_with(
         }
     };
     let negotiated = tls::negotiated(stream.get_ref().1);
+    let chain = presented.facts();
+    if let (Some(offered), None) = (tls_failure::alpn_expected(config), &negotiated.alpn) {
+        // rustls completes a handshake whose server ignored ALPN; IoT Core never does that.
+        let explanation = tls_failure::alpn_dropped(config, offered, chain.as_ref());
+        return Err(ClientError::Tls {
+            addr,
+            detail: explanation.detail,
+            hint: format!("; {}", explanation.hint),
+            source: None,
+        });
+    }
+    let interception = tls_failure::trusted_interceptor(config, chain.as_ref());
+    if let Some(note) = &interception {
+        tracing::warn!(endpoint = %addr, "{note}");
+    }
     let info = ConnectionInfo {
         host: config.endpoint.clone(),
         port: config.port,
@@ -93,6 +110,7 @@ pub(crate) async fn connect_with(
         proxy: config.proxy.as_ref().map(|proxy| proxy.addr()),
         port_choice: None,
         url: None,
+        interception,
     };
     Ok(Connection { stream, info })
 }
@@ -158,7 +176,7 @@ fn is_cut(error: &io::Error) -> bool {
 }
 
 /// A TLS failure with the likely cause spelled out.
-fn tls_error(config: &Config, error: io::Error) -> ClientError {
+fn tls_error(config: &Config, error: io::Error, chain: Option<&ChainFacts>) -> ClientError {
     let addr = config.server_addr();
     if tls_failure::rustls_error(&error).is_none() && is_cut(&error) {
         // Reset or aborted in the middle of the handshake, with no TLS alert and no clean
@@ -171,7 +189,7 @@ fn tls_error(config: &Config, error: io::Error) -> ClientError {
             hint: "; the connection was cut during the TLS handshake",
         };
     }
-    let explanation = tls_failure::explain(config, &error);
+    let explanation = tls_failure::explain(config, &error, chain);
     let hint =
         if explanation.hint.is_empty() { String::new() } else { format!("; {}", explanation.hint) };
     let detail = explanation.detail;

@@ -120,6 +120,8 @@ pub(crate) async fn connect(config: &Config) -> Result<Opened, ClientError> {
         session_present: false,
         proxy: config.proxy.as_ref().map(|proxy| proxy.addr()),
         port_choice: None,
+        // The WebSocket road is the one that passes an inspecting proxy: nothing to warn of.
+        interception: None,
         url: Some(format!("wss://{host_header}{}", sigv4::MQTT_PATH)),
     };
     let transport = WebSocketTransport::new(ws, addr, config.websocket_max_age);

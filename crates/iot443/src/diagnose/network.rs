@@ -4,6 +4,7 @@
 
 use super::Step;
 use crate::config::{Config, Credentials};
+use crate::connect::server_chain::{ChainFacts, Presented};
 use crate::connect::{tls_failure, tunnel};
 use crate::error::ClientError;
 use crate::tls;
@@ -262,7 +263,8 @@ async fn handshake(
     credentials: &Credentials,
     tcp: TcpStream,
 ) -> Result<String, (String, String)> {
-    let tls_config = tls::client_config(config, credentials)
+    let presented = Presented::default();
+    let tls_config = tls::client_config_recording(config, credentials, presented.clone())
         .map_err(|error| (error.to_string(), "the credentials cannot be used by TLS".to_owned()))?;
     let server_name = tls::server_name(config)
         .map_err(|error| (error.to_string(), "fix the endpoint name".to_owned()))?;
@@ -277,7 +279,7 @@ async fn handshake(
     let mut stream = match handshake {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
-            let (detail, hint) = tls_failure(config, &error);
+            let (detail, hint) = tls_failure(config, &error, presented.facts().as_ref());
             return Err((format!("{detail}; ALPN offered {offered}, {sni}"), hint));
         }
         Err(_) => {
@@ -290,22 +292,37 @@ async fn handshake(
         }
     };
     let summary = tls_summary(&stream, &offered, &sni);
+    let chain = presented.facts();
+    if let (Some(offered), None) =
+        (tls_failure::alpn_expected(config), stream.get_ref().1.alpn_protocol())
+    {
+        let explanation = tls_failure::alpn_dropped(config, offered, chain.as_ref());
+        return Err((format!("{}; {summary}", explanation.detail), explanation.hint));
+    }
+    // Trusted through root_ca, but not Amazon's: the mTLS road cannot work through it.
+    let trusted_interceptor = tls_failure::trusted_interceptor(config, chain.as_ref());
 
     // With TLS 1.3 the server checks the device certificate after the client's handshake is
     // done: a refusal arrives as an alert on the first read.
     let mut byte = [0_u8; 1];
     match tokio::time::timeout(REFUSAL_WINDOW, stream.read(&mut byte)).await {
         Ok(Err(error)) => {
-            let (detail, hint) = tls_failure(config, &error);
-            Err((format!("{detail} after the handshake; {summary}"), hint))
+            let (detail, hint) = tls_failure(config, &error, chain.as_ref());
+            Err((
+                format!("{detail} after the handshake; {summary}"),
+                trusted_interceptor.unwrap_or(hint),
+            ))
         }
         Ok(Ok(0)) => Err((
             format!("the server closed the connection right after the handshake; {summary}"),
-            tls_failure::refused_certificate_hint(config),
+            trusted_interceptor.unwrap_or_else(|| tls_failure::refused_certificate_hint(config)),
         )),
         // Nothing to read (the server waits for CONNECT), or unexpected data: the handshake
         // itself is fine.
-        Ok(Ok(_)) | Err(_) => Ok(summary),
+        Ok(Ok(_)) | Err(_) => Ok(match trusted_interceptor {
+            Some(note) => format!("{summary}; warning: {note}"),
+            None => summary,
+        }),
     }
 }
 
@@ -349,8 +366,8 @@ fn tls_summary(stream: &TlsStream<TcpStream>, offered: &str, sni: &str) -> Strin
 }
 
 /// What a TLS error says, and what it usually means (the client's own explanation).
-fn tls_failure(config: &Config, error: &io::Error) -> (String, String) {
-    let explanation = tls_failure::explain(config, error);
+fn tls_failure(config: &Config, error: &io::Error, chain: Option<&ChainFacts>) -> (String, String) {
+    let explanation = tls_failure::explain(config, error, chain);
     let hint = if explanation.hint.is_empty() {
         "the TLS handshake failed".to_owned()
     } else {

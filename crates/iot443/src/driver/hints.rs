@@ -4,6 +4,9 @@ use super::Driver;
 
 impl Driver {
     pub(super) fn no_connack_hint(&self) -> String {
+        if let Some(note) = &self.info.interception {
+            return format!("; TLS succeeded but the endpoint never answered CONNECT: {note}");
+        }
         let tls = !self.info.tls_version.is_empty();
         let mut hint = String::from(if tls {
             "; TLS succeeded but the endpoint never answered CONNECT"
@@ -34,6 +37,9 @@ impl Driver {
 
     /// What a connection that ends before CONNACK usually means.
     pub(super) fn before_connack_hint(&self) -> String {
+        if let Some(note) = &self.info.interception {
+            return format!("; it ended before CONNACK: {note}");
+        }
         match self.info.alpn.as_deref() {
             Some(crate::config::Config::ALPN_MQTT_CA) => "; it ended before CONNACK: the endpoint \
                  probably refused the certificate (not registered or not ACTIVE) or the client id"

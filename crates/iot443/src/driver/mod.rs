@@ -178,7 +178,7 @@ enum Wakeup {
     Command(Option<Command>),
     Read(std::io::Result<usize>),
     Output(std::io::Result<Written>),
-    /// Boxed: an opened transport's description is large next to the other wake-ups.
+    /// Boxed: an opened transport with its `ConnectionInfo` is far larger than the others.
     AttemptFinished(Box<Result<Opened, ClientError>>),
     RetryDue,
     /// The first parked message's queue has room (`true`) or is closed (`false`).

@@ -7,6 +7,7 @@ pub mod events;
 pub mod faults;
 pub mod in_memory;
 pub mod scripted;
+pub mod tls_server;
 
 use iot443::{Client, Config, Event, Events, Message, Subscription};
 use iot443_emulator::pki::{DeviceIdentity, DeviceKeyKind};

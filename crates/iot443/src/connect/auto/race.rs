@@ -199,7 +199,12 @@ async fn attempt(
     let mut connection = transport::connect_with(config, credentials).await?;
     let _turn = turn.lock().await;
     let addr = config.server_addr();
-    let lost = |reason: String| ClientError::lost(addr.clone(), reason);
+    // A chain that was not Amazon's explains an end before CONNACK better than anything else.
+    let interception = connection.info.interception.clone();
+    let lost = |reason: String| match &interception {
+        Some(note) => ClientError::lost(addr.clone(), format!("{reason}; {note}")),
+        None => ClientError::lost(addr.clone(), reason),
+    };
     let exchange = async {
         connection
             .stream
