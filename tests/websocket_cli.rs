@@ -100,3 +100,32 @@ fn help_explains_the_roads() {
         assert!(help.contains(text), "{text} in sub --help");
     }
 }
+
+#[test]
+fn pub_with_transport_https_takes_the_https_road() {
+    let home = tempfile::tempdir().unwrap();
+    let args = [
+        "pub",
+        "-t",
+        "a",
+        "-m",
+        "x",
+        "--transport",
+        "https",
+        "-h",
+        "localhost",
+        "--cert",
+        "c.pem",
+        "--key",
+        "k.pem",
+        "--outbox",
+        "o.db",
+    ];
+    let output = iot443(home.path(), &[], &args);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--outbox keeps MQTT publishes"),
+        "the HTTPS road answered: {}",
+        stderr(&output)
+    );
+}
