@@ -119,7 +119,7 @@ pub struct ConnectArgs {
     pub no_proxy: bool,
     /// The road: tls (MQTT with the device certificate, the default) or websocket (MQTT over
     /// wss://ENDPOINT/mqtt signed with SigV4 from AWS credentials, no certificate: passes
-    /// TLS-inspecting proxies); https is publish-only (`pub`).
+    /// TLS-inspecting proxies); https is publish-only (`pub`, the same as --https).
     #[arg(long, value_enum, value_name = "ROAD")]
     pub transport: Option<TransportArg>,
     /// AWS region the WebSocket road signs for (default: the endpoint's name, AWS_REGION,
