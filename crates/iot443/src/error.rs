@@ -117,8 +117,9 @@ pub enum ClientError {
     AllPortsFailed {
         /// The endpoint's host name.
         host: String,
-        /// Each port tried, with why it failed.
-        failures: Vec<(u16, ClientError)>,
+        /// Each road tried (`port 8883`, `port 443`, `port 443 (WebSocket)`), with why it
+        /// failed.
+        failures: Vec<(String, ClientError)>,
         /// Likely cause and fix, starting with "; " when known.
         hint: String,
     },
@@ -358,10 +359,10 @@ impl ClientError {
     }
 }
 
-/// `8883: …; 443: …` for [`ClientError::AllPortsFailed`].
-fn describe_ports(failures: &[(u16, ClientError)]) -> String {
+/// `port 8883: … | port 443: …` for [`ClientError::AllPortsFailed`].
+fn describe_ports(failures: &[(String, ClientError)]) -> String {
     let described: Vec<String> =
-        failures.iter().map(|(port, error)| format!("port {port}: {error}")).collect();
+        failures.iter().map(|(road, error)| format!("{road}: {error}")).collect();
     described.join(" | ")
 }
 

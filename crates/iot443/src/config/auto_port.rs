@@ -47,6 +47,12 @@ pub struct AutoPort {
     pub state_file: Option<PathBuf>,
     /// A remembered port older than this is raced again, in case the firewall changed (1 day).
     pub recheck_after: Duration,
+    /// Whether the WebSocket road (MQTT over WebSocket signed with SigV4, on
+    /// [`alpn_port`](AutoPort::alpn_port)) joins the race as its last contestant when AWS
+    /// credentials and a region can be found ([`crate::config::aws_credentials`]): as soon as
+    /// the 443 attempt fails, or four staggers after it started. Its win is remembered like a
+    /// port's. `true` by default; without credentials it never starts.
+    pub websocket: bool,
 }
 
 impl AutoPort {
@@ -86,6 +92,7 @@ impl Default for AutoPort {
             stagger: Self::DEFAULT_STAGGER,
             state_file: Self::default_state_file(),
             recheck_after: Self::DEFAULT_RECHECK_AFTER,
+            websocket: true,
         }
     }
 }

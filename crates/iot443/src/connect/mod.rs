@@ -95,8 +95,8 @@ impl Opened {
     /// A connection that raced to CONNACK.
     pub(crate) fn handshaken(handshaken: port_race::Handshaken) -> Opened {
         Opened {
-            transport: Box::new(handshaken.connection.stream),
-            info: handshaken.connection.info,
+            transport: handshaken.transport,
+            info: handshaken.info,
             read_ahead: Some(handshaken.read_ahead),
         }
     }

@@ -128,7 +128,10 @@ mod tests {
     fn a_race_that_no_port_won_is_a_refusal_only_when_the_endpoint_refused_on_some_port() {
         let blocked = ClientError::AllPortsFailed {
             host: "h".into(),
-            failures: vec![(8883, proxy_error(Some(403))), (443, timeout(443))],
+            failures: vec![
+                ("port 8883".into(), proxy_error(Some(403))),
+                ("port 443".into(), timeout(443)),
+            ],
             hint: String::new(),
         };
         assert!(!classify_attempt(&blocked).is_refusal(), "a proxy's 403 for 8883 + a timeout");
@@ -142,7 +145,7 @@ mod tests {
         };
         let refused = ClientError::AllPortsFailed {
             host: "h".into(),
-            failures: vec![(8883, timeout(8883)), (443, refused_tls)],
+            failures: vec![("port 8883".into(), timeout(8883)), ("port 443".into(), refused_tls)],
             hint: String::new(),
         };
         assert!(classify_attempt(&refused).is_refusal());

@@ -1,16 +1,17 @@
 //! `port = "auto"`: the staggered race between 8883 and 443 (ALPN `x-amzn-mqtt-ca`) to CONNACK,
-//! and the memory of the winner ([`super::memory`]).
+//! with the WebSocket road (SigV4, on the 443 port) as the last contestant when AWS credentials
+//! can be found, and the memory of the winner ([`super::memory`]).
 //!
-//! Each contestant opens TCP and TLS on its own; the MQTT stage is taken in turns (one CONNECT
+//! Each contestant opens its transport on its own; the MQTT stage is taken in turns (one CONNECT
 //! in flight at a time, since a second CONNECT with the same client id makes the endpoint drop
-//! the first connection). The first contestant to read an accepted CONNACK wins; the other is dropped,
-//! which closes its socket.
+//! the first connection). The first contestant to read an accepted CONNACK wins; the others are
+//! dropped, which closes their sockets.
 
-use super::memory as port_memory;
-use crate::config::{AutoPort, Config, Credentials};
-use crate::connect::transport::{self, Connection};
+use super::memory::{self as port_memory, Remembered};
+use crate::config::{AutoPort, Config, Credentials, Transport as Road, aws_credentials};
+use crate::connect::{BoxTransport, transport, websocket};
 use crate::error::{ClientError, refusal_hint};
-use crate::message::PortChoice;
+use crate::message::{ConnectionInfo, PortChoice};
 use bytes::BytesMut;
 use iot443_proto::session::ProtocolError;
 use iot443_proto::{Codec, Packet};
@@ -21,11 +22,47 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
+/// How long after the 443 attempt started the WebSocket road joins the race, when the 443
+/// attempt has not failed sooner: a multiple of the stagger.
+const WEBSOCKET_STAGGERS: u32 = 4;
+
 /// A connection on which CONNECT was written and a CONNACK (at the front of `read_ahead`) read.
 pub(crate) struct Handshaken {
-    pub(crate) connection: Connection,
+    pub(crate) transport: BoxTransport,
+    pub(crate) info: ConnectionInfo,
     /// Everything read after CONNECT: the CONNACK, perhaps followed by more packets.
     pub(crate) read_ahead: BytesMut,
+}
+
+impl Handshaken {
+    /// Whether this is the WebSocket road.
+    fn is_websocket(&self) -> bool {
+        self.info.url.is_some()
+    }
+}
+
+/// The WebSocket road's contestant, when `config` can take it: `port = "auto"` on the TLS road
+/// and AWS credentials and a region that can be found (read on the blocking pool). `None`
+/// otherwise: the race is between the two certificate roads only.
+async fn websocket_contestant(config: &Config, auto: &AutoPort) -> Option<Config> {
+    if config.transport != Road::Tls || !auto.websocket {
+        return None;
+    }
+    let mut contestant = auto.contestant(config, auto.alpn_port);
+    contestant.transport = Road::WebSocket;
+    contestant.alpn = None;
+    let probe = contestant.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        aws_credentials::resolve(&probe, &|name| std::env::var(name).ok())
+    });
+    match found.await {
+        Ok(Ok(_)) => Some(contestant),
+        Ok(Err(why)) => {
+            tracing::debug!("port auto: the WebSocket road stays out of the race: {why}");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// Connects as `auto` says: the remembered port alone when the memory is fresh, else (or when
@@ -39,6 +76,7 @@ pub(crate) async fn connect(
     // contestants share what was read.
     let credentials = transport::load_credentials(config).await?;
     let credentials = &credentials;
+    let websocket = websocket_contestant(config, auto).await;
     let now = SystemTime::now();
     // The file is read and written on the blocking pool: a slow disk must not stall the
     // runtime (the write syncs).
@@ -52,32 +90,46 @@ pub(crate) async fn connect(
     };
     let remembered = recalled
         .filter(|memory| memory.port == auto.mqtts_port || memory.port == auto.alpn_port)
+        .filter(|memory| !memory.websocket || websocket.is_some())
         .filter(|memory| memory.is_fresh(now, auto.recheck_after));
     if let Some(memory) = remembered {
         let turn = Mutex::new(());
-        let contestant = auto.contestant(config, memory.port);
-        match attempt(&contestant, credentials, connect_packet, &turn).await {
+        let attempted = match &websocket {
+            Some(road) if memory.websocket => attempt_websocket(road, connect_packet, &turn).await,
+            _ => {
+                let contestant = auto.contestant(config, memory.port);
+                attempt(&contestant, credentials, connect_packet, &turn).await
+            }
+        };
+        let road = if memory.websocket { " (WebSocket)" } else { "" };
+        match attempted {
             Ok((mut handshaken, started)) => {
-                handshaken.connection.info.port_choice =
+                handshaken.info.port_choice =
                     Some(PortChoice::Remembered { connack_after: started.elapsed() });
                 return Ok(handshaken);
             }
             Err(error) => tracing::warn!(
-                "port {} (remembered from the last race) failed: {error}; racing {} and {} again",
+                "port {}{road} (remembered from the last race) failed: {error}; racing {} and {} \
+                 again",
                 memory.port,
                 auto.mqtts_port,
                 auto.alpn_port
             ),
         }
     }
-    let handshaken = race(config, auto, credentials, connect_packet).await?;
+    let handshaken = race(config, auto, credentials, websocket.as_ref(), connect_packet).await?;
     if let Some(path) = auto.state_file.clone() {
-        let port = handshaken.connection.info.port;
+        let winner = Remembered {
+            port: handshaken.info.port,
+            at: SystemTime::now(),
+            websocket: handshaken.is_websocket(),
+        };
         let endpoint = config.endpoint.clone();
         let write = {
             let path = path.clone();
-            move || port_memory::remember(&path, &endpoint, port, SystemTime::now())
+            move || port_memory::remember(&path, &endpoint, winner)
         };
+        let port = winner.port;
         match tokio::task::spawn_blocking(write).await {
             Ok(Ok(())) => tracing::debug!("remembered port {port} in {}", path.display()),
             Ok(Err(error)) => tracing::warn!(
@@ -90,11 +142,14 @@ pub(crate) async fn connect(
     Ok(handshaken)
 }
 
-/// 8883 first, 443 `stagger` later (or as soon as 8883 fails); the first accepted CONNACK wins.
+/// 8883 first, 443 `stagger` later (or as soon as 8883 fails), and the WebSocket road
+/// (`websocket`, when it can be taken) last: as soon as the 443 attempt fails, or
+/// [`WEBSOCKET_STAGGERS`] staggers after it started. The first accepted CONNACK wins.
 async fn race(
     config: &Config,
     auto: &AutoPort,
     credentials: &Credentials,
+    websocket: Option<&Config>,
     connect_packet: &[u8],
 ) -> Result<Handshaken, ClientError> {
     let first = auto.contestant(config, auto.mqtts_port);
@@ -102,6 +157,7 @@ async fn race(
     let race_start = Instant::now();
     let turn = Mutex::new(());
     let first_failed = Notify::new();
+    let second_failed = Notify::new();
     tracing::debug!(port = first.port, "port auto: first attempt");
 
     let mut first_attempt = pin!(async {
@@ -119,37 +175,65 @@ async fn race(
         }
         second_started.store(true, Ordering::Relaxed);
         tracing::debug!(port = second.port, "port auto: second attempt");
-        attempt(&second, credentials, connect_packet, &turn).await
+        let result = attempt(&second, credentials, connect_packet, &turn).await;
+        if result.is_err() {
+            second_failed.notify_one();
+        }
+        result
+    });
+    let third_started = AtomicBool::new(false);
+    let mut third_attempt = pin!(async {
+        let Some(road) = websocket else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(auto.stagger * (WEBSOCKET_STAGGERS + 1)) => {}
+            () = second_failed.notified() => {}
+        }
+        third_started.store(true, Ordering::Relaxed);
+        tracing::debug!(port = road.port, "port auto: the WebSocket road joins the race");
+        attempt_websocket(road, connect_packet, &turn).await
     });
 
-    let mut failures: Vec<(u16, ClientError)> = Vec::new();
-    let (mut first_done, mut second_done) = (false, false);
+    let websocket_name = |port: u16| format!("port {port} (WebSocket)");
+    let mut failures: Vec<(String, ClientError)> = Vec::new();
+    let (mut first_done, mut second_done, mut third_done) = (false, false, websocket.is_none());
     loop {
-        let (port, result) = tokio::select! {
+        let (name, result) = tokio::select! {
             result = &mut first_attempt, if !first_done => {
                 first_done = true;
-                (first.port, result)
+                (format!("port {}", first.port), result)
             }
             result = &mut second_attempt, if !second_done => {
                 second_done = true;
-                (second.port, result)
+                (format!("port {}", second.port), result)
+            }
+            result = &mut third_attempt, if !third_done => {
+                third_done = true;
+                (websocket_name(second.port), result)
             }
         };
         match result {
             Ok((mut handshaken, started)) => {
                 let mut others: Vec<String> =
-                    failures.iter().map(|(port, error)| format!("port {port}: {error}")).collect();
+                    failures.iter().map(|(name, error)| format!("{name}: {error}")).collect();
                 if !first_done {
                     others.push(format!("port {}: no CONNACK yet, closed", first.port));
                 }
-                if !second_done {
-                    others.push(if second_started.load(Ordering::Relaxed) {
-                        format!("port {}: no CONNACK yet, closed", second.port)
+                let pending = |started: &AtomicBool, name: String| {
+                    if started.load(Ordering::Relaxed) {
+                        format!("{name}: no CONNACK yet, closed")
                     } else {
-                        format!("port {}: not tried", second.port)
-                    });
+                        format!("{name}: not tried")
+                    }
+                };
+                if !second_done {
+                    others.push(pending(&second_started, format!("port {}", second.port)));
                 }
-                handshaken.connection.info.port_choice = Some(PortChoice::Raced {
+                if !third_done {
+                    others.push(pending(&third_started, websocket_name(second.port)));
+                }
+                handshaken.info.port_choice = Some(PortChoice::Raced {
                     connack_after: started.elapsed(),
                     since_race_start: race_start.elapsed(),
                     others,
@@ -157,17 +241,21 @@ async fn race(
                 return Ok(handshaken);
             }
             Err(error) => {
-                tracing::debug!(port, "port auto: attempt failed: {error}");
-                failures.push((port, error));
+                tracing::debug!(road = %name, "port auto: attempt failed: {error}");
+                failures.push((name, error));
             }
         }
-        if first_done && second_done {
+        if first_done && second_done && third_done {
             return Err(all_failed(config, auto, failures));
         }
     }
 }
 
-fn all_failed(config: &Config, auto: &AutoPort, failures: Vec<(u16, ClientError)>) -> ClientError {
+fn all_failed(
+    config: &Config,
+    auto: &AutoPort,
+    failures: Vec<(String, ClientError)>,
+) -> ClientError {
     let unreachable = !failures.iter().any(|(_, error)| error.came_from_the_endpoint());
     let hint = if unreachable && config.proxy.is_some() {
         format!(
@@ -187,8 +275,8 @@ fn all_failed(config: &Config, auto: &AutoPort, failures: Vec<(u16, ClientError)
     ClientError::AllPortsFailed { host: config.endpoint.clone(), failures, hint }
 }
 
-/// One contestant: TCP and TLS, then (in its turn) CONNECT and the first packet back.
-/// Returns when its attempt started, for the report.
+/// One contestant on the certificate road: TCP and TLS, then (in its turn) CONNECT and the first
+/// packet back. Returns when its attempt started, for the report.
 async fn attempt(
     config: &Config,
     credentials: &Credentials,
@@ -196,27 +284,51 @@ async fn attempt(
     turn: &Mutex<()>,
 ) -> Result<(Handshaken, Instant), ClientError> {
     let started = Instant::now();
-    let mut connection = transport::connect_with(config, credentials).await?;
+    let connection = transport::connect_with(config, credentials).await?;
+    let transport: BoxTransport = Box::new(connection.stream);
+    let handshaken = exchange(config, transport, connection.info, connect_packet, turn).await?;
+    Ok((handshaken, started))
+}
+
+/// The WebSocket road's contestant: TCP, TLS and the signed upgrade, then (in its turn) CONNECT
+/// and the first packet back.
+async fn attempt_websocket(
+    config: &Config,
+    connect_packet: &[u8],
+    turn: &Mutex<()>,
+) -> Result<(Handshaken, Instant), ClientError> {
+    let started = Instant::now();
+    let opened = websocket::connect(config).await?;
+    let handshaken = exchange(config, opened.transport, opened.info, connect_packet, turn).await?;
+    Ok((handshaken, started))
+}
+
+/// In its turn: CONNECT, then the first packet back, which must be an accepted CONNACK.
+async fn exchange(
+    config: &Config,
+    mut transport: BoxTransport,
+    info: ConnectionInfo,
+    connect_packet: &[u8],
+    turn: &Mutex<()>,
+) -> Result<Handshaken, ClientError> {
     let _turn = turn.lock().await;
     let addr = config.server_addr();
     // A chain that was not Amazon's explains an end before CONNACK better than anything else.
-    let interception = connection.info.interception.clone();
+    let interception = info.interception.clone();
     let lost = |reason: String| match &interception {
         Some(note) => ClientError::lost(addr.clone(), format!("{reason}; {note}")),
         None => ClientError::lost(addr.clone(), reason),
     };
     let exchange = async {
-        connection
-            .stream
+        transport
             .write_all(connect_packet)
             .await
             .map_err(|error| lost(format!("writing CONNECT failed: {error}")))?;
-        connection.stream.flush().await.map_err(|error| lost(format!("flush failed: {error}")))?;
+        transport.flush().await.map_err(|error| lost(format!("flush failed: {error}")))?;
         let mut read_ahead = BytesMut::with_capacity(64);
         let codec = Codec::default();
         loop {
-            let read = connection
-                .stream
+            let read = transport
                 .read_buf(&mut read_ahead)
                 .await
                 .map_err(|error| lost(format!("reading CONNACK failed: {error}")))?;
@@ -224,7 +336,7 @@ async fn attempt(
                 return Err(lost(crate::connect::CLOSED_BEFORE_CONNACK.into()));
             }
             // Only an accepted CONNACK wins (the session decodes it again from `read_ahead`);
-            // a refusal or anything else is this port's failure.
+            // a refusal or anything else is this contestant's failure.
             match codec.decode(&mut read_ahead.clone()) {
                 Ok(None) => {}
                 Ok(Some(Packet::ConnAck(connack))) if connack.code.is_accepted() => {
@@ -261,5 +373,5 @@ async fn attempt(
             });
         }
     };
-    Ok((Handshaken { connection, read_ahead }, started))
+    Ok(Handshaken { transport, info, read_ahead })
 }
