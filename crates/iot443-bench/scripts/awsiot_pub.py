@@ -3,12 +3,16 @@
 usage: awsiot_pub.py connect|connects|stream HOST PORT CA CERT KEY CLIENT_ID [QOS COUNT WINDOW]
 
 On port 443 the SDK's own builder offers ALPN x-amzn-mqtt-ca; on any other port the bench sets
-the same ALPN list on the TLS options (the SDK only does it by itself on 443).
+the same ALPN list on the TLS options (the SDK only does it by itself on 443). With
+AWSIOT_WEBSOCKETS_REGION set, the connection is MQTT over WebSocket signed with SigV4 by
+`websockets_with_default_aws_signing` (credentials from the default chain: AWS_* variables or
+AWS_SHARED_CREDENTIALS_FILE); CERT and KEY are then not used.
 connect   process start -> CONNACK -> one QoS 0 publish written -> DISCONNECT -> exit
 connects  COUNT connections in this process; prints `connect_ms=<ms> <ms> ...` (-> CONNACK)
 stream    COUNT messages of 100 bytes at QOS, at most WINDOW outstanding (QoS 1; QoS 0 not
           limited); prints `elapsed_ms=<ms>`: first publish -> last PUBACK / last written
 """
+import os
 import sys
 import threading
 import time
@@ -27,6 +31,10 @@ window = int(sys.argv[10]) if len(sys.argv) > 10 else 100
 def new_connection():
     common = dict(endpoint=host, port=port, ca_filepath=ca, client_id=cid,
                   clean_session=True, keep_alive_secs=60)
+    region = os.environ.get("AWSIOT_WEBSOCKETS_REGION")
+    if region:
+        return mqtt_connection_builder.websockets_with_default_aws_signing(
+            region=region, credentials_provider=None, **common)
     if port == 443:
         return mqtt_connection_builder.mtls_from_path(cert_filepath=cert, pri_key_filepath=key, **common)
     options = awscrt.io.TlsContextOptions.create_client_with_mtls_from_path(cert, key)

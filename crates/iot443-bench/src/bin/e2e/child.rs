@@ -1,7 +1,9 @@
 //! Child mode, the in-process library side of the bench:
 //! `e2e child KIND HOST PORT CA CERT KEY CLIENT_ID QOS COUNT WINDOW`, where KIND is
-//! `iot443-connects`, `rumqttc-connects`, `iot443-stream` or `rumqttc-stream`. It prints one
-//! line, `connect_ms=…` or `elapsed_ms=…`, which the bench reads.
+//! `iot443-connects`, `rumqttc-connects`, `iot443-stream` or `rumqttc-stream`, or
+//! `iot443wss-connects` / `iot443wss-stream` for iot443 over WebSocket + SigV4 (region and
+//! credentials file from `BENCH_WSS_REGION` and `BENCH_WSS_CREDENTIALS`). It prints one line,
+//! `connect_ms=…` or `elapsed_ms=…`, which the bench reads.
 
 use bytes::Bytes;
 use iot443::{Client, Config, Credentials, QoS};
@@ -46,9 +48,9 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
     let result = runtime.block_on(async {
         tokio::time::timeout(Duration::from_secs(100), async {
             match args.kind.as_str() {
-                "iot443-connects" => iot443_connects(&args).await,
+                "iot443-connects" | "iot443wss-connects" => iot443_connects(&args).await,
                 "rumqttc-connects" => rumqttc_connects(&args).await,
-                "iot443-stream" => iot443_stream(&args).await,
+                "iot443-stream" | "iot443wss-stream" => iot443_stream(&args).await,
                 "rumqttc-stream" => rumqttc_stream(&args).await,
                 other => Err(format!("unknown child kind {other:?}")),
             }
@@ -75,7 +77,15 @@ fn config(args: &Args) -> Result<Config, String> {
     if args.port != 443 {
         builder = builder.alpn(ALPN);
     }
-    builder.build().map_err(|e| e.to_string())
+    let mut config = builder.build().map_err(|e| e.to_string())?;
+    if args.kind.starts_with("iot443wss-") {
+        let setting = |name: &str| std::env::var_os(name).ok_or(format!("{name} is not set"));
+        config.transport = iot443::config::Transport::WebSocket;
+        config.region = Some(setting("BENCH_WSS_REGION")?.to_string_lossy().into_owned());
+        config.aws_credentials = Some(setting("BENCH_WSS_CREDENTIALS")?.into());
+        config.validate().map_err(|e| e.to_string())?;
+    }
+    Ok(config)
 }
 
 fn qos(args: &Args) -> QoS {

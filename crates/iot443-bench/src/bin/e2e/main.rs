@@ -25,6 +25,7 @@
 //! 3. `qos1`: N messages of 100 bytes, 100 in flight, first publish → last PUBACK.
 //! 4. `qos0`: the same at QoS 0, first publish → last written.
 //! 5. `size`: stripped sizes.
+//! 6. `roads` (only with `--only roads`): TLS against WebSocket + SigV4, both to the emulator.
 //!
 //! For the command-line clients (`iot443 pub -l`, `mosquitto_pub -l`) the bench starts the
 //! process, lets it connect (it waits 500 ms, far longer than either needs), then writes the N
@@ -84,12 +85,13 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: e2e [--rounds N] [--connect-rounds N] [--messages N] [--window N]
-           [--only connect,inproc,qos1,qos0,size] [--port P] [--dir DIR]
+           [--only connect,inproc,qos1,qos0,size,roads] [--port P] [--dir DIR]
   --rounds N          rounds of the stream workloads (default 10)
   --connect-rounds N  rounds of the connect workloads (default 20)
   --messages N        messages per stream (default 20000)
   --window N          QoS 1 messages in flight (default 100)
-  --only LIST         workloads to run (default all)
+  --only LIST         workloads to run (default all but roads: TLS vs WebSocket + SigV4,
+                      both to the iot443 emulator)
   --port P            haproxy's port (default 443 when free, else a free port)
   --dir DIR           work folder: PKI, configs (default target/e2e-bench)
 env: IOT443_BIN (default target/release/iot443), IOT443_PEERS_PYTHON (default
@@ -182,6 +184,9 @@ fn run(opts: &Opts) -> Result<(), String> {
     }
     if opts.wants("size") {
         report.push_str(&workloads::size::run(&tools));
+    }
+    if opts.wants("roads") {
+        report.push_str(&workloads::roads::run(opts, &tools));
     }
     let _ = writeln!(
         report,

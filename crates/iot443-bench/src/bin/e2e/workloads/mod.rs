@@ -3,10 +3,11 @@
 
 pub(crate) mod connect;
 pub(crate) mod inproc;
+pub(crate) mod roads;
 pub(crate) mod size;
 pub(crate) mod stream;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ pub(crate) struct Contender {
     args: Vec<OsString>,
     cwd: PathBuf,
     feed: Option<Feed>,
+    /// Environment changes: a value to set, or `None` to remove the variable.
+    env: Vec<(OsString, Option<OsString>)>,
     /// Where the elapsed time comes from.
     pub(crate) timing: Timing,
 }
@@ -44,8 +47,15 @@ impl Contender {
             args,
             cwd: cwd.to_owned(),
             feed: None,
+            env: Vec::new(),
             timing,
         }
+    }
+
+    /// Sets the variable `name` to `value` (`None`: removes it) in the contender's environment.
+    pub(crate) fn env(mut self, name: &str, value: Option<&OsStr>) -> Contender {
+        self.env.push((name.into(), value.map(OsStr::to_owned)));
+        self
     }
 
     /// A command-line client that gets the file `lines` on its stdin [`STDIN_DELAY`] after it
@@ -64,7 +74,14 @@ impl Contender {
 
     /// Runs it once to its end and measures it.
     fn run(&self, runner: &Runner) -> Result<Run, String> {
-        runner.measure(command(&self.program, &self.args, &self.cwd), self.feed.clone())
+        let mut command = command(&self.program, &self.args, &self.cwd);
+        for (name, value) in &self.env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        runner.measure(command, self.feed.clone())
     }
 }
 
