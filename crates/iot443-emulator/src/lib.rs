@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`pki`] | a test certificate authority, a server certificate and device identities, generated at first start (rcgen) and reused afterwards |
 //! | [`tls`] | the TLS listeners' rules: client certificate required, ALPN `x-amzn-mqtt-ca` required on the port-443-style listener, optional strict SNI |
+//! | [`sigv4`] | SigV4 verification of the presigned WebSocket upgrade `GET /mqtt?X-Amz-…` |
 //! | [`broker`] | a sans-IO MQTT 3.1.1 broker core with IoT Core's rules and quotas |
 //! | [`server`] | the tokio shell: listeners, one task per connection, the broker's timers; [`Emulator`](server::Emulator) in-process, [`InMemoryEmulator`](server::InMemoryEmulator) for tests |
 //!
@@ -23,5 +24,7 @@ mod peer_text;
 pub mod pki;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod sigv4;
 #[cfg(feature = "server")]
 pub mod tls;
