@@ -29,9 +29,12 @@ pub async fn run(args: EmulatorArgs) -> Result<(), Failure> {
     options.bind = args.bind;
     options.alpn_port = args.alpn_port;
     options.mqtts_port = Some(args.mqtts_port);
+    options.https_port = Some(args.https_port);
+    options.region = args.region.clone();
     options.hostnames = args.hostnames.clone();
     options.strict_sni = args.strict_sni;
     options.missing_alpn = match args.missing_alpn {
+        MissingAlpnArg::Http => MissingAlpn::Http,
         MissingAlpnArg::Alert => MissingAlpn::Alert,
         MissingAlpnArg::NoConnack => MissingAlpn::NoConnAck,
     };
@@ -52,7 +55,15 @@ pub async fn run(args: EmulatorArgs) -> Result<(), Failure> {
     if let Some(addr) = emulator.mqtts_addr {
         println!("iot443-emulator listening mqtts {addr}");
     }
+    if let Some(addr) = emulator.https_addr {
+        println!("iot443-emulator listening https {addr}");
+    }
     eprintln!("client configuration: {}", emulator.pki.config_path().display());
+    eprintln!(
+        "SigV4 credentials (region {}): {}",
+        emulator.region(),
+        emulator.pki.credentials_path().display()
+    );
     wait_for_signal().await;
     emulator.stop().await;
     Ok(())

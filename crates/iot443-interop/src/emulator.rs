@@ -41,6 +41,7 @@ impl InProcessEmulator {
         let mut options = EmulatorOptions::new(dir);
         options.alpn_port = alpn_port;
         options.mqtts_port = Some(0);
+        options.https_port = Some(0);
         let emulator = runtime.block_on(Emulator::start(options))?;
         Ok(InProcessEmulator { emulator: Some(emulator), runtime })
     }
@@ -108,6 +109,8 @@ impl EmulatorProcess {
             "--alpn-port",
             "0",
             "--mqtts-port",
+            "0",
+            "--https-port",
             "0",
         ]);
         let mut proc = Proc::spawn("iot443 emulator", command);

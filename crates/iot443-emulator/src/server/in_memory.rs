@@ -107,7 +107,7 @@ impl InMemoryEmulator {
         let mut connections = self.connections.lock().unwrap_or_else(PoisonError::into_inner);
         // Forget the tasks that have ended, so that a long test does not accumulate them.
         while connections.try_join_next().is_some() {}
-        connections.spawn(serve_mqtt(stream, "in-memory", peer, shared));
+        connections.spawn(serve_mqtt(stream, "in-memory", peer, shared, None));
     }
 
     /// Every connection closed so far, in order: closed by the broker (keep-alive, a rule, a
