@@ -104,6 +104,11 @@ pub struct EmulatorProcess {
 impl EmulatorProcess {
     /// Starts the emulator with its PKI in `dir` and waits for both `listening` lines.
     pub fn start(dir: &Path) -> EmulatorProcess {
+        EmulatorProcess::start_with(dir, &[])
+    }
+
+    /// Like [`EmulatorProcess::start`] with extra flags (`--missing-alpn alert`, …).
+    pub fn start_with(dir: &Path, flags: &[&str]) -> EmulatorProcess {
         let mut command = crate::iot443_command();
         command.arg("emulator").arg("--dir").arg(dir).args([
             "--alpn-port",
@@ -113,10 +118,16 @@ impl EmulatorProcess {
             "--https-port",
             "0",
         ]);
+        command.args(flags);
         let mut proc = Proc::spawn("iot443 emulator", command);
         let alpn_addr = listening_addr(&mut proc, "mqtt-alpn");
         let mqtts_addr = listening_addr(&mut proc, "mqtts");
         EmulatorProcess { proc, dir: dir.to_owned(), alpn_addr, mqtts_addr }
+    }
+
+    /// Waits for the emulator's log line that contains `text`, and returns it.
+    pub fn wait_log(&mut self, text: &str) -> String {
+        self.proc.wait_stderr(crate::TIMEOUT, |line| line.contains(text))
     }
 
     /// Waits for the log line of a refused handshake whose reason is `kind` (the stable name of
