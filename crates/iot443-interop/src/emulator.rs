@@ -55,6 +55,16 @@ impl InProcessEmulator {
         &self.emulator().pki
     }
 
+    /// The AWS access key the emulator's WebSocket road accepts, and its region.
+    pub fn aws_credentials(&self) -> (&iot443_emulator::sigv4::AwsCredentials, &str) {
+        (self.emulator().aws_credentials(), self.emulator().region())
+    }
+
+    /// The port of the HTTPS publish listener.
+    pub fn https_port(&self) -> u16 {
+        self.emulator().https_addr.expect("an HTTPS listener").port()
+    }
+
     /// The PKI folder.
     pub fn dir(&self) -> &Path {
         &self.pki().dir
