@@ -10,7 +10,6 @@ use iot443_emulator::broker::Policy;
 use iot443_emulator::sigv4::{AwsCredentials, SERVICE_IOT_DEVICE_GATEWAY, amz_date, presign};
 use iot443_emulator::tls::MissingAlpn;
 use roads::{Mqtt, Roads, WAIT, assert_closed, read_response};
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -369,25 +368,6 @@ async fn the_policy_applies_to_sigv4_connections_through_its_wildcard_statement(
         }
         other => panic!("expected CONNACK 5, got {other:?}"),
     }
-}
-
-#[tokio::test]
-async fn the_connection_closes_at_its_maximum_duration() {
-    let roads =
-        Roads::start(|options| options.websocket_max_duration = Duration::from_millis(300)).await;
-    let query =
-        signed_query(roads.emulator.aws_credentials(), roads.emulator.region(), "localhost", 0);
-    let tls = roads.tls(roads.emulator.alpn_addr, &[], false).await;
-    let (ws, _) = upgrade(tls, "localhost", &query, "mqtt").await.unwrap();
-    let mut ws = ClientBytes { ws, pending: Vec::new() };
-    mqtt_over(
-        &mut ws,
-        &iot443_proto::codec::Packet::Connect(iot443_proto::codec::Connect::new("short")),
-    )
-    .await;
-    assert!(matches!(recv_packet(&mut ws).await, Some(iot443_proto::codec::Packet::ConnAck(_))));
-    // Nothing is sent: the server ends the connection by itself (waited for, not slept).
-    assert_eq!(recv_packet(&mut ws).await, None);
 }
 
 #[tokio::test]

@@ -110,7 +110,7 @@ async fn one_request<S: AsyncRead + Unpin>(
     };
     let answer = answer(&head, body, identity, shared);
     if answer.status != 200 {
-        tracing::info!(%peer, status = answer.status, method = %head.method,
+        tracing::info!(%peer, status = answer.status, method = %crate::peer_text::peer_text(&head.method),
             path = ?crate::peer_text::peer_text(head.path()), "HTTPS publish refused");
     }
     Some(Outcome { answer, keep_alive })

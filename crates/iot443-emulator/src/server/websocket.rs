@@ -30,7 +30,6 @@ use crate::broker::PeerIdentity;
 use crate::sigv4::{SignedRequest, VerifyRules, verify_presigned};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, Stream};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -53,9 +52,10 @@ pub const SIGV4_IDENTITY_PREFIX: &str = "sigv4:";
 
 /// Serves HTTP on `stream` until an upgrade succeeds (then MQTT until the end) or the client
 /// goes.
-pub(super) async fn serve<S>(mut stream: S, peer: SocketAddr, shared: Arc<Shared>)
+pub(super) async fn serve<S, P>(mut stream: S, peer: P, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
+    P: std::fmt::Display + Copy,
 {
     let mut buf = BytesMut::new();
     loop {
@@ -94,6 +94,8 @@ where
                 return;
             }
             Err((answer, why)) => {
+                // The reason may quote what the client sent: bounded in the log.
+                let why = crate::peer_text::peer_text(&why);
                 tracing::warn!(%peer, status = answer.status, "WebSocket upgrade refused: {why}");
                 if answer.write(&mut stream, keep_alive).await.is_err() || !keep_alive {
                     return;
