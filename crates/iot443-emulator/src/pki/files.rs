@@ -96,8 +96,9 @@ pub(super) fn initial_config(port: u16) -> String {
          # the device \"device\", pointing at the emulator. Paths are relative to this file.\n\
          endpoint    = \"localhost\"\n\
          port        = {port}\n\
-         # The emulator's MQTT listener requires ALPN x-amzn-mqtt-ca on any port, as IoT Core\n\
-         # does on 443 (where the client offers it by itself).\n\
+         # On the emulator's 443-style listener, whatever its port number, MQTT with the device\n\
+         # certificate needs ALPN x-amzn-mqtt-ca, as IoT Core on 443 (where clients offer it by\n\
+         # themselves); without ALPN that listener serves MQTT over WebSocket (SigV4).\n\
          alpn        = \"x-amzn-mqtt-ca\"\n\
          client_id   = \"device\"\n\
          thing_name  = \"device\"\n\
