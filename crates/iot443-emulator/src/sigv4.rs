@@ -508,6 +508,26 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_query_is_refused_without_panicking(query in "\\PC{0,300}", host in "\\PC{0,40}") {
+            let credentials = AwsCredentials {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: "secret".into(),
+            };
+            let headers = [("host", host.as_str())];
+            let request = SignedRequest { method: "GET", path: "/mqtt", query: &query, headers: &headers };
+            let rules = VerifyRules { region: "us-east-1", services: &["iotdevicegateway"], window: DEFAULT_DATE_WINDOW };
+            proptest::prop_assert!(verify_presigned(&request, &rules, &credentials, 0).is_err());
+        }
+
+        #[test]
+        fn percent_decoding_inverts_encoding(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128)) {
+            let encoded = uri_encode(&bytes, true);
+            proptest::prop_assert_eq!(percent_decode(&encoded), Some(bytes));
+        }
+    }
+
     #[test]
     fn amz_date_round_trips() {
         let unix = parse_amz_date("20150830T123600Z").unwrap_or_default();

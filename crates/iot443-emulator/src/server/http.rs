@@ -249,6 +249,35 @@ pub(super) fn request_id() -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_to_a_head_within_them_or_an_error(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+        ) {
+            if let Ok(Some((head, used))) = parse_head(&bytes) {
+                proptest::prop_assert!(used <= bytes.len());
+                proptest::prop_assert!(head.headers.len() <= MAX_HEADERS);
+                let _ = (head.keep_alive(), head.body_length(), head.path(), head.query());
+            }
+        }
+
+        #[test]
+        fn a_valid_head_with_any_extra_bytes_keeps_them(
+            target in "/[a-z0-9%/?=&]{0,40}",
+            extra in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let mut bytes = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes();
+            let head_len = bytes.len();
+            bytes.extend_from_slice(&extra);
+            let parsed = parse_head(&bytes);
+            let Ok(Some((head, used))) = parsed else {
+                return Err(proptest::test_runner::TestCaseError::fail("not parsed"));
+            };
+            proptest::prop_assert_eq!(used, head_len);
+            proptest::prop_assert_eq!(head.target, target);
+        }
+    }
+
     #[test]
     fn request_ids_are_uuid_v4() {
         let id = request_id();
