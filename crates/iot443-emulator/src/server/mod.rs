@@ -156,6 +156,9 @@ pub enum ServerError {
     /// The TLS configuration could not be built.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// The task creating or loading the PKI ended without an answer (it panicked).
+    #[error("creating or loading the PKI failed unexpectedly: {0}; run the emulator again")]
+    PkiTask(String),
 }
 
 /// One bound listener and the TLS rules it applies.
@@ -308,7 +311,7 @@ impl Emulator {
         // Key generation and file writes: off the async threads.
         let pki = tokio::task::spawn_blocking(move || Pki::load_or_create(&dir, &pki_options))
             .await
-            .map_err(|error| ServerError::Tls(format!("the PKI task failed: {error}")))??;
+            .map_err(|error| ServerError::PkiTask(error.to_string()))??;
 
         let alpn_kind = ListenerKind::Alpn { on_missing: options.missing_alpn };
         let mut listeners = vec![Listener {
