@@ -50,13 +50,20 @@ pub async fn run(args: EmulatorArgs) -> Result<(), Failure> {
         options.broker.policy = Some(policy);
     }
     let emulator = Emulator::start(options).await?;
-    // Tests and `demo` wait for exactly these lines.
-    println!("iot443-emulator listening mqtt-alpn {}", emulator.alpn_addr);
+    // Tests and `demo` wait for exactly these lines. One write for all of them: a reader that
+    // stops after the line it wanted (and closes the pipe) gets them all at once, and a closed
+    // stdout is no reason to stop serving.
+    let mut listening = format!("iot443-emulator listening mqtt-alpn {}\n", emulator.alpn_addr);
     if let Some(addr) = emulator.mqtts_addr {
-        println!("iot443-emulator listening mqtts {addr}");
+        listening.push_str(&format!("iot443-emulator listening mqtts {addr}\n"));
     }
     if let Some(addr) = emulator.https_addr {
-        println!("iot443-emulator listening https {addr}");
+        listening.push_str(&format!("iot443-emulator listening https {addr}\n"));
+    }
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(listening.as_bytes()).and_then(|()| stdout.flush());
     }
     eprintln!("client configuration: {}", emulator.pki.config_path().display());
     eprintln!(
