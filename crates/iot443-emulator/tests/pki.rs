@@ -353,6 +353,7 @@ fn aws_credentials_are_created_private_and_reused_and_the_region_is_written() {
     assert_eq!(mode(dir.path(), "aws-credentials"), 0o600);
     assert_eq!(pki.region(), "us-east-1");
     assert!(read(dir.path(), "iot443.toml").contains("region      = \"us-east-1\"\n"));
+    assert!(read(dir.path(), "iot443.toml").contains("aws_credentials = \"aws-credentials\"\n"));
 
     // Later starts load the same key; another region replaces the line and keeps the rest.
     let config = read(dir.path(), "iot443.toml") + "# mine\n";

@@ -126,6 +126,16 @@ pub(super) fn config_with_region(config: &str, region: &str) -> String {
     set_top_level(config, "region", &format!("region      = {}", toml_string(region)))
 }
 
+/// Returns `config` with a top-level `aws_credentials = "aws-credentials"` line (the
+/// emulator's credentials file, relative to the configuration) when it has no such line; one
+/// that is there, maybe pointing elsewhere, is kept.
+pub(super) fn config_with_credentials(config: &str, file: &str) -> String {
+    if config.lines().any(|line| is_key_line(line.trim_start(), "aws_credentials")) {
+        return config.to_owned();
+    }
+    set_top_level(config, "aws_credentials", &format!("aws_credentials = {}", toml_string(file)))
+}
+
 /// A TOML basic string.
 fn toml_string(text: &str) -> String {
     let mut out = String::from("\"");
@@ -220,6 +230,15 @@ mod tests {
             "port = 1\nregion      = \"eu-west-1\"\n"
         );
         assert_eq!(config_with_region("[t]\n", "a\"b"), "region = \"a\\\"b\"\n[t]\n");
+    }
+
+    #[test]
+    fn credentials_line_is_added_once_and_never_replaced() {
+        let added = config_with_credentials("port = 1\n", "aws-credentials");
+        assert_eq!(added, "port = 1\naws_credentials = \"aws-credentials\"\n");
+        assert_eq!(config_with_credentials(&added, "aws-credentials"), added);
+        let mine = "aws_credentials = \"/elsewhere\"\n";
+        assert_eq!(config_with_credentials(mine, "aws-credentials"), mine);
     }
 
     #[test]

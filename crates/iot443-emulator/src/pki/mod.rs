@@ -10,7 +10,7 @@
 //! | `server.crt`, `server.key` | the server certificate: `localhost`, `127.0.0.1`, `::1` and the extra host names | 0644, 0600 |
 //! | `device.crt`, `device.key` | the default device (CN `device`, client authentication) | 0644, 0600 |
 //! | `NAME.crt`, `NAME.key` | devices added by [`Pki::issue_device`] | 0644, 0600 |
-//! | `iot443.toml` | a client configuration for the default device, pointing at the emulator, with the emulator's `region` | 0644 |
+//! | `iot443.toml` | a client configuration for the default device, pointing at the emulator, with the emulator's `region` and `aws_credentials = "aws-credentials"` | 0644 |
 //! | `aws-credentials` | an AWS access key for SigV4 (shared credentials file, profile `default`), random at first start | 0600 |
 //!
 //! On later starts the CA is reused as it is. The server certificate is issued again when the
@@ -350,6 +350,7 @@ impl Pki {
         if !path.exists() {
             let config = files::initial_config(port.unwrap_or(DEFAULT_CONFIG_PORT));
             let config = files::config_with_region(&config, &self.region);
+            let config = files::config_with_credentials(&config, CREDENTIALS_FILE);
             return files::write_atomic(&path, config.as_bytes(), Access::Public);
         }
         let current = files::read_text(&path)?;
@@ -358,6 +359,7 @@ impl Pki {
             None => current.clone(),
         };
         let updated = files::config_with_region(&updated, &self.region);
+        let updated = files::config_with_credentials(&updated, CREDENTIALS_FILE);
         if updated != current {
             files::write_atomic(&path, updated.as_bytes(), Access::Public)?;
         }
