@@ -345,11 +345,15 @@ impl From<TransportArg> for iot443::config::Transport {
     }
 }
 
-/// What the ALPN listener does with a client that offers no ALPN or another one.
+/// What the ALPN listener does with a client that offers neither x-amzn-mqtt-ca nor
+/// x-amzn-http-ca.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum MissingAlpnArg {
-    /// Fail the TLS handshake with the no_application_protocol alert.
+    /// As IoT Core: no ALPN or http/1.1 reaches the HTTP server of the WebSocket road (SigV4,
+    /// no client certificate); only other protocols get the no_application_protocol alert.
     #[default]
+    Http,
+    /// Fail the TLS handshake with the no_application_protocol alert (reported from the field).
     Alert,
     /// Complete TLS, then never answer CONNECT (also reported from the field).
     NoConnack,
@@ -378,21 +382,29 @@ pub struct EmulatorArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub bind: IpAddr,
-    /// Port of the listener that behaves as IoT Core's port 443 (ALPN x-amzn-mqtt-ca required).
-    /// 0 picks a free port.
+    /// Port of the listener that behaves as IoT Core's port 443: ALPN x-amzn-mqtt-ca for MQTT,
+    /// x-amzn-http-ca for HTTPS publish (both with the device certificate), none or http/1.1
+    /// for MQTT over WebSocket signed with SigV4. 0 picks a free port.
     #[arg(long, value_name = "PORT", default_value_t = 443)]
     pub alpn_port: u16,
     /// Port of the MQTTS listener (no ALPN needed). 0 picks a free port.
     #[arg(long, value_name = "PORT", default_value_t = 8883)]
     pub mqtts_port: u16,
+    /// Port of the HTTPS publish listener (IoT Core's 8443: device certificate, no ALPN). 0
+    /// picks a free port.
+    #[arg(long, value_name = "PORT", default_value_t = 8443)]
+    pub https_port: u16,
+    /// The emulator's AWS region: SigV4 signatures must name it; written into iot443.toml.
+    #[arg(long, value_name = "REGION", default_value = "us-east-1")]
+    pub region: String,
     /// Extra host name for the server certificate (repeatable).
     #[arg(long = "hostname", value_name = "NAME")]
     pub hostnames: Vec<String>,
     /// Key type of the device identity created on first start.
     #[arg(long, value_enum, default_value = "ec")]
     pub device_key: DeviceKeyArg,
-    /// What the ALPN listener does without ALPN x-amzn-mqtt-ca.
-    #[arg(long, value_enum, default_value = "alert")]
+    /// What the ALPN listener does without ALPN x-amzn-mqtt-ca or x-amzn-http-ca.
+    #[arg(long, value_enum, default_value = "http")]
     pub missing_alpn: MissingAlpnArg,
     /// Refuse a missing SNI, or one that is not a name of the server certificate.
     #[arg(long, action = ArgAction::SetTrue)]

@@ -40,7 +40,7 @@ fn rss_kib(pid: u32) -> u64 {
 async fn thousand_tls_connections_held_for_a_minute_with_keep_alive() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_iot443"))
-        .args(["emulator", "--alpn-port", "0", "--mqtts-port", "0", "--dir"])
+        .args(["emulator", "--alpn-port", "0", "--mqtts-port", "0", "--https-port", "0", "--dir"])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -45,6 +45,7 @@ async fn start_emulator() -> Result<Emulator, Failure> {
     println!("iot443 demo: starting the local IoT Core endpoint (PKI in {})", dir.display());
     let mut options = EmulatorOptions::new(dir);
     options.mqtts_port = None;
+    options.https_port = None;
     match Emulator::start(options.clone()).await {
         Ok(emulator) => Ok(emulator),
         Err(ServerError::Bind { source, .. }) => {

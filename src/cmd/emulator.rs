@@ -29,9 +29,12 @@ pub async fn run(args: EmulatorArgs) -> Result<(), Failure> {
     options.bind = args.bind;
     options.alpn_port = args.alpn_port;
     options.mqtts_port = Some(args.mqtts_port);
+    options.https_port = Some(args.https_port);
+    options.region = args.region.clone();
     options.hostnames = args.hostnames.clone();
     options.strict_sni = args.strict_sni;
     options.missing_alpn = match args.missing_alpn {
+        MissingAlpnArg::Http => MissingAlpn::Http,
         MissingAlpnArg::Alert => MissingAlpn::Alert,
         MissingAlpnArg::NoConnack => MissingAlpn::NoConnAck,
     };
@@ -47,12 +50,27 @@ pub async fn run(args: EmulatorArgs) -> Result<(), Failure> {
         options.broker.policy = Some(policy);
     }
     let emulator = Emulator::start(options).await?;
-    // Tests and `demo` wait for exactly these lines.
-    println!("iot443-emulator listening mqtt-alpn {}", emulator.alpn_addr);
+    // Tests and `demo` wait for exactly these lines. One write for all of them: a reader that
+    // stops after the line it wanted (and closes the pipe) gets them all at once, and a closed
+    // stdout is no reason to stop serving.
+    let mut listening = format!("iot443-emulator listening mqtt-alpn {}\n", emulator.alpn_addr);
     if let Some(addr) = emulator.mqtts_addr {
-        println!("iot443-emulator listening mqtts {addr}");
+        listening.push_str(&format!("iot443-emulator listening mqtts {addr}\n"));
+    }
+    if let Some(addr) = emulator.https_addr {
+        listening.push_str(&format!("iot443-emulator listening https {addr}\n"));
+    }
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(listening.as_bytes()).and_then(|()| stdout.flush());
     }
     eprintln!("client configuration: {}", emulator.pki.config_path().display());
+    eprintln!(
+        "SigV4 credentials (region {}): {}",
+        emulator.region(),
+        emulator.pki.credentials_path().display()
+    );
     wait_for_signal().await;
     emulator.stop().await;
     Ok(())

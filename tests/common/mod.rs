@@ -64,7 +64,7 @@ pub fn wait_for_line<T>(
 /// `iot443 emulator` on free ports with its folder in `dir`; returns it and its ALPN port.
 pub fn start_emulator(dir: &Path) -> (Running, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_iot443"))
-        .args(["emulator", "--alpn-port", "0", "--mqtts-port", "0", "--dir"])
+        .args(["emulator", "--alpn-port", "0", "--mqtts-port", "0", "--https-port", "0", "--dir"])
         .arg(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -10,9 +10,10 @@
 //! | module | concern |
 //! |---|---|
 //! | [`pki`] | a test certificate authority, a server certificate and device identities, generated at first start (rcgen) and reused afterwards |
-//! | [`tls`] | the TLS listeners' rules: client certificate required, ALPN `x-amzn-mqtt-ca` required on the port-443-style listener, optional strict SNI |
+//! | [`tls`] | the TLS listeners' rules: the port-443-style listener's routing on ALPN (MQTT, HTTPS publish, the WebSocket road), client certificates, optional strict SNI |
+//! | [`sigv4`] | SigV4 verification of the presigned WebSocket upgrade `GET /mqtt?X-Amz-…` |
 //! | [`broker`] | a sans-IO MQTT 3.1.1 broker core with IoT Core's rules and quotas |
-//! | [`server`] | the tokio shell: listeners, one task per connection, the broker's timers; [`Emulator`](server::Emulator) in-process, [`InMemoryEmulator`](server::InMemoryEmulator) for tests |
+//! | [`server`] | the tokio shell: listeners, one task per connection (MQTT, MQTT over WebSocket, HTTPS publish), the broker's timers; [`Emulator`](server::Emulator) in-process, [`InMemoryEmulator`](server::InMemoryEmulator) for tests |
 //!
 //! Every module but [`broker`] needs the `server` feature (on by default).
 #![forbid(unsafe_code)]
@@ -23,5 +24,7 @@ mod peer_text;
 pub mod pki;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod sigv4;
 #[cfg(feature = "server")]
 pub mod tls;

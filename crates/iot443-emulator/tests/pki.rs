@@ -335,3 +335,45 @@ fn invalid_extra_hostname_is_refused() {
     let err = Pki::load_or_create(dir.path(), &options).unwrap_err();
     assert!(matches!(err, PkiError::InvalidHostname { .. }), "{err}");
 }
+
+#[test]
+fn aws_credentials_are_created_private_and_reused_and_the_region_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::load_or_create(dir.path(), &PkiOptions::default()).unwrap();
+    let credentials = pki.aws_credentials().clone();
+    assert_eq!(credentials.access_key_id.len(), 20);
+    assert!(credentials.access_key_id.starts_with("AKIA"));
+    assert_eq!(credentials.secret_access_key.len(), 40);
+    assert!(!format!("{credentials:?}").contains(&credentials.secret_access_key));
+    let text = read(dir.path(), "aws-credentials");
+    assert!(text.contains("[default]\n"), "{text}");
+    assert!(text.contains(&format!("aws_access_key_id = {}\n", credentials.access_key_id)));
+    assert!(text.contains(&format!("aws_secret_access_key = {}\n", credentials.secret_access_key)));
+    #[cfg(unix)]
+    assert_eq!(mode(dir.path(), "aws-credentials"), 0o600);
+    assert_eq!(pki.region(), "us-east-1");
+    assert!(read(dir.path(), "iot443.toml").contains("region      = \"us-east-1\"\n"));
+    assert!(read(dir.path(), "iot443.toml").contains("aws_credentials = \"aws-credentials\"\n"));
+
+    // Later starts load the same key; another region replaces the line and keeps the rest.
+    let config = read(dir.path(), "iot443.toml") + "# mine\n";
+    fs::write(dir.path().join("iot443.toml"), &config).unwrap();
+    let options = PkiOptions { region: Some("eu-central-1".into()), ..PkiOptions::default() };
+    let again = Pki::load_or_create(dir.path(), &options).unwrap();
+    assert_eq!(again.aws_credentials(), &credentials);
+    assert_eq!(again.region(), "eu-central-1");
+    let config = read(dir.path(), "iot443.toml");
+    assert!(config.contains("region      = \"eu-central-1\"\n") && config.contains("# mine\n"));
+    assert_eq!(config.matches("region").count(), 1, "{config}");
+}
+
+#[test]
+fn a_broken_credentials_file_is_named_without_its_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("aws-credentials"), "[default]\naws_secret_access_key = TOPSECRET\n")
+        .unwrap();
+    let error = Pki::load_or_create(dir.path(), &PkiOptions::default()).unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, PkiError::Invalid { .. }), "{text}");
+    assert!(text.contains("aws-credentials") && !text.contains("TOPSECRET"), "{text}");
+}

@@ -18,6 +18,7 @@ fn options(dir: &std::path::Path) -> EmulatorOptions {
     let mut options = EmulatorOptions::new(dir);
     options.alpn_port = 0;
     options.mqtts_port = None;
+    options.https_port = None;
     options
 }
 

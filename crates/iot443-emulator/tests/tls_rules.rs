@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iot443_emulator::pki::{DeviceKeyKind, Pki, PkiOptions};
-use iot443_emulator::tls::{Accepted, HandshakeRefusal, ListenerKind, MissingAlpn, TlsAcceptor};
+use iot443_emulator::tls::{
+    Accepted, HandshakeRefusal, ListenerKind, MissingAlpn, Road, TlsAcceptor,
+};
 use rustls::client::Resumption;
 use rustls::version::{TLS12, TLS13};
 use rustls::{
@@ -167,13 +169,13 @@ async fn alpn_x_amzn_mqtt_ca_with_device_certificate_is_accepted() {
         connect(acceptor(&f.pki, ALERT_443, false), ClientSpec::device(&f.pki).config()).await;
     let mut accepted = out.server.unwrap();
     let mut client = out.client.unwrap();
-    assert!(!accepted.silent);
+    assert_eq!(accepted.road, Road::Mqtt);
     assert_eq!(accepted.peer.alpn.as_deref(), Some(MQTT_CA));
     assert_eq!(client.get_ref().1.alpn_protocol(), Some(MQTT_CA.as_bytes()));
     assert_eq!(accepted.peer.common_name.as_deref(), Some("device"));
     assert_eq!(
         accepted.peer.certificate_sha256,
-        f.pki.device("device").unwrap().certificate_sha256
+        Some(f.pki.device("device").unwrap().certificate_sha256)
     );
     assert_eq!(accepted.peer.sni.as_deref(), Some("localhost"));
     assert_eq!(accepted.peer.address, out.client_addr);
@@ -222,11 +224,12 @@ async fn alpn_mqtt_only_is_refused_as_wrong_alpn_with_the_alert() {
 #[tokio::test]
 async fn no_connack_mode_completes_the_handshake_and_marks_the_connection_silent() {
     let f = fixture();
-    for alpn in [vec![], vec!["mqtt"], vec!["http/1.1", "x-amzn-http-ca"]] {
+    // (x-amzn-http-ca is not among the lists: it reaches HTTPS publish in every mode.)
+    for alpn in [vec![], vec!["mqtt"], vec!["http/1.1", "h2"]] {
         let spec = ClientSpec { alpn: alpn.clone(), ..ClientSpec::device(&f.pki) };
         let out = connect(acceptor(&f.pki, SILENT_443, false), spec.config()).await;
         let mut accepted = out.server.unwrap();
-        assert!(accepted.silent, "ALPN {alpn:?}");
+        assert_eq!(accepted.road, Road::Silent, "ALPN {alpn:?}");
         assert_eq!(accepted.peer.alpn, None);
         let mut client = out.client.unwrap();
         assert_eq!(client.get_ref().1.alpn_protocol(), None);
@@ -236,7 +239,7 @@ async fn no_connack_mode_completes_the_handshake_and_marks_the_connection_silent
     let out =
         connect(acceptor(&f.pki, SILENT_443, false), ClientSpec::device(&f.pki).config()).await;
     let accepted = out.server.unwrap();
-    assert!(!accepted.silent);
+    assert_eq!(accepted.road, Road::Mqtt);
     assert_eq!(accepted.peer.alpn.as_deref(), Some(MQTT_CA));
 }
 
@@ -304,7 +307,7 @@ async fn mqtts_listener_needs_no_alpn() {
         let spec = ClientSpec { alpn, ..ClientSpec::device(&f.pki) };
         let out = connect(acceptor(&f.pki, ListenerKind::Mqtts, false), spec.config()).await;
         let mut accepted = out.server.unwrap();
-        assert!(!accepted.silent);
+        assert_eq!(accepted.road, Road::Mqtt);
         assert_eq!(accepted.peer.alpn, None);
         assert_eq!(accepted.peer.common_name.as_deref(), Some("device"));
         exchange(&mut accepted, &mut out.client.unwrap()).await;
@@ -505,4 +508,92 @@ async fn openssl_reports_the_no_application_protocol_alert() {
     assert!(text.contains("tlsv1 alert no application protocol"), "{text}");
     let refusal = timeout(WAIT, server).await.unwrap().unwrap().unwrap_err();
     assert!(matches!(refusal, HandshakeRefusal::MissingAlpn { .. }), "{refusal}");
+}
+
+const HTTP_443: ListenerKind = ListenerKind::Alpn { on_missing: MissingAlpn::Http };
+
+#[tokio::test]
+async fn default_mode_routes_no_alpn_and_http11_to_the_websocket_road_without_a_certificate() {
+    let f = fixture();
+    assert_eq!(MissingAlpn::default(), MissingAlpn::Http);
+    for (alpn, selected) in [(vec![], None), (vec!["h2", "http/1.1"], Some("http/1.1"))] {
+        let spec = ClientSpec { alpn: alpn.clone(), identity: None, ..ClientSpec::device(&f.pki) };
+        let out = connect(acceptor(&f.pki, HTTP_443, false), spec.config()).await;
+        let mut accepted = out.server.unwrap();
+        assert_eq!(accepted.road, Road::WebSocket, "ALPN {alpn:?}");
+        assert_eq!(accepted.peer.alpn.as_deref(), selected);
+        assert_eq!(accepted.peer.certificate_sha256, None);
+        let mut client = out.client.unwrap();
+        exchange(&mut accepted, &mut client).await;
+    }
+}
+
+#[tokio::test]
+async fn websocket_road_requests_no_certificate_and_ignores_one_offered() {
+    let f = fixture();
+    // rustls sends its certificate only when asked: a device configured with one connects
+    // without sending it.
+    let spec = ClientSpec { alpn: vec!["http/1.1"], ..ClientSpec::device(&f.pki) };
+    let out = connect(acceptor(&f.pki, HTTP_443, false), spec.config()).await;
+    let accepted = out.server.unwrap();
+    assert_eq!(accepted.road, Road::WebSocket);
+    assert_eq!(accepted.peer.common_name, None);
+}
+
+#[tokio::test]
+async fn x_amzn_http_ca_reaches_https_publish_with_a_required_certificate_in_every_mode() {
+    let f = fixture();
+    for kind in [HTTP_443, ALERT_443, SILENT_443] {
+        let spec = ClientSpec { alpn: vec!["x-amzn-http-ca"], ..ClientSpec::device(&f.pki) };
+        let out = connect(acceptor(&f.pki, kind, false), spec.config()).await;
+        let mut accepted = out.server.unwrap();
+        assert_eq!(accepted.road, Road::HttpsPublish, "{kind:?}");
+        assert_eq!(accepted.peer.alpn.as_deref(), Some("x-amzn-http-ca"));
+        assert_eq!(accepted.peer.common_name.as_deref(), Some("device"));
+        exchange(&mut accepted, &mut out.client.unwrap()).await;
+    }
+    let spec =
+        ClientSpec { alpn: vec!["x-amzn-http-ca"], identity: None, ..ClientSpec::device(&f.pki) };
+    let out = connect(acceptor(&f.pki, HTTP_443, false), spec.config()).await;
+    let refusal = out.server.unwrap_err();
+    assert!(matches!(refusal, HandshakeRefusal::NoClientCertificate { .. }), "{refusal}");
+}
+
+#[tokio::test]
+async fn mqtt_ca_wins_when_both_iot_protocols_are_offered() {
+    let f = fixture();
+    let spec = ClientSpec { alpn: vec!["x-amzn-http-ca", MQTT_CA], ..ClientSpec::device(&f.pki) };
+    let out = connect(acceptor(&f.pki, HTTP_443, false), spec.config()).await;
+    let accepted = out.server.unwrap();
+    assert_eq!(accepted.road, Road::Mqtt);
+    assert_eq!(accepted.peer.alpn.as_deref(), Some(MQTT_CA));
+}
+
+#[tokio::test]
+async fn default_mode_refuses_only_unknown_protocols_with_the_alert() {
+    let f = fixture();
+    for alpn in [vec!["h2"], vec!["mqtt"]] {
+        let spec = ClientSpec { alpn: alpn.clone(), ..ClientSpec::device(&f.pki) };
+        let out = connect(acceptor(&f.pki, HTTP_443, false), spec.config()).await;
+        let refusal = out.server.unwrap_err();
+        assert!(matches!(refusal, HandshakeRefusal::WrongAlpn { .. }), "{alpn:?}: {refusal}");
+        let error = out.client.unwrap_err();
+        assert_eq!(alert_of(&error), Some(AlertDescription::NoApplicationProtocol), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn https_listener_serves_publish_with_a_certificate_and_no_alpn() {
+    let f = fixture();
+    for alpn in [vec![], vec!["h2", "http/1.1"]] {
+        let spec = ClientSpec { alpn: alpn.clone(), ..ClientSpec::device(&f.pki) };
+        let out = connect(acceptor(&f.pki, ListenerKind::Https, false), spec.config()).await;
+        let accepted = out.server.unwrap();
+        assert_eq!(accepted.road, Road::HttpsPublish, "{alpn:?}");
+        assert_eq!(accepted.peer.alpn, None);
+        assert_eq!(accepted.peer.common_name.as_deref(), Some("device"));
+    }
+    let spec = ClientSpec { alpn: vec![], identity: None, ..ClientSpec::device(&f.pki) };
+    let out = connect(acceptor(&f.pki, ListenerKind::Https, false), spec.config()).await;
+    assert!(matches!(out.server.unwrap_err(), HandshakeRefusal::NoClientCertificate { .. }));
 }

@@ -41,6 +41,7 @@ impl InProcessEmulator {
         let mut options = EmulatorOptions::new(dir);
         options.alpn_port = alpn_port;
         options.mqtts_port = Some(0);
+        options.https_port = Some(0);
         let emulator = runtime.block_on(Emulator::start(options))?;
         Ok(InProcessEmulator { emulator: Some(emulator), runtime })
     }
@@ -52,6 +53,16 @@ impl InProcessEmulator {
     /// The PKI (`ca.pem`, `device.crt`, `device.key`, `iot443.toml` in its folder).
     pub fn pki(&self) -> &Pki {
         &self.emulator().pki
+    }
+
+    /// The AWS access key the emulator's WebSocket road accepts, and its region.
+    pub fn aws_credentials(&self) -> (&iot443_emulator::sigv4::AwsCredentials, &str) {
+        (self.emulator().aws_credentials(), self.emulator().region())
+    }
+
+    /// The port of the HTTPS publish listener.
+    pub fn https_port(&self) -> u16 {
+        self.emulator().https_addr.expect("an HTTPS listener").port()
     }
 
     /// The PKI folder.
@@ -103,17 +114,30 @@ pub struct EmulatorProcess {
 impl EmulatorProcess {
     /// Starts the emulator with its PKI in `dir` and waits for both `listening` lines.
     pub fn start(dir: &Path) -> EmulatorProcess {
+        EmulatorProcess::start_with(dir, &[])
+    }
+
+    /// Like [`EmulatorProcess::start`] with extra flags (`--missing-alpn alert`, …).
+    pub fn start_with(dir: &Path, flags: &[&str]) -> EmulatorProcess {
         let mut command = crate::iot443_command();
         command.arg("emulator").arg("--dir").arg(dir).args([
             "--alpn-port",
             "0",
             "--mqtts-port",
             "0",
+            "--https-port",
+            "0",
         ]);
+        command.args(flags);
         let mut proc = Proc::spawn("iot443 emulator", command);
         let alpn_addr = listening_addr(&mut proc, "mqtt-alpn");
         let mqtts_addr = listening_addr(&mut proc, "mqtts");
         EmulatorProcess { proc, dir: dir.to_owned(), alpn_addr, mqtts_addr }
+    }
+
+    /// Waits for the emulator's log line that contains `text`, and returns it.
+    pub fn wait_log(&mut self, text: &str) -> String {
+        self.proc.wait_stderr(crate::TIMEOUT, |line| line.contains(text))
     }
 
     /// Waits for the log line of a refused handshake whose reason is `kind` (the stable name of

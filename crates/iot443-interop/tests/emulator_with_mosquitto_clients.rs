@@ -143,12 +143,31 @@ fn device_identity(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 #[test]
 #[ignore = "needs mosquitto clients: run by .ci/interop"]
 fn mosquitto_without_alpn_is_refused_and_logged() {
+    // The field-reported alert mode; the default is the next test.
+    let dir = temp_dir();
+    let mut emulator = EmulatorProcess::start_with(dir.path(), &["--missing-alpn", "alert"]);
+    let (cert, key) = device_identity(dir.path());
+    let flags =
+        tls_flags(emulator.alpn_addr.port(), &dir.path().join("ca.pem"), Some((&cert, &key)), None);
+    assert_both_refused(&mut emulator, &flags, "missing_alpn", "the client offered no ALPN");
+}
+
+#[test]
+#[ignore = "needs mosquitto clients: run by .ci/interop"]
+fn mosquitto_without_alpn_reaches_the_http_server_and_fails_at_once() {
+    // By default, as IoT Core: no ALPN is the WebSocket road's HTTP server, which answers
+    // MQTT's CONNECT with HTTP 400 and closes.
     let dir = temp_dir();
     let mut emulator = EmulatorProcess::start(dir.path());
     let (cert, key) = device_identity(dir.path());
     let flags =
         tls_flags(emulator.alpn_addr.port(), &dir.path().join("ca.pem"), Some((&cert, &key)), None);
-    assert_both_refused(&mut emulator, &flags, "missing_alpn", "the client offered no ALPN");
+    let publish = mosquitto_pub(
+        flags.iter().cloned().chain(["-i", "http-pub", "-t", "t", "-m", "m"].map(OsString::from)),
+    );
+    assert!(!publish.status.success(), "mosquitto_pub was not refused: {publish:?}");
+    let line = emulator.wait_log("WebSocket road: not an HTTP/1.x request");
+    assert!(line.contains("answered 400"), "{line}");
 }
 
 #[test]

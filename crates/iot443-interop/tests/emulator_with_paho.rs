@@ -171,8 +171,9 @@ fn assert_refused_and_logged(
 #[test]
 #[ignore = "needs paho-mqtt in the peers' Python venv: run by .ci/interop"]
 fn paho_without_alpn_is_refused() {
+    // The field-reported alert mode; by default no ALPN is the WebSocket road (next test).
     let dir = temp_dir();
-    let mut emulator = EmulatorProcess::start(dir.path());
+    let mut emulator = EmulatorProcess::start_with(dir.path(), &["--missing-alpn", "alert"]);
     let outcome = run_paho(dir.path(), emulator.alpn_addr.port(), "none", "noalpn");
     let error = assert_refused_and_logged(
         &mut emulator,
@@ -186,6 +187,21 @@ fn paho_without_alpn_is_refused() {
         error.contains("NO APPLICATION PROTOCOL") || error.contains("NO_APPLICATION_PROTOCOL"),
         "{error}"
     );
+}
+
+#[test]
+#[ignore = "needs paho-mqtt in the peers' Python venv: run by .ci/interop"]
+fn paho_without_alpn_reaches_the_http_server_and_never_connects() {
+    // Each CONNECT is answered with HTTP 400 and a close; paho tries again until the script's
+    // time limit.
+    let dir = temp_dir();
+    let mut emulator = EmulatorProcess::start(dir.path());
+    let (ok, events, stderr) =
+        run_paho(dir.path(), emulator.alpn_addr.port(), "none", "noalpnhttp");
+    assert!(!ok, "paho was not refused: {events:?}\n{stderr}");
+    assert!(of_event(&events, "connected").is_empty(), "{events:?}");
+    let line = emulator.wait_log("WebSocket road: not an HTTP/1.x request");
+    assert!(line.contains("answered 400"), "{line}");
 }
 
 #[test]

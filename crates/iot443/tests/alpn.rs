@@ -45,7 +45,10 @@ async fn alpn_listener_accepts_a_client_offering_x_amzn_mqtt_ca() {
 
 #[tokio::test]
 async fn missing_alpn_fails_the_handshake_with_a_hint_naming_x_amzn_mqtt_ca() {
-    let emulator = TestEmulator::start().await;
+    // The field-reported mode; by default a client without ALPN reaches the HTTP server of the
+    // WebSocket road (next test).
+    let emulator =
+        TestEmulator::start_with(|options| options.missing_alpn = MissingAlpn::Alert).await;
     let mut config = emulator.config("alpn-missing");
     config.alpn = None;
     assert_ne!(config.port, 443, "on a port other than 443 no ALPN is offered by default");
@@ -63,6 +66,20 @@ async fn missing_alpn_fails_the_handshake_with_a_hint_naming_x_amzn_mqtt_ca() {
     assert!(message.starts_with(&format!("TLS handshake with localhost:{}", emulator.alpn_port())));
     assert!(message.contains("x-amzn-mqtt-ca"), "{message}");
     assert_eq!(error.kind(), ErrorKind::TlsOrAuth);
+}
+
+#[tokio::test]
+async fn missing_alpn_on_the_default_emulator_fails_at_once_not_by_timeout() {
+    // The default, as IoT Core: no ALPN reaches the HTTP server (WebSocket road), which answers
+    // the CONNECT with HTTP 400 and closes. The client fails at once, not at its timeout.
+    let emulator = TestEmulator::start().await;
+    let mut config = emulator.config("alpn-missing-http");
+    config.alpn = None;
+    config.connect_timeout = std::time::Duration::from_secs(30);
+
+    let error = within("connect", Client::connect(&config)).await.unwrap_err();
+    assert!(!matches!(error, ClientError::Timeout { .. }), "{error:?}");
+    assert!(error.to_string().contains(&format!("localhost:{}", emulator.alpn_port())), "{error}");
 }
 
 #[tokio::test]

@@ -61,7 +61,11 @@ async fn every_step_passes_against_the_emulator() {
 
 #[tokio::test]
 async fn no_alpn_on_the_alpn_listener_fails_at_tls_naming_x_amzn_mqtt_ca() {
-    let emulator = TestEmulator::start().await;
+    // The field-reported alert mode (the default serves the WebSocket road: next test).
+    let emulator = TestEmulator::start_with(|options| {
+        options.missing_alpn = iot443_emulator::tls::MissingAlpn::Alert;
+    })
+    .await;
     let mut config = emulator.config("doctor-no-alpn");
     config.alpn = None;
     assert_ne!(config.port, 443);
@@ -72,6 +76,21 @@ async fn no_alpn_on_the_alpn_listener_fails_at_tls_naming_x_amzn_mqtt_ca() {
     let tls = &report.steps[4];
     assert!(tls.detail.contains("no_application_protocol"), "{}", tls.detail);
     assert_eq!(report.steps.len(), 5, "nothing runs after tls: {report:#?}");
+}
+
+#[tokio::test]
+async fn no_alpn_on_the_default_alpn_listener_passes_tls_and_fails_at_mqtt_at_once() {
+    // As on IoT Core, no ALPN reaches the HTTP server of the WebSocket road: TLS completes
+    // without a client certificate, and MQTT's CONNECT gets an HTTP 400, not a hang.
+    let emulator = TestEmulator::start().await;
+    let mut config = emulator.config("doctor-no-alpn-http");
+    config.alpn = None;
+    config.connect_timeout = std::time::Duration::from_secs(30);
+
+    let report = within("diagnose", diagnose(&config)).await;
+    let mqtt = report.steps.iter().find(|s| s.name == "mqtt").expect("an mqtt step");
+    assert!(!mqtt.ok, "{report:#?}");
+    assert!(report.steps.iter().find(|s| s.name == "tls").is_some_and(|s| s.ok), "{report:#?}");
 }
 
 #[tokio::test]

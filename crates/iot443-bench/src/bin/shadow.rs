@@ -199,6 +199,7 @@ fn main() -> ExitCode {
     let mut options = EmulatorOptions::new(dir.path());
     options.alpn_port = 0;
     options.mqtts_port = None;
+    options.https_port = None;
     let emulator =
         emulator_runtime.block_on(Emulator::start(options)).expect("the emulator did not start");
     let config = Config::load(&emulator.pki.config_path()).expect("cannot read iot443.toml");

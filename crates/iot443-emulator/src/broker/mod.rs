@@ -26,6 +26,7 @@ mod config;
 mod connection;
 mod drops;
 mod handlers;
+mod http_publish;
 pub mod policy;
 pub mod quotas;
 mod routing;
@@ -39,6 +40,7 @@ pub use config::{
 pub use connection::MAX_PENDING_OUTPUT;
 pub use connection::{MAX_KEEP_ALIVE_SECS, MIN_KEEP_ALIVE_SECS, clamp_keep_alive};
 pub use handlers::{MAX_CLIENT_ID_BYTES, MAX_FILTERS_PER_SUBSCRIBE, MAX_SUBSCRIPTIONS};
+pub use http_publish::HttpPublishRefusal;
 pub use policy::{Policy, PolicyError};
 pub use sessions::MAX_INFLIGHT;
 pub use shadow::MAX_SHADOW_IN_FLIGHT;

@@ -45,6 +45,16 @@
 //!
 //! If the client id contains `+` or `#`, filters using `${iot:ClientId}` allow nothing for that
 //! connection: the substitution must not smuggle a wildcard into the policy.
+//!
+//! # Peers without a certificate common name
+//!
+//! A connection on the WebSocket road (SigV4, no client certificate) has no common name; its
+//! certificate id is `sigv4:<access key id>`
+//! (`server::SIGV4_IDENTITY_PREFIX`). Only statements with
+//! `"common_name": "*"` apply to it (a stand-in for IoT Core's IAM policies, which the emulator
+//! does not model). An HTTPS publish has a certificate but no client id: the policy sees the
+//! empty client id, which `"*"` and any `prefix*` pattern with an empty prefix match, and
+//! `${iot:ClientId}` becomes empty.
 
 use iot443_proto::topic::{MatchRule, TopicError, TopicFilter, TopicName};
 use serde::Deserialize;

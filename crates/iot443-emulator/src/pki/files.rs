@@ -96,8 +96,9 @@ pub(super) fn initial_config(port: u16) -> String {
          # the device \"device\", pointing at the emulator. Paths are relative to this file.\n\
          endpoint    = \"localhost\"\n\
          port        = {port}\n\
-         # The emulator's MQTT listener requires ALPN x-amzn-mqtt-ca on any port, as IoT Core\n\
-         # does on 443 (where the client offers it by itself).\n\
+         # On the emulator's 443-style listener, whatever its port number, MQTT with the device\n\
+         # certificate needs ALPN x-amzn-mqtt-ca, as IoT Core on 443 (where clients offer it by\n\
+         # themselves); without ALPN that listener serves MQTT over WebSocket (SigV4).\n\
          alpn        = \"x-amzn-mqtt-ca\"\n\
          client_id   = \"device\"\n\
          thing_name  = \"device\"\n\
@@ -110,30 +111,7 @@ pub(super) fn initial_config(port: u16) -> String {
 /// Returns `config` with its top-level `port = ...` line set to `port` (appended when there is
 /// none); the rest of the file, comments included, is kept as it is.
 pub(super) fn config_with_port(config: &str, port: u16) -> String {
-    let mut out = String::with_capacity(config.len() + 24);
-    let mut replaced = false;
-    let mut in_table = false;
-    for line in config.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            in_table = true;
-        }
-        if !replaced && !in_table && is_port_line(trimmed) {
-            out.push_str(&format!("port        = {port}\n"));
-            replaced = true;
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    if !replaced {
-        // Top-level keys must come before the first table: insert at the top in that case.
-        if in_table {
-            out = format!("port = {port}\n{out}");
-        } else {
-            out.push_str(&format!("port        = {port}\n"));
-        }
-    }
+    let mut out = set_top_level(config, "port", &format!("port        = {port}"));
     // Files written before the `alpn` line existed get it, so that they keep working on a
     // port other than 443.
     if !out.lines().any(|line| is_key_line(line.trim_start(), "alpn")) {
@@ -142,10 +120,73 @@ pub(super) fn config_with_port(config: &str, port: u16) -> String {
     out
 }
 
+/// Returns `config` with its top-level `region = "..."` line set to `region` (added when there
+/// is none); the rest of the file is kept as it is.
+pub(super) fn config_with_region(config: &str, region: &str) -> String {
+    set_top_level(config, "region", &format!("region      = {}", toml_string(region)))
+}
+
+/// Returns `config` with a top-level `aws_credentials = "aws-credentials"` line (the
+/// emulator's credentials file, relative to the configuration) when it has no such line; one
+/// that is there, maybe pointing elsewhere, is kept.
+pub(super) fn config_with_credentials(config: &str, file: &str) -> String {
+    if config.lines().any(|line| is_key_line(line.trim_start(), "aws_credentials")) {
+        return config.to_owned();
+    }
+    set_top_level(config, "aws_credentials", &format!("aws_credentials = {}", toml_string(file)))
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Replaces the first top-level line setting `key` by `line`, or adds `line` (at the end, or
+/// at the top when the file has tables: top-level keys must come before the first one).
+fn set_top_level(config: &str, key: &str, line: &str) -> String {
+    let mut out = String::with_capacity(config.len() + line.len() + 1);
+    let mut replaced = false;
+    let mut in_table = false;
+    for current in config.lines() {
+        let trimmed = current.trim_start();
+        if trimmed.starts_with('[') {
+            in_table = true;
+        }
+        if !replaced && !in_table && is_key_line(trimmed, key) {
+            out.push_str(line);
+            replaced = true;
+        } else {
+            out.push_str(current);
+        }
+        out.push('\n');
+    }
+    if !replaced {
+        if in_table {
+            let compact: String = line.split_whitespace().collect::<Vec<_>>().join(" ");
+            out = format!("{compact}\n{out}");
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 fn is_key_line(trimmed: &str, key: &str) -> bool {
     trimmed.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
 }
 
+#[cfg(test)]
 fn is_port_line(trimmed: &str) -> bool {
     is_key_line(trimmed, "port")
 }
@@ -180,6 +221,24 @@ mod tests {
         );
         let initial = initial_config(8443);
         assert_eq!(config_with_port(&initial, 8443), initial);
+    }
+
+    #[test]
+    fn region_line_is_set_or_added() {
+        assert_eq!(
+            config_with_region("port = 1\nregion = \"x\"\n", "eu-west-1"),
+            "port = 1\nregion      = \"eu-west-1\"\n"
+        );
+        assert_eq!(config_with_region("[t]\n", "a\"b"), "region = \"a\\\"b\"\n[t]\n");
+    }
+
+    #[test]
+    fn credentials_line_is_added_once_and_never_replaced() {
+        let added = config_with_credentials("port = 1\n", "aws-credentials");
+        assert_eq!(added, "port = 1\naws_credentials = \"aws-credentials\"\n");
+        assert_eq!(config_with_credentials(&added, "aws-credentials"), added);
+        let mine = "aws_credentials = \"/elsewhere\"\n";
+        assert_eq!(config_with_credentials(mine, "aws-credentials"), mine);
     }
 
     #[test]

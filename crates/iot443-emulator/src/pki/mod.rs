@@ -10,7 +10,8 @@
 //! | `server.crt`, `server.key` | the server certificate: `localhost`, `127.0.0.1`, `::1` and the extra host names | 0644, 0600 |
 //! | `device.crt`, `device.key` | the default device (CN `device`, client authentication) | 0644, 0600 |
 //! | `NAME.crt`, `NAME.key` | devices added by [`Pki::issue_device`] | 0644, 0600 |
-//! | `iot443.toml` | a client configuration for the default device, pointing at the emulator | 0644 |
+//! | `iot443.toml` | a client configuration for the default device, pointing at the emulator, with the emulator's `region` and `aws_credentials = "aws-credentials"` | 0644 |
+//! | `aws-credentials` | an AWS access key for SigV4 (shared credentials file, profile `default`), random at first start | 0600 |
 //!
 //! On later starts the CA is reused as it is. The server certificate is issued again when the
 //! host names changed, when it expired, or when it is missing or unusable; the default device
@@ -21,6 +22,7 @@
 //! Key generation is CPU-bound and RSA-2048 takes long in debug builds: async code calls these
 //! functions from `tokio::task::spawn_blocking`.
 
+mod credentials;
 mod error;
 mod files;
 mod issue;
@@ -38,6 +40,9 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
+use crate::sigv4::AwsCredentials;
+
+pub use credentials::{CREDENTIALS_FILE, DEFAULT_REGION};
 pub use error::PkiError;
 use files::Access;
 
@@ -85,6 +90,9 @@ pub struct PkiOptions {
     /// The port written into `iot443.toml` (443 for a new file when `None`; an existing file
     /// keeps its port when `None`).
     pub endpoint_port: Option<u16>,
+    /// The region written into `iot443.toml` (kept in step with the file on every start);
+    /// [`DEFAULT_REGION`] when `None`.
+    pub region: Option<String>,
 }
 
 /// A device identity issued by the CA.
@@ -116,6 +124,8 @@ pub struct Pki {
     server_names: Vec<String>,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: PrivateKeyDer<'static>,
+    aws_credentials: AwsCredentials,
+    region: String,
 }
 
 impl fmt::Debug for Pki {
@@ -143,6 +153,8 @@ impl Pki {
         })?;
 
         let (server_chain, server_key) = load_or_issue_server(dir, &ca, ca_created, &server_names)?;
+        let aws_credentials = credentials::load_or_create(dir)?;
+        let region = options.region.clone().unwrap_or_else(|| DEFAULT_REGION.to_owned());
         let pki = Pki {
             dir: dir.to_owned(),
             ca_cert_pem: ca.cert_pem.clone(),
@@ -151,6 +163,8 @@ impl Pki {
             server_names,
             server_chain,
             server_key,
+            aws_credentials,
+            region,
         };
 
         match pki.default_device_problem(ca_created, options.device_key) {
@@ -285,6 +299,21 @@ impl Pki {
         (self.dir.join(format!("{name}.crt")), self.dir.join(format!("{name}.key")))
     }
 
+    /// The AWS access key of `aws-credentials`, which the WebSocket listener accepts for SigV4.
+    pub fn aws_credentials(&self) -> &AwsCredentials {
+        &self.aws_credentials
+    }
+
+    /// The emulator's region, as written into `iot443.toml`.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The path of `aws-credentials`.
+    pub fn credentials_path(&self) -> PathBuf {
+        self.dir.join(CREDENTIALS_FILE)
+    }
+
     /// The path of `iot443.toml`.
     pub fn config_path(&self) -> PathBuf {
         self.dir.join(CONFIG_FILE)
@@ -320,11 +349,17 @@ impl Pki {
         let path = self.config_path();
         if !path.exists() {
             let config = files::initial_config(port.unwrap_or(DEFAULT_CONFIG_PORT));
+            let config = files::config_with_region(&config, &self.region);
+            let config = files::config_with_credentials(&config, CREDENTIALS_FILE);
             return files::write_atomic(&path, config.as_bytes(), Access::Public);
         }
-        let Some(port) = port else { return Ok(()) };
         let current = files::read_text(&path)?;
-        let updated = files::config_with_port(&current, port);
+        let updated = match port {
+            Some(port) => files::config_with_port(&current, port),
+            None => current.clone(),
+        };
+        let updated = files::config_with_region(&updated, &self.region);
+        let updated = files::config_with_credentials(&updated, CREDENTIALS_FILE);
         if updated != current {
             files::write_atomic(&path, updated.as_bytes(), Access::Public)?;
         }

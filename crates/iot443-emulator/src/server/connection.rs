@@ -1,10 +1,11 @@
-//! One task per connection: the TLS handshake (for TCP connections), then bytes in and out of
-//! the broker until the end.
+//! One task per connection: the TLS handshake (for TCP connections), then the road the
+//! handshake chose: bytes in and out of the broker until the end (MQTT, also inside a
+//! WebSocket), or HTTP requests (HTTPS publish).
 
 use super::shared::{Closing, ConnectionHandle, Shared};
 use crate::broker::{ConnectionId, PeerIdentity};
 use crate::peer_text::peer_text;
-use crate::tls::TlsAcceptor;
+use crate::tls::{Road, TlsAcceptor};
 use bytes::{Buf, BytesMut};
 use std::fmt;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ const READ_BUFFER: usize = 16 * 1024;
 /// How long the last bytes for a closing client, and the transport's shutdown, may take.
 const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 
-/// Serves one accepted TCP connection: TLS under the listener's rules, then MQTT.
+/// Serves one accepted TCP connection: TLS under the listener's rules, then its road.
 pub(super) async fn serve_tls(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -31,26 +32,32 @@ pub(super) async fn serve_tls(
         Err(_) => return,
     };
     let mut stream = accepted.stream;
-    if accepted.silent {
-        // The field-reported behaviour on 443 without ALPN: TLS completes, CONNACK never comes.
-        tracing::warn!(%peer, "TLS without ALPN x-amzn-mqtt-ca accepted silently; MQTT will get no answer");
-        discard_until_closed(&mut stream, &shared).await;
-        return;
-    }
-    let identity = PeerIdentity {
-        common_name: accepted.peer.common_name,
-        certificate_sha256: accepted.peer.certificate_sha256,
+    let identity = || PeerIdentity {
+        common_name: accepted.peer.common_name.clone(),
+        certificate_sha256: accepted.peer.certificate_sha256.clone().unwrap_or_default(),
     };
-    serve_mqtt(stream, peer, identity, shared).await;
+    match accepted.road {
+        Road::Silent => {
+            // The field-reported behaviour on 443 without ALPN: TLS completes, CONNACK never
+            // comes.
+            tracing::warn!(%peer, "TLS without ALPN x-amzn-mqtt-ca accepted silently; MQTT will get no answer");
+            discard_until_closed(&mut stream, &shared).await;
+        }
+        Road::WebSocket => super::websocket::serve(stream, peer, shared).await,
+        Road::HttpsPublish => super::https_publish::serve(stream, peer, identity(), shared).await,
+        // Road is non-exhaustive for other crates only; MQTT is the remaining road.
+        Road::Mqtt => serve_mqtt(stream, peer, identity(), shared, None).await,
+    }
 }
 
-/// Serves MQTT on `stream` for `identity` until the client or the broker closes it, or the
-/// emulator stops; `peer` names the other end in logs.
+/// Serves MQTT on `stream` for `identity` until the client or the broker closes it, the
+/// emulator stops, or `max_duration` (if any) has passed; `peer` names the other end in logs.
 pub(super) async fn serve_mqtt<S, P>(
     mut stream: S,
     peer: P,
     identity: PeerIdentity,
     shared: Arc<Shared>,
+    max_duration: Option<Duration>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
     P: fmt::Display,
@@ -59,7 +66,8 @@ pub(super) async fn serve_mqtt<S, P>(
     let Some((id, handle)) = shared.open(identity) else { return };
     let common_name = common_name.as_deref().map(peer_text);
     tracing::debug!(%peer, conn = %id, ?common_name, "MQTT connection opened");
-    let ended = pump(&mut stream, id, &handle, &shared).await;
+    let deadline = max_duration.map(|limit| tokio::time::Instant::now() + limit);
+    let ended = pump(&mut stream, id, &handle, &shared, deadline).await;
     let closing = match ended {
         Ended::Told(closing) => closing,
         Ended::Transport(detail) => {
@@ -100,12 +108,20 @@ async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
     id: ConnectionId,
     handle: &ConnectionHandle,
     shared: &Shared,
+    deadline: Option<tokio::time::Instant>,
 ) -> Ended {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut read_buf = BytesMut::with_capacity(READ_BUFFER);
     let mut write_buf = BytesMut::new();
     let stopped = shared.stopped();
     tokio::pin!(stopped);
+    let expired = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expired);
     loop {
         if let Some(closing) = handle.take_close() {
             // Flush what the broker still had for this client (a CONNACK refusal code, …).
@@ -122,6 +138,9 @@ async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
         }
         tokio::select! {
             () = &mut stopped => return Ended::Told(Closing::Stopping),
+            () = &mut expired => {
+                return Ended::Transport("the connection reached its maximum duration".into());
+            }
             () = handle.wake.notified() => {}
             read = reader.read_buf(&mut read_buf) => match read {
                 Ok(0) => return Ended::Transport("the client closed the connection".into()),

@@ -1,8 +1,8 @@
 //! The emulator's broker served over in-memory streams: no TLS, no sockets, tokio's clock.
 
-use super::STOP_LIMIT;
 use super::connection::serve_mqtt;
 use super::shared::{ClosedConnection, Shared, run_timers};
+use super::{STOP_LIMIT, WebRules};
 use crate::broker::{Broker, BrokerConfig, PeerIdentity};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
@@ -107,7 +107,27 @@ impl InMemoryEmulator {
         let mut connections = self.connections.lock().unwrap_or_else(PoisonError::into_inner);
         // Forget the tasks that have ended, so that a long test does not accumulate them.
         while connections.try_join_next().is_some() {}
-        connections.spawn(serve_mqtt(stream, "in-memory", peer, shared));
+        connections.spawn(serve_mqtt(stream, "in-memory", peer, shared, None));
+    }
+
+    /// Sets what [`InMemoryEmulator::serve_websocket`] verifies; without it every upgrade is
+    /// refused with 403. Set once: later calls change nothing.
+    pub fn set_web_rules(&self, rules: WebRules) {
+        self.shared.set_web(Arc::new(rules));
+    }
+
+    /// Serves the WebSocket road on `stream`, as the 443-style listener does for a client
+    /// without ALPN after TLS: the HTTP upgrade `GET /mqtt` verified with SigV4 against
+    /// [`InMemoryEmulator::set_web_rules`], then MQTT in binary frames until the end (at most
+    /// [`WebRules::websocket_max_duration`], on tokio's clock).
+    pub fn serve_websocket<S>(&self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let mut connections = self.connections.lock().unwrap_or_else(PoisonError::into_inner);
+        while connections.try_join_next().is_some() {}
+        connections.spawn(super::websocket::serve(stream, "in-memory", shared));
     }
 
     /// Every connection closed so far, in order: closed by the broker (keep-alive, a rule, a

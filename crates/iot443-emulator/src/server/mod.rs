@@ -11,16 +11,23 @@
 //! run in virtual time.
 
 mod connection;
+mod http;
+mod https_publish;
 mod in_memory;
 pub mod shadow_store;
 mod shared;
+mod websocket;
 
 pub use in_memory::{InMemoryEmulator, NO_CERTIFICATE_SHA256};
 pub use shadow_store::{ShadowStore, ShadowStoreError, cloud_request};
 pub use shared::ClosedConnection;
+pub use websocket::SIGV4_IDENTITY_PREFIX;
 
 use crate::broker::{Broker, BrokerConfig};
-use crate::pki::{Pki, PkiError, PkiOptions};
+use crate::pki::{DEFAULT_REGION, Pki, PkiError, PkiOptions};
+use crate::sigv4::{
+    AwsCredentials, DEFAULT_DATE_WINDOW, SERVICE_IOT_DATA, SERVICE_IOT_DEVICE_GATEWAY,
+};
 use crate::tls::{ListenerKind, MissingAlpn, TlsAcceptor};
 use iot443_proto::Instant;
 use iot443_proto::aws::shadow::ShadowId;
@@ -43,12 +50,25 @@ pub struct EmulatorOptions {
     pub dir: PathBuf,
     /// Address to listen on. Default 127.0.0.1.
     pub bind: IpAddr,
-    /// Port of the listener that behaves as IoT Core's port 443 (ALPN required). 0 = ephemeral.
+    /// Port of the listener that behaves as IoT Core's port 443 (routes on ALPN; see
+    /// [`crate::tls`]). 0 = ephemeral.
     pub alpn_port: u16,
     /// Port of the plain MQTTS listener (no ALPN needed), or `None` for no such listener.
     pub mqtts_port: Option<u16>,
-    /// What the ALPN listener does with a client that offers no or another ALPN.
+    /// Port of the HTTPS publish listener (IoT Core's 8443: client certificate, no ALPN), or
+    /// `None` for no such listener. Default 8443.
+    pub https_port: Option<u16>,
+    /// What the ALPN listener does with a client that offers neither `x-amzn-mqtt-ca` nor
+    /// `x-amzn-http-ca`. Default [`MissingAlpn::Http`]: the WebSocket road.
     pub missing_alpn: MissingAlpn,
+    /// The emulator's AWS region: SigV4 requests must be signed for it, and it is written into
+    /// `iot443.toml`. Default `us-east-1`.
+    pub region: String,
+    /// How far a SigV4 `X-Amz-Date` may be from the emulator's clock. Default 5 minutes.
+    pub sigv4_date_window: Duration,
+    /// How long a WebSocket (SigV4) connection may last before the emulator closes it. Default
+    /// 24 hours, as IoT Core.
+    pub websocket_max_duration: Duration,
     /// Refuse a missing SNI, or one that is not a name of the server certificate.
     pub strict_sni: bool,
     /// Extra names for the server certificate.
@@ -60,20 +80,59 @@ pub struct EmulatorOptions {
 }
 
 impl EmulatorOptions {
-    /// Defaults for `dir`: 127.0.0.1, ALPN listener on 443, MQTTS on 8883, handshake refused
-    /// without ALPN, lenient SNI.
+    /// Defaults for `dir`: 127.0.0.1, ALPN listener on 443 (WebSocket road without ALPN),
+    /// MQTTS on 8883, HTTPS on 8443, region `us-east-1`, lenient SNI.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         EmulatorOptions {
             dir: dir.into(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             alpn_port: 443,
             mqtts_port: Some(8883),
-            missing_alpn: MissingAlpn::Alert,
+            https_port: Some(8443),
+            missing_alpn: MissingAlpn::Http,
+            region: DEFAULT_REGION.to_owned(),
+            sigv4_date_window: DEFAULT_DATE_WINDOW,
+            websocket_max_duration: DEFAULT_WEBSOCKET_MAX_DURATION,
             strict_sni: false,
             hostnames: Vec::new(),
             pki: PkiOptions::default(),
             broker: BrokerConfig::default(),
         }
+    }
+}
+
+/// IoT Core's longest WebSocket connection (`AWS-IOT-ROADS.md` §1.21).
+pub const DEFAULT_WEBSOCKET_MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// What the WebSocket road verifies.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub struct WebRules {
+    /// The one access key accepted.
+    pub credentials: AwsCredentials,
+    /// The region the credential scope must name.
+    pub region: String,
+    /// How far `X-Amz-Date` may be from the emulator's clock.
+    pub date_window: Duration,
+    /// How long an upgraded connection may last.
+    pub websocket_max_duration: Duration,
+}
+
+impl WebRules {
+    /// Rules for `credentials` in `region`, with the default window and duration.
+    pub fn new(credentials: AwsCredentials, region: impl Into<String>) -> Self {
+        WebRules {
+            credentials,
+            region: region.into(),
+            date_window: DEFAULT_DATE_WINDOW,
+            websocket_max_duration: DEFAULT_WEBSOCKET_MAX_DURATION,
+        }
+    }
+
+    /// The accepted services of the credential scope: `iotdevicegateway`, and `iotdata` (the
+    /// emulator's choice).
+    pub fn services(&self) -> [&'static str; 2] {
+        [SERVICE_IOT_DEVICE_GATEWAY, SERVICE_IOT_DATA]
     }
 }
 
@@ -97,6 +156,9 @@ pub enum ServerError {
     /// The TLS configuration could not be built.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// The task creating or loading the PKI ended without an answer (it panicked).
+    #[error("creating or loading the PKI failed unexpectedly: {0}; run the emulator again")]
+    PkiTask(String),
 }
 
 /// One bound listener and the TLS rules it applies.
@@ -106,18 +168,20 @@ pub struct Listener {
     pub tcp: TcpListener,
     /// The TLS rules.
     pub tls: Arc<TlsAcceptor>,
-    /// `"mqtt-alpn"` or `"mqtts"`, for logs.
+    /// `"mqtt-alpn"`, `"mqtts"` or `"https"`, for logs.
     pub name: &'static str,
 }
 
 /// Serves `listeners` until `shutdown` completes, then closes every connection. Shadows live in
-/// memory only; [`Emulator::start`] keeps them in its folder.
+/// memory only; [`Emulator::start`] keeps them in its folder. Without [`WebRules`] every
+/// WebSocket upgrade is refused with 403.
 pub async fn run(
     listeners: Vec<Listener>,
     broker: BrokerConfig,
+    web: Option<WebRules>,
     shutdown: impl Future<Output = ()>,
 ) {
-    if let Err(error) = run_with_store(listeners, broker, None, shutdown).await {
+    if let Err(error) = run_with_store(listeners, broker, web, None, shutdown).await {
         tracing::error!("{error}");
     }
 }
@@ -130,6 +194,7 @@ pub async fn run(
 pub async fn run_with_store(
     listeners: Vec<Listener>,
     broker: BrokerConfig,
+    web: Option<WebRules>,
     store_dir: Option<PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ShadowStoreError> {
@@ -152,6 +217,9 @@ pub async fn run_with_store(
         None => None,
     };
     let shared = Arc::new(Shared::new(broker, false));
+    if let Some(web) = web {
+        shared.set_web(Arc::new(web));
+    }
     let _ = live.set(Arc::downgrade(&shared));
     let store_thread = store.map(|(thread, changes)| {
         shared.set_store(changes);
@@ -208,6 +276,8 @@ pub struct Emulator {
     pub alpn_addr: SocketAddr,
     /// Where the MQTTS listener is, if any.
     pub mqtts_addr: Option<SocketAddr>,
+    /// Where the HTTPS publish listener is, if any.
+    pub https_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -227,11 +297,21 @@ impl Emulator {
             None => None,
         };
         let mqtts_addr = mqtts_tcp.as_ref().and_then(|tcp| tcp.local_addr().ok());
+        let https_tcp = match options.https_port {
+            Some(port) => Some(bind(SocketAddr::new(options.bind, port)).await?),
+            None => None,
+        };
+        let https_addr = https_tcp.as_ref().and_then(|tcp| tcp.local_addr().ok());
 
         let mut pki_options = options.pki.clone();
         pki_options.hostnames.extend(options.hostnames.iter().cloned());
         pki_options.endpoint_port = Some(alpn_addr.port());
-        let pki = Pki::load_or_create(&options.dir, &pki_options)?;
+        pki_options.region = Some(options.region.clone());
+        let dir = options.dir.clone();
+        // Key generation and file writes: off the async threads.
+        let pki = tokio::task::spawn_blocking(move || Pki::load_or_create(&dir, &pki_options))
+            .await
+            .map_err(|error| ServerError::PkiTask(error.to_string()))??;
 
         let alpn_kind = ListenerKind::Alpn { on_missing: options.missing_alpn };
         let mut listeners = vec![Listener {
@@ -246,6 +326,16 @@ impl Emulator {
                 name: "mqtts",
             });
         }
+        if let Some(tcp) = https_tcp {
+            listeners.push(Listener {
+                tcp,
+                tls: Arc::new(acceptor(&pki, ListenerKind::Https, options.strict_sni)?),
+                name: "https",
+            });
+        }
+        let mut web = WebRules::new(pki.aws_credentials().clone(), pki.region());
+        web.date_window = options.sigv4_date_window;
+        web.websocket_max_duration = options.websocket_max_duration;
         let (shutdown, stopped) = oneshot::channel::<()>();
         let broker = options.broker.clone();
         let dir = options.dir.clone();
@@ -253,11 +343,30 @@ impl Emulator {
             let stopped = async {
                 let _ = stopped.await;
             };
-            if let Err(error) = run_with_store(listeners, broker, Some(dir), stopped).await {
+            if let Err(error) =
+                run_with_store(listeners, broker, Some(web), Some(dir), stopped).await
+            {
                 tracing::error!("{error}");
             }
         });
-        Ok(Emulator { pki, alpn_addr, mqtts_addr, shutdown: Some(shutdown), task: Some(task) })
+        Ok(Emulator {
+            pki,
+            alpn_addr,
+            mqtts_addr,
+            https_addr,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// The AWS access key the WebSocket road accepts (the emulator's `aws-credentials`).
+    pub fn aws_credentials(&self) -> &AwsCredentials {
+        self.pki.aws_credentials()
+    }
+
+    /// The emulator's region.
+    pub fn region(&self) -> &str {
+        self.pki.region()
     }
 
     /// Stops serving and waits until every connection is closed.

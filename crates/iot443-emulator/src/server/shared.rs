@@ -103,6 +103,8 @@ pub(super) struct Shared {
     stop: Notify,
     /// Woken when a close is recorded.
     close_recorded: Notify,
+    /// What the WebSocket road verifies; unset, every upgrade is refused with 403.
+    web: std::sync::OnceLock<Arc<super::WebRules>>,
 }
 
 impl Shared {
@@ -122,7 +124,18 @@ impl Shared {
             timer_changed: Notify::new(),
             stop: Notify::new(),
             close_recorded: Notify::new(),
+            web: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets what the WebSocket road verifies (once; later calls change nothing).
+    pub(super) fn set_web(&self, rules: Arc<super::WebRules>) {
+        let _ = self.web.set(rules);
+    }
+
+    /// What the WebSocket road verifies, if set.
+    pub(super) fn web(&self) -> Option<&super::WebRules> {
+        self.web.get().map(Arc::as_ref)
     }
 
     /// Sends every shadow change from now on to the store thread.

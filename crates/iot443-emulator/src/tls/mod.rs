@@ -1,14 +1,25 @@
 //! The TLS rules of the emulator's listeners, as AWS IoT Core applies them (`AWS-IOT.md` §1-2).
 //!
-//! * Every listener requires a client certificate issued by the emulator's CA
-//!   ([`crate::pki::Pki`]), speaks TLS 1.2 and 1.3 (rustls with the ring provider) and
-//!   never issues session tickets (IoT Core does not support them).
-//! * The port-443-style listener ([`ListenerKind::Alpn`]) requires the ALPN protocol
-//!   `x-amzn-mqtt-ca` and echoes it in the ServerHello. What IoT Core does when the ALPN is
-//!   missing is not documented; the field reports two symptoms, both available through
-//!   [`MissingAlpn`]: a failed handshake (the default: a fatal `no_application_protocol` alert)
-//!   or a completed handshake after which CONNECT is never answered.
+//! * Every listener speaks TLS 1.2 and 1.3 (rustls with the ring provider) and never issues
+//!   session tickets (IoT Core does not support them). Every road but the WebSocket one
+//!   requires a client certificate issued by the emulator's CA ([`crate::pki::Pki`]).
+//! * The port-443-style listener ([`ListenerKind::Alpn`]) routes on the ALPN list of the
+//!   ClientHello, as IoT Core does on 443 (`AWS-IOT-ROADS.md` §1.2 E1, §2.3):
+//!
+//!   | ALPN offered | road ([`Road`]) | client certificate |
+//!   |---|---|---|
+//!   | contains `x-amzn-mqtt-ca` | MQTT, `x-amzn-mqtt-ca` selected | required |
+//!   | contains `x-amzn-http-ca` (and not the above) | HTTPS publish, `x-amzn-http-ca` selected | required |
+//!   | none, or a list with `http/1.1` | HTTP server for the WebSocket upgrade (SigV4), `http/1.1` selected when offered | not requested |
+//!   | only other protocols | fatal `no_application_protocol` alert | — |
+//!
+//!   That is [`MissingAlpn::Http`], the default. The two older variants reproduce symptoms
+//!   reported from the field for a client without `x-amzn-mqtt-ca` (`AWS-IOT.md` §1.3): a
+//!   failed handshake ([`MissingAlpn::Alert`]) or a completed handshake after which CONNECT is
+//!   never answered ([`MissingAlpn::NoConnAck`]); both still serve `x-amzn-http-ca`.
 //! * The MQTTS listener ([`ListenerKind::Mqtts`], port 8883 in the cloud) needs no ALPN.
+//! * The HTTPS listener ([`ListenerKind::Https`], port 8443 in the cloud) serves the HTTPS
+//!   publish API with a client certificate, no ALPN needed.
 //! * Strict SNI mode refuses a ClientHello without SNI, or with a name the server certificate
 //!   does not hold, with a fatal `unrecognized_name` alert.
 //!
@@ -39,6 +50,13 @@ pub use refusal::HandshakeRefusal;
 /// The ALPN protocol IoT Core requires on port 443 for MQTT with a client certificate.
 pub const ALPN_MQTT_CA: &[u8] = b"x-amzn-mqtt-ca";
 const ALPN_MQTT_CA_STR: &str = "x-amzn-mqtt-ca";
+/// The ALPN protocol IoT Core serves the HTTPS publish API for on port 443 (client
+/// certificate).
+pub const ALPN_HTTP_CA: &[u8] = b"x-amzn-http-ca";
+const ALPN_HTTP_CA_STR: &str = "x-amzn-http-ca";
+/// HTTP/1.1, what WebSocket clients may offer on 443.
+pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+const ALPN_HTTP11_STR: &str = "http/1.1";
 
 /// The default limit for a complete handshake, from the first byte to the client's Finished.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,27 +76,50 @@ fn fatal_alert_record(description: rustls::AlertDescription) -> [u8; 7] {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ListenerKind {
-    /// The port-443-style listener: ALPN `x-amzn-mqtt-ca` required.
+    /// The port-443-style listener: routes on the ALPN list (see the [module documentation](self)).
     Alpn {
-        /// What a ClientHello without `x-amzn-mqtt-ca` gets.
+        /// What a ClientHello without `x-amzn-mqtt-ca` or `x-amzn-http-ca` gets.
         on_missing: MissingAlpn,
     },
     /// The MQTTS listener (port 8883 in the cloud): no ALPN needed, none selected.
     Mqtts,
+    /// The HTTPS publish listener (port 8443 in the cloud): client certificate, no ALPN needed,
+    /// none selected.
+    Https,
 }
 
-/// What the port-443-style listener does with a client that does not offer `x-amzn-mqtt-ca`
-/// (no ALPN extension, or a list without it). IoT Core's exact behaviour is undocumented;
-/// both variants reproduce a symptom reported from the field (`AWS-IOT.md` §1.3).
+/// What the port-443-style listener does with a client that offers neither `x-amzn-mqtt-ca`
+/// nor `x-amzn-http-ca` (no ALPN extension, or a list without them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum MissingAlpn {
-    /// Fail the handshake with the fatal alert `no_application_protocol` (120).
+    /// IoT Core's documented behaviour: no ALPN, or a list with `http/1.1`, reaches the HTTP
+    /// server of the WebSocket road (no client certificate requested); a list of only other
+    /// protocols gets the fatal alert `no_application_protocol` (120).
     #[default]
+    Http,
+    /// Field-reported symptom (`AWS-IOT.md` §1.3): fail the handshake with the fatal alert
+    /// `no_application_protocol` (120), whatever was offered.
     Alert,
-    /// Complete the handshake, then never answer: [`Accepted::silent`] is set, and the caller
-    /// reads and discards everything the client sends (CONNECT gets no CONNACK).
+    /// Field-reported symptom: complete the handshake, then never answer: [`Accepted::road`]
+    /// is [`Road::Silent`], and the caller reads and discards everything the client sends
+    /// (CONNECT gets no CONNACK).
     NoConnAck,
+}
+
+/// What an accepted connection is to be served with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Road {
+    /// MQTT with the client certificate's identity.
+    Mqtt,
+    /// [`MissingAlpn::NoConnAck`]: read and discard everything, never answer.
+    Silent,
+    /// The HTTP server of the WebSocket road: `GET /mqtt` upgraded after SigV4 verification.
+    /// There is no client certificate.
+    WebSocket,
+    /// The HTTPS publish API (`POST /topics/…`) with the client certificate's identity.
+    HttpsPublish,
 }
 
 /// What is known about an accepted client.
@@ -88,8 +129,9 @@ pub struct PeerInfo {
     pub address: SocketAddr,
     /// The common name of the client certificate (the device name for the emulator's PKI).
     pub common_name: Option<String>,
-    /// Lowercase hex SHA-256 of the client certificate's DER (IoT Core's certificate id).
-    pub certificate_sha256: String,
+    /// Lowercase hex SHA-256 of the client certificate's DER (IoT Core's certificate id);
+    /// `None` on the WebSocket road, where no certificate is requested.
+    pub certificate_sha256: Option<String>,
     /// The SNI host name the client sent.
     pub sni: Option<String>,
     /// The negotiated ALPN protocol.
@@ -103,13 +145,12 @@ pub struct PeerInfo {
 /// A client whose handshake completed.
 #[derive(Debug)]
 pub struct Accepted {
-    /// The TLS stream, ready for MQTT.
+    /// The TLS stream, ready for the road's protocol.
     pub stream: TlsStream<TcpStream>,
     /// What is known about the client.
     pub peer: PeerInfo,
-    /// [`MissingAlpn::NoConnAck`] applies: the caller must read and discard everything, and
-    /// never answer.
-    pub silent: bool,
+    /// What to serve on the stream.
+    pub road: Road,
 }
 
 /// [`TlsAcceptor::new`] could not build the TLS configuration.
@@ -152,8 +193,12 @@ pub struct TlsAcceptor {
     dns_names: Vec<String>,
     /// Selects `x-amzn-mqtt-ca`; refuses other offered lists with `no_application_protocol`.
     alpn_config: Arc<ServerConfig>,
+    /// Selects `x-amzn-http-ca`.
+    http_ca_config: Arc<ServerConfig>,
     /// Selects no ALPN.
     plain_config: Arc<ServerConfig>,
+    /// No client certificate requested; selects `http/1.1` when offered.
+    websocket_config: Arc<ServerConfig>,
 }
 
 impl std::fmt::Debug for TlsAcceptor {
@@ -172,8 +217,10 @@ impl TlsAcceptor {
     /// against its CA, TLS 1.2 and 1.3, no session tickets, and the ALPN rules of `kind`.
     /// The handshake limit is [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn new(pki: &Pki, kind: ListenerKind, strict_sni: bool) -> Result<Self, TlsConfigError> {
-        let plain_config = server_config(pki, Vec::new())?;
-        let alpn_config = server_config(pki, vec![ALPN_MQTT_CA.to_vec()])?;
+        let plain_config = server_config(pki, Vec::new(), true)?;
+        let alpn_config = server_config(pki, vec![ALPN_MQTT_CA.to_vec()], true)?;
+        let http_ca_config = server_config(pki, vec![ALPN_HTTP_CA.to_vec()], true)?;
+        let websocket_config = server_config(pki, vec![ALPN_HTTP11.to_vec()], false)?;
         let dns_names = pki
             .server_names()
             .iter()
@@ -186,7 +233,9 @@ impl TlsAcceptor {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             dns_names,
             alpn_config: Arc::new(alpn_config),
+            http_ca_config: Arc::new(http_ca_config),
             plain_config: Arc::new(plain_config),
+            websocket_config: Arc::new(websocket_config),
         })
     }
 
@@ -224,7 +273,7 @@ impl TlsAcceptor {
                 alpn = ?accepted.peer.alpn,
                 tls_version = %accepted.peer.tls_version,
                 cipher_suite = %accepted.peer.cipher_suite,
-                silent = accepted.silent,
+                road = ?accepted.road,
                 "TLS handshake completed"
             ),
             Err(refusal) => {
@@ -265,25 +314,40 @@ impl TlsAcceptor {
             });
         }
 
-        let (config, silent) = match self.kind {
-            ListenerKind::Mqtts => (&self.plain_config, false),
+        let (config, road) = match self.kind {
+            ListenerKind::Mqtts => (&self.plain_config, Road::Mqtt),
+            ListenerKind::Https => (&self.plain_config, Road::HttpsPublish),
             ListenerKind::Alpn { on_missing } => {
-                let has_mqtt_ca =
-                    offered.as_ref().is_some_and(|list| list.iter().any(|p| p == ALPN_MQTT_CA_STR));
-                match (has_mqtt_ca, on_missing, &offered) {
-                    (true, _, _) => (&self.alpn_config, false),
-                    (false, MissingAlpn::NoConnAck, _) => (&self.plain_config, true),
-                    // rustls answers a list without our protocol with no_application_protocol.
-                    (false, MissingAlpn::Alert, Some(_)) => (&self.alpn_config, false),
-                    // With no ALPN extension rustls would carry on: refuse here, the same way.
-                    (false, MissingAlpn::Alert, None) => {
-                        refuse_with_alert(
-                            start.io,
-                            rustls::AlertDescription::NoApplicationProtocol,
-                            deadline,
-                        )
-                        .await;
-                        return Err(HandshakeRefusal::MissingAlpn { peer });
+                let offers = |protocol: &str| {
+                    offered.as_ref().is_some_and(|list| list.iter().any(|p| p == protocol))
+                };
+                if offers(ALPN_MQTT_CA_STR) {
+                    (&self.alpn_config, Road::Mqtt)
+                } else if offers(ALPN_HTTP_CA_STR) {
+                    (&self.http_ca_config, Road::HttpsPublish)
+                } else {
+                    match (on_missing, &offered) {
+                        (MissingAlpn::Http, None) => (&self.websocket_config, Road::WebSocket),
+                        (MissingAlpn::Http, Some(_)) if offers(ALPN_HTTP11_STR) => {
+                            (&self.websocket_config, Road::WebSocket)
+                        }
+                        (MissingAlpn::NoConnAck, _) => (&self.plain_config, Road::Silent),
+                        // rustls answers a list without our protocol with
+                        // no_application_protocol.
+                        (MissingAlpn::Http | MissingAlpn::Alert, Some(_)) => {
+                            (&self.alpn_config, Road::Mqtt)
+                        }
+                        // With no ALPN extension rustls would carry on: refuse here, the same
+                        // way.
+                        (MissingAlpn::Alert, None) => {
+                            refuse_with_alert(
+                                start.io,
+                                rustls::AlertDescription::NoApplicationProtocol,
+                                deadline,
+                            )
+                            .await;
+                            return Err(HandshakeRefusal::MissingAlpn { peer });
+                        }
                     }
                 }
             }
@@ -305,9 +369,12 @@ impl TlsAcceptor {
             Ok(Ok(stream)) => stream,
         };
 
-        let peer_info =
-            peer_info(&stream, peer).ok_or(HandshakeRefusal::NoClientCertificate { peer })?;
-        Ok(Accepted { stream, peer: peer_info, silent })
+        let peer_info = peer_info(&stream, peer);
+        if road != Road::WebSocket && peer_info.certificate_sha256.is_none() {
+            // The verifier requires a certificate on these roads, so this does not happen.
+            return Err(HandshakeRefusal::NoClientCertificate { peer });
+        }
+        Ok(Accepted { stream, peer: peer_info, road })
     }
 
     fn sni_matches(&self, sni: Option<&str>) -> bool {
@@ -315,21 +382,31 @@ impl TlsAcceptor {
     }
 }
 
-fn server_config(pki: &Pki, alpn: Vec<Vec<u8>>) -> Result<ServerConfig, TlsConfigError> {
+/// A server configuration selecting `alpn`; `client_auth` requires a client certificate
+/// issued by the PKI's CA, else none is requested.
+fn server_config(
+    pki: &Pki,
+    alpn: Vec<Vec<u8>>,
+    client_auth: bool,
+) -> Result<ServerConfig, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = WebPkiClientVerifier::builder_with_provider(
-        Arc::new(pki.ca_roots()),
-        Arc::clone(&provider),
-    )
-    .build()
-    .map_err(|source| TlsConfigError::Verifier { dir: pki.dir.clone(), source })?;
     let server_err = |source| TlsConfigError::Server { dir: pki.dir.clone(), source };
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
-        .map_err(server_err)?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(pki.server_cert_chain(), pki.server_key())
         .map_err(server_err)?;
+    let builder = if client_auth {
+        let verifier = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(pki.ca_roots()),
+            Arc::clone(&provider),
+        )
+        .build()
+        .map_err(|source| TlsConfigError::Verifier { dir: pki.dir.clone(), source })?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config =
+        builder.with_single_cert(pki.server_cert_chain(), pki.server_key()).map_err(server_err)?;
     // IoT Core does not support session tickets (RFC 5077; TLS 1.3 tickets likewise). The
     // builder's ticketer never produces tickets; TLS 1.3 sends none with this set to 0.
     config.send_tls13_tickets = 0;
@@ -360,14 +437,19 @@ async fn linger_close(mut tcp: TcpStream, deadline: Instant) {
     let _ = timeout_at(limit, drain).await;
 }
 
-/// The facts of a completed handshake; `None` when the client presented no certificate (which
-/// the verifier does not allow, so this does not happen).
-fn peer_info(stream: &TlsStream<TcpStream>, address: SocketAddr) -> Option<PeerInfo> {
+/// The facts of a completed handshake; no certificate facts when the client presented none
+/// (the WebSocket road).
+fn peer_info(stream: &TlsStream<TcpStream>, address: SocketAddr) -> PeerInfo {
     let (_, conn) = stream.get_ref();
-    let leaf = conn.peer_certificates()?.first()?;
-    let common_name = X509Certificate::from_der(leaf).ok().and_then(|(_, cert)| {
-        cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned)
-    });
+    let leaf = conn.peer_certificates().and_then(|certs| certs.first());
+    let common_name =
+        leaf.and_then(|leaf| X509Certificate::from_der(leaf).ok()).and_then(|(_, cert)| {
+            cert.subject()
+                .iter_common_name()
+                .next()
+                .and_then(|cn| cn.as_str().ok())
+                .map(str::to_owned)
+        });
     let tls_version = match conn.protocol_version() {
         Some(ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
         Some(ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
@@ -381,15 +463,15 @@ fn peer_info(stream: &TlsStream<TcpStream>, address: SocketAddr) -> Option<PeerI
             id.as_str().map_or_else(|| format!("{id:?}"), str::to_owned)
         },
     );
-    Some(PeerInfo {
+    PeerInfo {
         address,
         common_name,
-        certificate_sha256: certificate_sha256(leaf),
+        certificate_sha256: leaf.map(|leaf| certificate_sha256(leaf)),
         sni: conn.server_name().map(str::to_owned),
         alpn: conn.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
         tls_version,
         cipher_suite,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -34,7 +34,9 @@ pub enum HandshakeRefusal {
     #[error(
         "refused TLS from {peer}: the client offered ALPN {} but not \
          {ALPN_MQTT_CA_STR}; port 443 with a client certificate needs {ALPN_MQTT_CA_STR} (`mqtt` \
-         is for custom authorizers; check the length prefix of the protocol list)",
+         is for custom authorizers; check the length prefix of the protocol list); \
+         on IoT Core's 443, x-amzn-http-ca is HTTPS publish and http/1.1 or no ALPN is MQTT over \
+         WebSocket",
         peer_text(&offered_list(.offered))
     )]
     WrongAlpn {

@@ -41,6 +41,7 @@ impl TestEmulator {
         let mut options = EmulatorOptions::new(dir.path());
         options.alpn_port = 0;
         options.mqtts_port = Some(0);
+        options.https_port = None;
         customise(&mut options);
         let emulator = Emulator::start(options).await.expect("the emulator starts");
         TestEmulator { emulator, dir }
@@ -57,6 +58,7 @@ impl TestEmulator {
         let mut options = EmulatorOptions::new(dir.path());
         options.alpn_port = alpn_port;
         options.mqtts_port = mqtts_port;
+        options.https_port = None;
         customise(&mut options);
         let emulator = Emulator::start(options).await.expect("the emulator starts again");
         TestEmulator { emulator, dir }
