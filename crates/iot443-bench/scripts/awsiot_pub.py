@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+import awscrt.auth
 import awscrt.io
 import awscrt.mqtt
 from awsiot import mqtt_connection_builder
@@ -34,7 +35,8 @@ def new_connection():
     region = os.environ.get("AWSIOT_WEBSOCKETS_REGION")
     if region:
         return mqtt_connection_builder.websockets_with_default_aws_signing(
-            region=region, credentials_provider=None, **common)
+            region=region, credentials_provider=awscrt.auth.AwsCredentialsProvider.new_default_chain(),
+            **common)
     if port == 443:
         return mqtt_connection_builder.mtls_from_path(cert_filepath=cert, pri_key_filepath=key, **common)
     options = awscrt.io.TlsContextOptions.create_client_with_mtls_from_path(cert, key)

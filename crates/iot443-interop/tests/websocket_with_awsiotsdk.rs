@@ -27,7 +27,7 @@ use std::process::Command;
 /// connected, subscribed, published, message, done; or `{"event": "error"}` and exit 1.
 const WEBSOCKET_SCRIPT: &str = r#"
 import json, sys, threading
-from awscrt import mqtt
+from awscrt import auth, mqtt
 from awsiot import mqtt_connection_builder
 
 port, folder, client_id, region = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -41,8 +41,10 @@ def fail(error):
     emit(event="error", error="%s: %s" % (type(error).__name__, error))
     sys.exit(1)
 
+# The default chain, as AWS's samples build it: AWS_* variables, then the shared files.
+credentials = auth.AwsCredentialsProvider.new_default_chain()
 connection = mqtt_connection_builder.websockets_with_default_aws_signing(
-    endpoint="localhost", port=port, region=region, credentials_provider=None,
+    endpoint="localhost", port=port, region=region, credentials_provider=credentials,
     ca_filepath=folder + "/ca.pem", client_id=client_id, clean_session=True, keep_alive_secs=30)
 
 received = threading.Event()
