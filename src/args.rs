@@ -119,7 +119,8 @@ pub struct ConnectArgs {
     pub no_proxy: bool,
     /// The road: tls (MQTT with the device certificate, the default) or websocket (MQTT over
     /// wss://ENDPOINT/mqtt signed with SigV4 from AWS credentials, no certificate: passes
-    /// TLS-inspecting proxies); https is publish-only (`pub`, the same as --https).
+    /// TLS-inspecting proxies); https is publish-only (`pub`: one `POST /topics/TOPIC` per message
+    /// with the device certificate, ALPN x-amzn-http-ca on 443, none on 8443).
     #[arg(long, value_enum, value_name = "ROAD")]
     pub transport: Option<TransportArg>,
     /// AWS region the WebSocket road signs for (default: the endpoint's name, AWS_REGION,
@@ -287,11 +288,6 @@ pub struct PubArgs {
     /// sent first at the next run with the same FILE. One process per FILE.
     #[arg(long, value_name = "FILE")]
     pub outbox: Option<PathBuf>,
-    /// Publish over HTTPS instead of MQTT (`POST /topics/TOPIC`, the device certificate; on
-    /// port 443 ALPN x-amzn-http-ca, on 8443 none): one request per message, for networks
-    /// that let only HTTPS out. QoS 1 means IoT Core answered 200.
-    #[arg(long, action = ArgAction::SetTrue, conflicts_with = "outbox")]
-    pub https: bool,
     /// Connection flags.
     #[command(flatten)]
     pub connect: ConnectArgs,

@@ -14,7 +14,7 @@ pub const USAGE: u8 = ErrorKind::Usage.exit_code();
 pub const REJECTED: u8 = ErrorKind::Rejected.exit_code();
 
 /// `iot443 doctor`: the exit code is this plus the index of the first failing step (10 config,
-/// 11 files, 12 dns, 13 tcp, 14 tls, 15 mqtt, 16 pubsub); 0 when every step passes.
+/// 11 files, 12 dns, 13 tcp, 14 tls, 15 mqtt, 16 pubsub, 17 roads); 0 when every step passes.
 pub const DOCTOR_FIRST_STEP: u8 = 10;
 
 /// The `--help` paragraph that lists the codes.
@@ -22,17 +22,17 @@ pub const HELP: &str = "Exit codes:
   0  success
   1  the command ran but did not complete (e.g. demo: a message did not come back)
   2  usage or configuration error (flags, files, topic, payload)
-  3  TLS or authentication error (certificate, CA, ALPN, CONNACK refusal; pub --https:
+  3  TLS or authentication error (certificate, CA, ALPN, CONNACK refusal; pub --transport https:
      401, 403)
   4  connection refused, timed out or lost, or a request not acknowledged in time (pub
-     --https: 429 throttled, 5xx: retry later)
+     --transport https: 429 throttled, 5xx: retry later)
   5  protocol error from the endpoint
   6  storage error: the outbox file (locked, damaged, unwritable)
   7  the service rejected the request (stderr: its code and message): shadow, e.g.
      'shadow update of tls-test rejected: 409 Version conflict' (404: no such shadow);
-     pub --https: 400, 404, 405, 413
-  10-16  doctor: 10 + the index of the first failing step (10 config, 11 files, 12 dns,
-         13 tcp, 14 tls, 15 mqtt, 16 pubsub)";
+     pub --transport https: 400, 404, 405, 413
+  10-17  doctor: 10 + the index of the first failing step (10 config, 11 files, 12 dns,
+         13 tcp, 14 tls, 15 mqtt, 16 pubsub, 17 roads: no road through 443 works)";
 
 /// The `--help` paragraph of `iot443 doctor`.
 pub const DOCTOR_HELP: &str = "Exit codes:

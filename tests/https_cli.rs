@@ -1,4 +1,4 @@
-//! `iot443 pub --https` against a TLS server in the test that requires the device certificate
+//! `iot443 pub --transport https` against a TLS server in the test that requires the device certificate
 //! and answers like AWS IoT Core: each message is one POST, success prints nothing and exits 0,
 //! a 403 exits 3 and a 429 exits 4 with IoT Core's message on stderr, an invalid topic exits 2
 //! before anything is sent.
@@ -106,7 +106,7 @@ fn ok() -> String {
 fn pub_https(dir: &Path, port: u16, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_iot443"))
         .arg("pub")
-        .arg("--https")
+        .args(["--transport", "https"])
         .args(args)
         .arg("--config")
         .arg(dir.join("iot443.toml"))

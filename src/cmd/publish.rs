@@ -62,7 +62,7 @@ impl InFlight {
 
 pub async fn run(args: PubArgs) -> Result<(), Failure> {
     let mut config = config::resolve_for_publish(&args.connect)?;
-    if args.https || config.transport == iot443::config::Transport::Https {
+    if config.transport == iot443::config::Transport::Https {
         return run_https(&args, config).await;
     }
     if let Some(path) = &args.outbox {
@@ -100,7 +100,7 @@ pub async fn run(args: PubArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `iot443 pub` over HTTPS (`--https`; the road of `--transport https`): each message (`-m`,
+/// `iot443 pub --transport https`: each message (`-m`,
 /// `-f`, `-n`, times `--repeat`, or each line of stdin with `-l`) is one POST, answered before
 /// the next is sent; nothing is printed on success. The first refusal ends the command with
 /// its exit code.
@@ -108,7 +108,7 @@ pub async fn run_https(args: &PubArgs, config: Config) -> Result<(), Failure> {
     if args.outbox.is_some() {
         return Err(Failure::usage(
             "--outbox keeps MQTT publishes; over HTTPS each message is answered at once: drop \
-             --outbox or --https",
+             --outbox or --transport https",
         ));
     }
     let payload = payload(args).await?;

@@ -131,11 +131,27 @@ pub(crate) fn alpn_dropped(
     let issuer = chain
         .map(|facts| format!(" (it presented a chain issued by {})", facts.top_issuer.describe()))
         .unwrap_or_default();
+    let detail = format!(
+        "the server completed the handshake without selecting the ALPN protocol {offered:?} \
+         that was offered{facts}"
+    );
+    let aws_protocol = [Config::ALPN_MQTT_CA, crate::https::ALPN_HTTP_CA].contains(&offered);
+    if !aws_protocol {
+        // A protocol of the user's choosing that the server ignores: the protocol is the
+        // likely problem, an interceptor only the other possibility.
+        return Explanation {
+            detail,
+            hint: format!(
+                "ALPN x-amzn-mqtt-ca missing or refused: the server does not accept ALPN \
+                 {offered:?}; for MQTT with client certificates on port 443 AWS IoT Core needs \
+                 ALPN x-amzn-mqtt-ca (remove `alpn`, or set alpn = \"x-amzn-mqtt-ca\"); if that \
+                 is what you offered elsewhere too, a TLS-inspecting (intercepting) proxy may \
+                 be dropping ALPN{issuer}"
+            ),
+        };
+    }
     Explanation {
-        detail: format!(
-            "the server completed the handshake without selecting the ALPN protocol {offered:?} \
-             that was offered{facts}"
-        ),
+        detail,
         hint: format!(
             "a TLS-inspecting (intercepting) proxy is probably in the way{issuer}: such proxies \
              answer the handshake themselves and drop ALPN; {}",

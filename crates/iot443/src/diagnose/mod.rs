@@ -14,11 +14,16 @@
 //!    none on 8883 (version, cipher suite, ALPN offered and selected, SNI, the server's chain
 //!    and the root it ends at);
 //! 6. `mqtt`: CONNECT → CONNACK ([`Client::connect`]);
-//! 7. `pubsub`: subscribe to `iot443/doctor/<client id>`, publish at QoS 1, receive it back.
+//! 7. `pubsub`: subscribe to `iot443/doctor/<client id>`, publish at QoS 1, receive it back;
+//! 8. `roads`: every road through port 443 in turn, whatever the configuration chose: MQTT over
+//!    TLS with the certificate, MQTT over WebSocket with SigV4 (when AWS credentials can be
+//!    found), HTTPS publish; passes when one of them works ([`roads`]).
 //!
 //! A failure stops the steps it makes meaningless: a bad configuration stops everything; bad
 //! files still let `dns` and `tcp` run (they need no credentials) but nothing after; a network
-//! failure stops the steps after it. Only the steps that ran are in the [`Report`].
+//! failure stops the steps after it. Whenever `dns` passed, `roads` runs last all the same, so
+//! that a certificate road stopped by a TLS-inspecting proxy is reported next to the roads that
+//! do get through. Only the steps that ran are in the [`Report`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +36,7 @@
 //! ```
 
 mod network;
+mod roads;
 
 use crate::client::{Client, Events};
 use crate::config::{Config, ConfigError, CredentialWarning, Credentials};
@@ -40,7 +46,7 @@ use iot443_proto::QoS;
 use std::time::Duration;
 
 /// The names of the steps, in the order they run. A step's position here is its index.
-pub const STEPS: [&str; 7] = ["config", "files", "dns", "tcp", "tls", "mqtt", "pubsub"];
+pub const STEPS: [&str; 8] = ["config", "files", "dns", "tcp", "tls", "mqtt", "pubsub", "roads"];
 
 /// How long the `mqtt` step watches for the connection being closed right after CONNACK.
 const CLOSE_WINDOW: Duration = Duration::from_millis(300);
@@ -140,28 +146,41 @@ pub async fn diagnose(config: &Config) -> Report {
             return Report { steps };
         }
     };
+    let files_ok = credentials.is_some();
+    connection_steps(config, credentials, &addrs, &mut steps).await;
+    steps.push(roads::check_roads(config, files_ok).await);
+    Report { steps }
+}
 
-    let open = match network::check_tcp(config, &addrs).await {
+/// `tcp`, `tls`, `mqtt` and `pubsub`, each only when the one before passed; the connection of
+/// `mqtt` and `pubsub` is closed before returning.
+async fn connection_steps(
+    config: &Config,
+    credentials: Option<Credentials>,
+    addrs: &[std::net::SocketAddr],
+    steps: &mut Vec<Step>,
+) {
+    let open = match network::check_tcp(config, addrs).await {
         Ok((step, open)) => {
             steps.push(step);
             open
         }
         Err(step) => {
             steps.push(step);
-            return Report { steps };
+            return;
         }
     };
 
     // Without usable credentials no handshake is meaningful.
     let Some(credentials) = credentials else {
-        return Report { steps };
+        return;
     };
 
     let tls_step = network::check_tls(&credentials, open).await;
     let tls_ok = tls_step.ok;
     steps.push(tls_step);
     if !tls_ok {
-        return Report { steps };
+        return;
     }
 
     let mut diag_config = config.clone();
@@ -175,13 +194,12 @@ pub async fn diagnose(config: &Config) -> Report {
         }
         Err(step) => {
             steps.push(step);
-            return Report { steps };
+            return;
         }
     };
 
     steps.push(check_pubsub(&diag_config, &client, &mut events).await);
     let _ = tokio::time::timeout(config.connect_timeout, client.disconnect()).await;
-    Report { steps }
 }
 
 /// The topic of the `pubsub` step: `iot443/doctor/<client id>`, with characters a topic cannot
