@@ -99,7 +99,18 @@ pub(crate) async fn connect_with(
     if let Some(note) = &interception {
         tracing::warn!(endpoint = %addr, "{note}");
     }
-    let info = ConnectionInfo {
+    let info = ConnectionInfo { interception, ..connection_info(config, remote_addr, negotiated) };
+    Ok(Connection { stream, info })
+}
+
+/// What is known of a connection just made to `config`'s endpoint and port over TLS, before
+/// CONNACK: no port choice, no URL, no interception noted.
+pub(crate) fn connection_info(
+    config: &Config,
+    remote_addr: Option<std::net::SocketAddr>,
+    negotiated: tls::Negotiated,
+) -> ConnectionInfo {
+    ConnectionInfo {
         host: config.endpoint.clone(),
         port: config.port,
         remote_addr,
@@ -110,9 +121,8 @@ pub(crate) async fn connect_with(
         proxy: config.proxy.as_ref().map(|proxy| proxy.addr()),
         port_choice: None,
         url: None,
-        interception,
-    };
-    Ok(Connection { stream, info })
+        interception: None,
+    }
 }
 
 /// TCP straight to the endpoint, with `TCP_NODELAY`.

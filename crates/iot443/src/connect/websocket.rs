@@ -110,19 +110,10 @@ pub(crate) async fn connect(config: &Config) -> Result<Opened, ClientError> {
         });
     }
 
+    // The WebSocket road is the one that passes an inspecting proxy: nothing to warn of.
     let info = ConnectionInfo {
-        host: config.endpoint.clone(),
-        port: config.port,
-        remote_addr,
-        tls_version: negotiated.version.unwrap_or_default(),
-        cipher_suite: negotiated.cipher_suite.unwrap_or_default(),
-        alpn: negotiated.alpn,
-        session_present: false,
-        proxy: config.proxy.as_ref().map(|proxy| proxy.addr()),
-        port_choice: None,
-        // The WebSocket road is the one that passes an inspecting proxy: nothing to warn of.
-        interception: None,
         url: Some(format!("wss://{host_header}{}", sigv4::MQTT_PATH)),
+        ..transport::connection_info(config, remote_addr, negotiated)
     };
     let transport = WebSocketTransport::new(ws, addr, config.websocket_max_age);
     Ok(Opened::new(transport, info))
