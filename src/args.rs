@@ -69,6 +69,11 @@ pub struct DemoArgs {
     /// With --shadow: the thing (default: the configuration's thing_name).
     #[arg(long, value_name = "NAME", requires = "shadow")]
     pub thing: Option<String>,
+    /// The road: tls (the device certificate, ALPN x-amzn-mqtt-ca on 443) or websocket (MQTT
+    /// over a SigV4-signed WebSocket; against the embedded emulator with the AWS credentials
+    /// it creates). Default: the configuration's `transport`, tls.
+    #[arg(long, value_enum, value_name = "ROAD")]
+    pub transport: Option<TransportArg>,
 }
 
 /// Connection flags shared by `pub` and `sub`.

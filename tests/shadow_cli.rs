@@ -152,3 +152,22 @@ fn the_shadow_sample_reports_and_applies_a_delta() {
         (line.starts_with("Update Accepted") && line.ends_with("windowOpen true")).then_some(())
     });
 }
+
+#[test]
+fn the_subscribe_publish_sample_runs_over_the_websocket_road() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, _port) = start_emulator(dir.path());
+    // The emulator's iot443.toml names its AWS credentials and region: nothing else is needed.
+    let demo = Command::new(env!("CARGO_BIN_EXE_iot443"))
+        .args(["demo", "--count", "4", "--transport", "websocket", "--config"])
+        .arg(dir.path().join("iot443.toml"))
+        .env("RUST_LOG", "warn")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&demo.stdout);
+    assert!(demo.status.success(), "{stdout}\n{}", stderr(&demo));
+    assert!(stdout.contains(" over wss://localhost:"), "the WebSocket road: {stdout}");
+    assert!(stdout.contains("4 of 4 messages came back"), "{stdout}");
+}

@@ -4,6 +4,7 @@
 
 use crate::args::DemoArgs;
 use crate::exit::Failure;
+use iot443::config::Transport;
 use iot443::{Client, Config, QoS, Subscription};
 use iot443_emulator::server::{Emulator, EmulatorOptions, ServerError};
 use std::path::PathBuf;
@@ -29,6 +30,19 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
             config
         }
     };
+    let mut config = config;
+    if let Some(road) = args.transport {
+        config.transport = road.into();
+    }
+    if config.transport == Transport::Https {
+        if let Some(emulator) = emulator {
+            emulator.stop().await;
+        }
+        return Err(Failure::usage(
+            "the demo subscribes, which https cannot: use --transport tls or websocket (`iot443 \
+             pub --transport https` publishes over HTTPS)",
+        ));
+    }
     let result = if args.shadow {
         super::demo_shadow::run_sample(&config, args.thing.as_deref(), args.count).await
     } else {
