@@ -79,7 +79,11 @@ async fn missing_alpn_on_the_default_emulator_fails_at_once_not_by_timeout() {
 
     let error = within("connect", Client::connect(&config)).await.unwrap_err();
     assert!(!matches!(error, ClientError::Timeout { .. }), "{error:?}");
-    assert!(error.to_string().contains(&format!("localhost:{}", emulator.alpn_port())), "{error}");
+    let text = error.to_string();
+    assert!(text.contains(&format!("localhost:{}", emulator.alpn_port())), "{text}");
+    // The HTTP answer is named as such, with what to do, not as a malformed MQTT packet.
+    assert!(text.contains("answered HTTP (\"HTTP/1.1 400 Bad Request\")"), "{text}");
+    assert!(text.contains("ALPN x-amzn-mqtt-ca"), "{text}");
 }
 
 #[tokio::test]

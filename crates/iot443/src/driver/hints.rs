@@ -1,6 +1,7 @@
 //! What the driver tells people when a connection ends before or without CONNACK.
 
 use super::Driver;
+use crate::error::ClientError;
 
 impl Driver {
     pub(super) fn no_connack_hint(&self) -> String {
@@ -52,5 +53,35 @@ impl Driver {
                     .map_or_else(|| "no ALPN protocol".to_owned(), |alpn| format!("ALPN {alpn:?}"))
             ),
         }
+    }
+
+    /// An HTTP answer where CONNACK should be (`HTTP/1.1 400 Bad Request`): the endpoint served
+    /// this connection as HTTP, which AWS IoT Core (and the emulator) do on port 443 when the
+    /// ClientHello does not offer ALPN `x-amzn-mqtt-ca`. `None` for anything else.
+    pub(super) fn http_before_connack(&self, bytes: &[u8]) -> Option<ClientError> {
+        if !bytes.starts_with(b"HTTP/") {
+            return None;
+        }
+        let line_end = bytes.iter().position(|b| *b == b'\r' || *b == b'\n').unwrap_or(bytes.len());
+        let status: String = bytes
+            .get(..line_end.min(80))
+            .unwrap_or_default()
+            .iter()
+            .map(|b| if b.is_ascii_graphic() || *b == b' ' { char::from(*b) } else { '.' })
+            .collect();
+        let offered = match self.info.alpn.as_deref() {
+            Some(alpn) => format!("the server selected ALPN {alpn:?}"),
+            None => "no ALPN was negotiated".to_owned(),
+        };
+        Some(ClientError::lost(
+            self.info.addr(),
+            format!(
+                "the endpoint answered HTTP ({status:?}) instead of CONNACK and {offered}: on \
+                 port 443 AWS IoT Core (and the iot443 emulator) serve HTTP (WebSocket, HTTPS \
+                 publish) unless the ClientHello offers ALPN x-amzn-mqtt-ca; set alpn = \
+                 \"x-amzn-mqtt-ca\" (or use port 8883), or transport = \"websocket\" for the \
+                 WebSocket road"
+            ),
+        ))
     }
 }

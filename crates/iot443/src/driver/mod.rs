@@ -316,7 +316,15 @@ impl Driver {
             Wakeup::Read(Ok(0)) => self.link_ended(link::Ending::ClosedByEndpoint),
             Wakeup::Read(Ok(_)) => {
                 let now = self.now();
-                if let Link::Up(up) = &mut self.link {
+                let http = match &self.link {
+                    Link::Up(up) if !self.session.is_connected() => {
+                        self.http_before_connack(up.input.bytes())
+                    }
+                    _ => None,
+                };
+                if let Some(error) = http {
+                    self.lose_link(crate::reconnect::Cause::Refused(error.to_string()), error, false);
+                } else if let Link::Up(up) = &mut self.link {
                     self.session.handle_bytes(now, up.input.bytes());
                     up.input.clear();
                 }
