@@ -359,7 +359,7 @@ fn signing_key(secret: &str, scope: &Scope<'_>) -> hmac::Key {
 }
 
 /// A presigned query for `GET /mqtt` (the AWS JavaScript sample's algorithm, `AWS-IOT-ROADS.md`
-/// §1.6–1.7): Algorithm, Credential, Date, [Expires], SignedHeaders=host, Signature, then the
+/// §1.6–1.7): Algorithm, Credential, Date, \[Expires\], SignedHeaders=host, Signature, then the
 /// session token if any (not signed). `host` is the `Host` header value the client will send;
 /// `amz_date` is `yyyymmddTHHMMSSZ`.
 pub fn presign(

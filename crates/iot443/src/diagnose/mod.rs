@@ -17,7 +17,7 @@
 //! 7. `pubsub`: subscribe to `iot443/doctor/<client id>`, publish at QoS 1, receive it back;
 //! 8. `roads`: every road through port 443 in turn, whatever the configuration chose: MQTT over
 //!    TLS with the certificate, MQTT over WebSocket with SigV4 (when AWS credentials can be
-//!    found), HTTPS publish; passes when one of them works ([`roads`]).
+//!    found), HTTPS publish; passes when one of them works.
 //!
 //! A failure stops the steps it makes meaningless: a bad configuration stops everything; bad
 //! files still let `dns` and `tcp` run (they need no credentials) but nothing after; a network
