@@ -260,3 +260,25 @@ async fn a_proxy_that_refuses_the_tunnel_fails_at_tcp_with_the_proxys_hint() {
     assert_fails_at(&report, "tcp", "credentials");
     assert!(detail(&report, "tcp").contains("407"), "{report:#?}");
 }
+
+#[tokio::test]
+async fn the_websocket_road_is_checked_with_its_credentials_and_no_certificate() {
+    let emulator = TestEmulator::start().await;
+    let mut config = emulator.config("doctor-ws");
+    config.transport = iot443::config::Transport::WebSocket;
+    config.certificate = std::path::PathBuf::new();
+    config.private_key = std::path::PathBuf::new();
+    config.validate().unwrap();
+
+    let report = within("diagnose", diagnose(&config)).await;
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name).collect();
+    assert_eq!(names, ["config", "files", "dns", "tcp", "mqtt", "pubsub", "roads"], "{report:#?}");
+    assert!(report.passed(), "{report:#?}");
+    let detail = |name: &str| &report.steps.iter().find(|s| s.name == name).unwrap().detail;
+    assert!(detail("files").contains("no device certificate"), "{}", detail("files"));
+    assert!(detail("files").contains("region us-east-1"), "{}", detail("files"));
+    assert!(detail("mqtt").contains("over wss://localhost:"), "{}", detail("mqtt"));
+    let roads = detail("roads");
+    assert!(roads.contains("tls: not tried: no device certificate is configured"), "{roads}");
+    assert!(roads.contains("websocket: works"), "{roads}");
+}

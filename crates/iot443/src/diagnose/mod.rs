@@ -19,6 +19,10 @@
 //!    TLS with the certificate, MQTT over WebSocket with SigV4 (when AWS credentials can be
 //!    found), HTTPS publish; passes when one of them works.
 //!
+//! With `transport = "websocket"`, `files` checks that AWS credentials and a region are found
+//! instead of the device certificate, and there is no `tls` step (the WebSocket road's TLS and
+//! upgrade are part of `mqtt`).
+//!
 //! A failure stops the steps it makes meaningless: a bad configuration stops everything; bad
 //! files still let `dns` and `tcp` run (they need no credentials) but nothing after; a network
 //! failure stops the steps after it. Whenever `dns` passed, `roads` runs last all the same, so
@@ -115,6 +119,10 @@ pub async fn diagnose(config: &Config) -> Report {
         return Report { steps };
     }
 
+    if config.transport == crate::config::Transport::WebSocket {
+        return diagnose_websocket(config, steps).await;
+    }
+
     // The files are read on the blocking pool: a slow disk never stalls the runtime.
     let owned = config.clone();
     let files =
@@ -148,7 +156,83 @@ pub async fn diagnose(config: &Config) -> Report {
     };
     let files_ok = credentials.is_some();
     connection_steps(config, credentials, &addrs, &mut steps).await;
-    steps.push(roads::check_roads(config, files_ok).await);
+    let no_certificate = (!files_ok).then_some("the files step failed");
+    steps.push(roads::check_roads(config, no_certificate).await);
+    Report { steps }
+}
+
+/// The steps for `transport = "websocket"`: `files` checks that AWS credentials and a region
+/// are found (no device certificate is used), `tls` is left out (the WebSocket road's TLS has
+/// no client certificate; `mqtt` includes it and the upgrade), then `dns`, `tcp`, `mqtt`,
+/// `pubsub` and `roads` as on the certificate road.
+async fn diagnose_websocket(config: &Config, mut steps: Vec<Step>) -> Report {
+    let owned = config.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        crate::config::aws_credentials::resolve(&owned, &|name| std::env::var(name).ok())
+    })
+    .await;
+    let files = match found {
+        Ok(Ok(identity)) => Step::pass(
+            "files",
+            format!(
+                "WebSocket road (SigV4, no device certificate): access key {} from {}, region \
+                 {} from {}",
+                identity.credentials.access_key_id(),
+                identity.credentials_from,
+                identity.region,
+                identity.region_from
+            ),
+        ),
+        Ok(Err(error)) => Step::fail(
+            "files",
+            error.to_string(),
+            "the WebSocket road signs with AWS credentials: set them as the message says (or \
+             aws_credentials = \"FILE\"), and the region",
+        ),
+        Err(error) => Step::fail(
+            "files",
+            format!("finding the AWS credentials did not finish: {error}"),
+            "run the doctor again",
+        ),
+    };
+    let files_ok = files.ok;
+    steps.push(files);
+    let addrs = match network::check_dns(config).await {
+        Ok((step, addrs)) => {
+            steps.push(step);
+            addrs
+        }
+        Err(step) => {
+            steps.push(step);
+            return Report { steps };
+        }
+    };
+    // The certificate roads only when certificate files are named.
+    let no_certificate =
+        config.certificate.as_os_str().is_empty().then_some("no device certificate is configured");
+    match network::check_tcp(config, &addrs).await {
+        Ok((step, _)) => steps.push(step),
+        Err(step) => {
+            steps.push(step);
+            steps.push(roads::check_roads(config, no_certificate).await);
+            return Report { steps };
+        }
+    }
+    if files_ok {
+        let mut diag_config = config.clone();
+        diag_config.outbox = None;
+        diag_config.message_expiry = None;
+        diag_config.reconnect.enabled = false;
+        match check_mqtt(&diag_config).await {
+            Ok((step, client, mut events)) => {
+                steps.push(step);
+                steps.push(check_pubsub(&diag_config, &client, &mut events).await);
+                let _ = tokio::time::timeout(config.connect_timeout, client.disconnect()).await;
+            }
+            Err(step) => steps.push(step),
+        }
+    }
+    steps.push(roads::check_roads(config, no_certificate).await);
     Report { steps }
 }
 

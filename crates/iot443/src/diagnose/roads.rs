@@ -28,9 +28,9 @@ enum Outcome {
     NotTried(String),
 }
 
-/// Tries every road for `config`; `certificate_files_ok` says whether the `files` step passed
-/// (the certificate roads need them).
-pub(super) async fn check_roads(config: &Config, certificate_files_ok: bool) -> Step {
+/// Tries every road for `config`; `no_certificate` says why the certificate roads cannot be
+/// tried (the `files` step failed, none is configured), `None` when they can.
+pub(super) async fn check_roads(config: &Config, no_certificate: Option<&str>) -> Step {
     let mut probe = config.clone();
     probe.outbox = None;
     probe.message_expiry = None;
@@ -40,16 +40,14 @@ pub(super) async fn check_roads(config: &Config, certificate_files_ok: bool) -> 
         auto.websocket = false;
     }
 
-    let tls = if certificate_files_ok {
-        tls_road(&probe).await
-    } else {
-        Outcome::NotTried("the files step failed".to_owned())
+    let tls = match no_certificate {
+        None => tls_road(&probe).await,
+        Some(why) => Outcome::NotTried(why.to_owned()),
     };
     let websocket = websocket_road(&probe).await;
-    let https = if certificate_files_ok {
-        https_road(&probe).await
-    } else {
-        Outcome::NotTried("the files step failed".to_owned())
+    let https = match no_certificate {
+        None => https_road(&probe).await,
+        Some(why) => Outcome::NotTried(why.to_owned()),
     };
 
     let roads = [("tls", &tls), ("websocket", &websocket), ("https", &https)];

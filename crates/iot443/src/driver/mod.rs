@@ -323,7 +323,11 @@ impl Driver {
                     _ => None,
                 };
                 if let Some(error) = http {
-                    self.lose_link(crate::reconnect::Cause::Refused(error.to_string()), error, false);
+                    self.lose_link(
+                        crate::reconnect::Cause::Refused(error.to_string()),
+                        error,
+                        false,
+                    );
                 } else if let Link::Up(up) = &mut self.link {
                     self.session.handle_bytes(now, up.input.bytes());
                     up.input.clear();
