@@ -15,7 +15,8 @@
 //! | [`broker`] | a sans-IO MQTT 3.1.1 broker core with IoT Core's rules and quotas |
 //! | [`server`] | the tokio shell: listeners, one task per connection (MQTT, MQTT over WebSocket, HTTPS publish), the broker's timers; [`Emulator`](server::Emulator) in-process, [`InMemoryEmulator`](server::InMemoryEmulator) for tests |
 //!
-//! Every module but [`broker`] needs the `server` feature (on by default).
+//! Every module but [`broker`] needs the `server` feature (on by default); [`sigv4`] alone
+//! needs only the `sigv4` feature, which `server` includes.
 #![forbid(unsafe_code)]
 
 pub mod broker;
@@ -24,7 +25,7 @@ mod peer_text;
 pub mod pki;
 #[cfg(feature = "server")]
 pub mod server;
-#[cfg(feature = "server")]
+#[cfg(feature = "sigv4")]
 pub mod sigv4;
 #[cfg(feature = "server")]
 pub mod tls;
