@@ -119,6 +119,20 @@ pub(crate) async fn connect(config: &Config) -> Result<Opened, ClientError> {
     Ok(Opened::new(transport, info))
 }
 
+/// Finds the AWS credentials and region for `config` on the blocking pool (they may be in
+/// files); the error says what is missing. For the callers that only ask whether the WebSocket
+/// road can be taken (the `port = "auto"` race, the doctor).
+pub(crate) async fn find_identity(config: &Config) -> Result<SigningIdentity, String> {
+    let owned = config.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        aws_credentials::resolve(&owned, &|name| std::env::var(name).ok())
+    });
+    match found.await {
+        Ok(found) => found.map_err(|error| error.to_string()),
+        Err(error) => Err(format!("finding the AWS credentials did not finish: {error}")),
+    }
+}
+
 /// Finds the credentials and region, and reads the trust roots, on the blocking pool.
 async fn load(config: &Config) -> Result<(SigningIdentity, RootCertStore), ClientError> {
     let owned = config.clone();

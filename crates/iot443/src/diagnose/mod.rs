@@ -166,13 +166,8 @@ pub async fn diagnose(config: &Config) -> Report {
 /// no client certificate; `mqtt` includes it and the upgrade), then `dns`, `tcp`, `mqtt`,
 /// `pubsub` and `roads` as on the certificate road.
 async fn diagnose_websocket(config: &Config, mut steps: Vec<Step>) -> Report {
-    let owned = config.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        crate::config::aws_credentials::resolve(&owned, &|name| std::env::var(name).ok())
-    })
-    .await;
-    let files = match found {
-        Ok(Ok(identity)) => Step::pass(
+    let files = match crate::connect::websocket::find_identity(config).await {
+        Ok(identity) => Step::pass(
             "files",
             format!(
                 "WebSocket road (SigV4, no device certificate): access key {} from {}, region \
@@ -183,16 +178,11 @@ async fn diagnose_websocket(config: &Config, mut steps: Vec<Step>) -> Report {
                 identity.region_from
             ),
         ),
-        Ok(Err(error)) => Step::fail(
+        Err(why) => Step::fail(
             "files",
-            error.to_string(),
+            why,
             "the WebSocket road signs with AWS credentials: set them as the message says (or \
              aws_credentials = \"FILE\"), and the region",
-        ),
-        Err(error) => Step::fail(
-            "files",
-            format!("finding the AWS credentials did not finish: {error}"),
-            "run the doctor again",
         ),
     };
     let files_ok = files.ok;
@@ -219,18 +209,7 @@ async fn diagnose_websocket(config: &Config, mut steps: Vec<Step>) -> Report {
         }
     }
     if files_ok {
-        let mut diag_config = config.clone();
-        diag_config.outbox = None;
-        diag_config.message_expiry = None;
-        diag_config.reconnect.enabled = false;
-        match check_mqtt(&diag_config).await {
-            Ok((step, client, mut events)) => {
-                steps.push(step);
-                steps.push(check_pubsub(&diag_config, &client, &mut events).await);
-                let _ = tokio::time::timeout(config.connect_timeout, client.disconnect()).await;
-            }
-            Err(step) => steps.push(step),
-        }
+        session_steps(config, &mut steps).await;
     }
     steps.push(roads::check_roads(config, no_certificate).await);
     Report { steps }
@@ -267,6 +246,12 @@ async fn connection_steps(
         return;
     }
 
+    session_steps(config, steps).await;
+}
+
+/// `mqtt`, then `pubsub` when it passed, on one connection (without the outbox, without
+/// reconnecting), closed before returning.
+async fn session_steps(config: &Config, steps: &mut Vec<Step>) {
     let mut diag_config = config.clone();
     diag_config.outbox = None;
     diag_config.message_expiry = None;
@@ -281,7 +266,6 @@ async fn connection_steps(
             return;
         }
     };
-
     steps.push(check_pubsub(&diag_config, &client, &mut events).await);
     let _ = tokio::time::timeout(config.connect_timeout, client.disconnect()).await;
 }

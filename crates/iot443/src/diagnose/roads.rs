@@ -14,7 +14,8 @@
 
 use super::{Step, test_topic};
 use crate::client::Client;
-use crate::config::{Config, Transport as Road, aws_credentials};
+use crate::config::{Config, Transport as Road};
+use crate::connect::websocket;
 use crate::https::{self, HttpsPublish};
 use iot443_proto::QoS;
 
@@ -98,35 +99,31 @@ async fn tls_road(config: &Config) -> Outcome {
 /// The WebSocket road on the configuration's port (443 when it is 8883; with `port = "auto"`
 /// the race's 443 port).
 async fn websocket_road(config: &Config) -> Outcome {
+    let mut config = on_the_443_port(config);
+    config.transport = Road::WebSocket;
+    config.alpn = None;
+    match websocket::find_identity(&config).await {
+        Ok(_) => connect_and_close(&config).await,
+        Err(why) => Outcome::NotTried(why),
+    }
+}
+
+/// `config` on its 443-style port: the race's with `port = "auto"`, 443 instead of 8883, else
+/// the configured one (the emulator's ALPN listener, say).
+fn on_the_443_port(config: &Config) -> Config {
     let mut config = config.clone();
     if let Some(auto) = config.auto_port.take() {
         config.port = auto.alpn_port;
     } else if config.port == 8883 {
         config.port = 443;
     }
-    config.transport = Road::WebSocket;
-    config.alpn = None;
-    let probe = config.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        aws_credentials::resolve(&probe, &|name| std::env::var(name).ok())
-    })
-    .await;
-    match found {
-        Ok(Ok(_)) => connect_and_close(&config).await,
-        Ok(Err(why)) => Outcome::NotTried(why.to_string()),
-        Err(error) => Outcome::NotTried(format!("finding the AWS credentials failed: {error}")),
-    }
+    config
 }
 
 /// HTTPS publish of one QoS 1 message to the doctor's topic on the configuration's port (443
 /// when it is 8883).
 async fn https_road(config: &Config) -> Outcome {
-    let mut config = config.clone();
-    if let Some(auto) = config.auto_port.take() {
-        config.port = auto.alpn_port;
-    } else if config.port == 8883 {
-        config.port = 443;
-    }
+    let mut config = on_the_443_port(config);
     config.transport = Road::Https;
     let topic = test_topic(&config.client_id);
     let message = HttpsPublish::new(topic.clone(), "iot443 doctor (https)").qos(QoS::AtLeastOnce);

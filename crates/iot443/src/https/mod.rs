@@ -33,7 +33,7 @@ pub use error::{HttpsError, Refusal};
 pub use request::HttpsPublish;
 
 use crate::config::Config;
-use crate::connect::{tls_failure, transport};
+use crate::connect::{sigv4, tls_failure, transport};
 use crate::error::ClientError;
 use bytes::BytesMut;
 use response::{MAX_BODY, MAX_HEAD, Response, ResponseError};
@@ -137,7 +137,8 @@ impl HttpsPublisher {
     /// closed without answering usually did not read it).
     pub async fn publish(&mut self, request: &HttpsPublish) -> Result<HttpsPublished, HttpsError> {
         request.check()?;
-        let bytes = request.encode(&self.host_header());
+        let host = sigv4::host_header(&self.config.endpoint, self.config.port);
+        let bytes = request.encode(&host);
         let mut retried = false;
         loop {
             let kept = self.take_live_connection().await;
@@ -169,15 +170,6 @@ impl HttpsPublisher {
     pub async fn close(&mut self) {
         if let Some(mut stream) = self.connection.take() {
             let _ = tokio::time::timeout(self.config.connect_timeout, stream.shutdown()).await;
-        }
-    }
-
-    /// `Host`: the endpoint, with the port unless it is 443.
-    fn host_header(&self) -> String {
-        if self.config.port == 443 {
-            self.config.endpoint.clone()
-        } else {
-            self.config.server_addr()
         }
     }
 

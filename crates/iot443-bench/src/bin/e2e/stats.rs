@@ -56,3 +56,17 @@ pub(crate) fn completed(runs: &[Option<Run>]) -> String {
 pub(crate) fn row(cells: &[String]) -> String {
     format!("| {} |\n", cells.join(" | "))
 }
+
+/// From runs that report `connect_ms=<first> <second> …`: each run's first connection, and the
+/// median of each run's later ones.
+pub(crate) fn first_and_later_connects(runs: &[Option<Run>]) -> (Vec<f64>, Vec<f64>) {
+    let series: Vec<Vec<f64>> = runs
+        .iter()
+        .flatten()
+        .filter_map(|r| r.reported("connect_ms"))
+        .filter(|v| !v.is_empty())
+        .collect();
+    let first = series.iter().map(|v| v[0]).collect();
+    let later = series.iter().filter(|v| v.len() > 1).map(|v| median(&v[1..])).collect();
+    (first, later)
+}

@@ -8,7 +8,7 @@
 //! dropped, which closes their sockets.
 
 use super::memory::{self as port_memory, Remembered};
-use crate::config::{AutoPort, Config, Credentials, Transport as Road, aws_credentials};
+use crate::config::{AutoPort, Config, Credentials, Transport as Road};
 use crate::connect::{BoxTransport, transport, websocket};
 use crate::error::{ClientError, refusal_hint};
 use crate::message::{ConnectionInfo, PortChoice};
@@ -51,17 +51,12 @@ async fn websocket_contestant(config: &Config, auto: &AutoPort) -> Option<Config
     let mut contestant = auto.contestant(config, auto.alpn_port);
     contestant.transport = Road::WebSocket;
     contestant.alpn = None;
-    let probe = contestant.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        aws_credentials::resolve(&probe, &|name| std::env::var(name).ok())
-    });
-    match found.await {
-        Ok(Ok(_)) => Some(contestant),
-        Ok(Err(why)) => {
+    match websocket::find_identity(&contestant).await {
+        Ok(_) => Some(contestant),
+        Err(why) => {
             tracing::debug!("port auto: the WebSocket road stays out of the race: {why}");
             None
         }
-        Err(_) => None,
     }
 }
 

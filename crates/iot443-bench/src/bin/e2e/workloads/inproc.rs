@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::{Peers, Timing, interleave};
 use crate::Opts;
 use crate::endpoint::Endpoint;
-use crate::stats::{completed, median, row, summary};
+use crate::stats::{completed, first_and_later_connects, row, summary};
 use crate::tools::Tools;
 
 /// Connections per in-process connect child.
@@ -44,15 +44,7 @@ pub(crate) fn run(opts: &Opts, endpoint: &Endpoint, tools: &Tools) -> String {
          | library | runs | first connect ms | later connects ms |\n|---|---|---|---|"
     );
     for (i, contender) in contenders.iter().enumerate() {
-        let series: Vec<Vec<f64>> = results[i]
-            .iter()
-            .flatten()
-            .filter_map(|r| r.reported("connect_ms"))
-            .filter(|v| !v.is_empty())
-            .collect();
-        let first: Vec<f64> = series.iter().map(|v| v[0]).collect();
-        let later: Vec<f64> =
-            series.iter().filter(|v| v.len() > 1).map(|v| median(&v[1..])).collect();
+        let (first, later) = first_and_later_connects(&results[i]);
         out.push_str(&row(&[
             contender.name.clone(),
             completed(&results[i]),

@@ -18,7 +18,7 @@ use super::{Contender, STDIN_DELAY, Timing, interleave};
 use crate::Opts;
 use crate::endpoint::HOST;
 use crate::measure::Run;
-use crate::stats::{MIB, completed, median, ratios, row, summary, values};
+use crate::stats::{MIB, completed, first_and_later_connects, ratios, row, summary, values};
 use crate::tools::Tools;
 
 /// Connections per in-process connect child.
@@ -89,12 +89,8 @@ impl Emulator {
     }
 }
 
-/// A client on both roads: contenders `2 i` (TLS) and `2 i + 1` (WebSocket).
-fn pair(tls: Contender, websocket: Contender) -> [Contender; 2] {
-    [tls, websocket]
-}
-
-/// Runs the three tables and returns them.
+/// Runs the three tables and returns them. Contenders come in pairs, one client on both roads:
+/// `2 i` on TLS, `2 i + 1` on WebSocket (the ratio column divides the second by the first).
 pub(crate) fn run(opts: &Opts, tools: &Tools) -> String {
     let emulator = match Emulator::start(&opts.dir.join("roads-emulator"), tools) {
         Ok(emulator) => emulator,
@@ -131,7 +127,7 @@ fn connect(opts: &Opts, tools: &Tools, emulator: &Emulator) -> String {
         if websocket { emulator.signed(contender) } else { contender }
     };
     let mut contenders = Vec::new();
-    contenders.extend(pair(cli(false, "roads-c-cli"), cli(true, "roads-c-cli-ws")));
+    contenders.extend([cli(false, "roads-c-cli"), cli(true, "roads-c-cli-ws")]);
     contenders.extend(awsiot_pair(tools, emulator, "connect", "roads-c-sdk", &[], Timing::Wall));
     let rounds = opts.connect_rounds;
     eprintln!("e2e: roads, connect, whole process, {rounds} rounds");
@@ -179,7 +175,7 @@ fn inproc(opts: &Opts, tools: &Tools, emulator: &Emulator) -> String {
         if websocket { emulator.signed(contender) } else { contender }
     };
     let mut contenders = Vec::new();
-    contenders.extend(pair(library(false), library(true)));
+    contenders.extend([library(false), library(true)]);
     contenders.extend(awsiot_pair(tools, emulator, "connects", "roads-i-sdk", &rest, Timing::Wall));
     let rounds = opts.rounds;
     eprintln!("e2e: roads, in-process connect, {rounds} rounds of {INPROC_CONNECTS}");
@@ -195,15 +191,7 @@ fn inproc(opts: &Opts, tools: &Tools, emulator: &Emulator) -> String {
          | client | road | runs | first connect ms | later connects ms |\n|---|---|---|---|---|"
     );
     for (i, contender) in contenders.iter().enumerate() {
-        let series: Vec<Vec<f64>> = results[i]
-            .iter()
-            .flatten()
-            .filter_map(|r| r.reported("connect_ms"))
-            .filter(|v| !v.is_empty())
-            .collect();
-        let first: Vec<f64> = series.iter().map(|v| v[0]).collect();
-        let later: Vec<f64> =
-            series.iter().filter(|v| v.len() > 1).map(|v| median(&v[1..])).collect();
+        let (first, later) = first_and_later_connects(&results[i]);
         let (client, road) = split_name(&contender.name);
         out.push_str(&row(&[
             client,
@@ -252,8 +240,8 @@ fn stream(opts: &Opts, tools: &Tools, emulator: &Emulator) -> String {
         if websocket { emulator.signed(contender) } else { contender }
     };
     let mut contenders = Vec::new();
-    contenders.extend(pair(cli(false), cli(true)));
-    contenders.extend(pair(library(false), library(true)));
+    contenders.extend([cli(false), cli(true)]);
+    contenders.extend([library(false), library(true)]);
     contenders.extend(awsiot_pair(
         tools,
         emulator,
@@ -324,7 +312,7 @@ fn awsiot_pair(
             contender
         }
     };
-    pair(contender(false), contender(true))
+    [contender(false), contender(true)]
 }
 
 /// `"client, road"` → (`client`, `road`).
