@@ -102,23 +102,41 @@ impl ShadowStore {
     /// # Errors
     /// When SQLite cannot open or set up the file.
     pub fn open(dir: &Path) -> Result<ShadowStore, ShadowStoreError> {
+        /// The store's tables (and WAL), created when missing.
+        const SCHEMA: &str = "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS shadows (
+                 thing TEXT NOT NULL, name TEXT NOT NULL, document BLOB NOT NULL,
+                 PRIMARY KEY (thing, name));
+             CREATE TABLE IF NOT EXISTS requests (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, thing TEXT NOT NULL, name TEXT NOT NULL,
+                 operation TEXT NOT NULL, payload BLOB NOT NULL, answer BLOB, accepted INTEGER);";
+        /// How long the file may stay busy (locked by the other side) before opening fails.
+        const BUSY_LIMIT: Duration = Duration::from_secs(5);
+        /// The pause between two tries of the set-up while the file is busy.
+        const BUSY_RETRY: Duration = Duration::from_millis(20);
         let path = dir.join(SHADOW_STORE_FILE);
         let fail = |what| {
             let path = path.clone();
             move |source| ShadowStoreError::Sqlite { path, what, source }
         };
         let conn = Connection::open(&path).map_err(fail("open"))?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(fail("open"))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             CREATE TABLE IF NOT EXISTS shadows (
-                 thing TEXT NOT NULL, name TEXT NOT NULL, document BLOB NOT NULL,
-                 PRIMARY KEY (thing, name));
-             CREATE TABLE IF NOT EXISTS requests (
-                 id INTEGER PRIMARY KEY AUTOINCREMENT, thing TEXT NOT NULL, name TEXT NOT NULL,
-                 operation TEXT NOT NULL, payload BLOB NOT NULL, answer BLOB, accepted INTEGER);",
-        )
-        .map_err(fail("creating the tables"))?;
+        conn.busy_timeout(BUSY_LIMIT).map_err(fail("open"))?;
+        // SQLite answers SQLITE_BUSY without waiting in its busy handler when the other side
+        // (the emulator's store thread, or `cloud_request` of another process) is setting the
+        // file up at the same moment: the set-up is idempotent, so it is tried again.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.execute_batch(SCHEMA) {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(error, _))
+                    if error.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < BUSY_LIMIT =>
+                {
+                    std::thread::sleep(BUSY_RETRY);
+                }
+                Err(error) => return Err(fail("creating the tables")(error)),
+            }
+        }
         Ok(ShadowStore { path, conn })
     }
 
