@@ -238,18 +238,8 @@ impl Client {
         payload: impl Into<Bytes>,
         retain: bool,
     ) -> Result<Queued, ClientError> {
-        let topic_name = checked_topic(topic)?;
         let payload = payload.into();
-        if payload.len() > AWS_MAX_PAYLOAD {
-            return Err(ClientError::PayloadTooLarge {
-                topic: topic.to_owned(),
-                size: payload.len(),
-                max: AWS_MAX_PAYLOAD,
-            });
-        }
-        if qos == QoS::ExactlyOnce {
-            return Err(ClientError::QosNotSupported);
-        }
+        let topic_name = Client::check_publish(topic, qos, payload.len())?;
         let (done, receiver) = oneshot::channel();
         let (accepted, on_disk) = if self.durable && qos == QoS::AtLeastOnce {
             let (accepted, on_disk) = oneshot::channel();
@@ -260,6 +250,35 @@ impl Client {
         let command = Command::Publish { topic: topic_name, qos, payload, retain, accepted, done };
         self.send(command).await?;
         Ok(Queued { on_disk, delivery: Delivery { receiver } })
+    }
+
+    /// The checks [`publish`](Client::publish) makes before anything is queued: the topic (no
+    /// wildcards, 256 bytes, 7 slashes, reserved `$` topics), the payload size (128 KiB) and the
+    /// QoS (0 or 1). For callers that must refuse a message at once, before handing it on.
+    ///
+    /// ```
+    /// use iot443::{Client, QoS};
+    /// assert!(Client::check_publish("sdkTest/sub", QoS::AtLeastOnce, 100).is_ok());
+    /// assert!(Client::check_publish("sdkTest/#", QoS::AtLeastOnce, 100).is_err());
+    /// assert!(Client::check_publish("sdkTest/sub", QoS::ExactlyOnce, 100).is_err());
+    /// ```
+    pub fn check_publish(
+        topic: &str,
+        qos: QoS,
+        payload_len: usize,
+    ) -> Result<TopicName, ClientError> {
+        let topic_name = checked_topic(topic)?;
+        if payload_len > AWS_MAX_PAYLOAD {
+            return Err(ClientError::PayloadTooLarge {
+                topic: topic.to_owned(),
+                size: payload_len,
+                max: AWS_MAX_PAYLOAD,
+            });
+        }
+        if qos == QoS::ExactlyOnce {
+            return Err(ClientError::QosNotSupported);
+        }
+        Ok(topic_name)
     }
 
     /// Subscribes to one filter and returns once SUBACK granted it. Messages that match arrive
