@@ -41,9 +41,7 @@
 //! run's header; [`child`] is the in-process library side (`e2e child …`).
 
 // A bench program: setup failures are bugs to report loudly (the endpoint's helpers panic with
-// what to install), and indexing is over vectors built right here. `unsafe` is for wait4(2) and
-// kill(2) only (`measure::measure_direct`, the fallback when no C compiler can build the runner).
-#![allow(unsafe_code)]
+// what to install), and indexing is over vectors built right here.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod child;

@@ -2,12 +2,11 @@
 //! `wait4(2)`, through the small runner `peers/measure.c` when it could be built.
 
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 /// Longest any one child may run before it is killed.
 pub(crate) const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -62,8 +61,9 @@ pub(crate) fn command(
     cmd
 }
 
-/// Measures children: through the runner `peers/measure.c` when it was built, else with
-/// wait4(2) in this process (then a child's peak RSS cannot be lower than this bench's own).
+/// Measures children through the runner `peers/measure.c` (wait4(2) in a process of its own, so
+/// that a child's peak RSS is its own). It is compiled at start; without a C compiler nothing
+/// can be measured. (No `unsafe` here: the C boundary of the workspace is `crates/iot443-ffi`.)
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Runner {
     /// The compiled runner.
@@ -75,7 +75,10 @@ impl Runner {
     pub(crate) fn measure(&self, cmd: Command, feed: Option<Feed>) -> Result<Run, String> {
         match &self.binary {
             Some(runner) => measure_with_runner(runner, cmd, feed),
-            None => measure_direct(cmd, feed),
+            None => Err(format!(
+                "cannot measure {:?}: the runner peers/measure.c was not built (install gcc)",
+                cmd.get_program()
+            )),
         }
     }
 }
@@ -119,94 +122,6 @@ fn measure_with_runner(runner: &Path, cmd: Command, feed: Option<Feed>) -> Resul
         from_stdin: field("from_stdin_us").filter(|v| *v >= 0.0).map(micros),
         cpu: micros(field("cpu_us").unwrap_or_default()),
         max_rss: field("maxrss_kib").unwrap_or_default() as u64 * 1024,
-        stdout,
-    })
-}
-
-fn timeval(tv: libc::timeval) -> Duration {
-    Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
-}
-
-/// Runs `cmd` to its end (killed after [`CHILD_TIMEOUT`]) and measures it with wait4(2) here.
-fn measure_direct(mut cmd: Command, feed: Option<Feed>) -> Result<Run, String> {
-    let what = format!("{:?}", cmd.get_program());
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if feed.is_some() { Stdio::piped() } else { Stdio::null() });
-    let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
-    let pid = child.id() as libc::pid_t;
-    let feeder = match (feed, child.stdin.take()) {
-        (Some(feed), Some(mut stdin)) => Some(thread::spawn(move || {
-            thread::sleep(feed.delay);
-            let data = std::fs::read(&feed.file).unwrap_or_default();
-            let first = Instant::now();
-            let _ = stdin.write_all(&data);
-            first
-        })),
-        _ => None,
-    };
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let out = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let (done, done_rx) = mpsc::channel::<()>();
-    let watchdog = thread::spawn(move || match done_rx.recv_timeout(CHILD_TIMEOUT) {
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            // SAFETY: kill(2) with a pid this process spawned and has not reaped yet (the main
-            // thread reaps it only in wait4 below, which has not returned).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            true
-        }
-        _ => false,
-    });
-
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain old data; all-zero is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = loop {
-        // SAFETY: wait4(2) on our own child, with valid pointers to a c_int and a rusage.
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if rc == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-            continue;
-        }
-        break rc;
-    };
-    let end = Instant::now();
-    let _ = done.send(());
-    let killed = watchdog.join().unwrap_or(false);
-    let first_write = feeder.map(|f| f.join().expect("feeder thread"));
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    drop(child); // already reaped by wait4: std's handle must not wait again
-    if reaped != pid {
-        return Err(format!("wait4 on {what}: {}", std::io::Error::last_os_error()));
-    }
-    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    if killed || !exited_ok {
-        let tail: String =
-            stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
-        return Err(format!(
-            "{what} failed ({}): {tail}",
-            if killed {
-                "killed after the time limit".to_owned()
-            } else {
-                format!("status {status:#x}")
-            }
-        ));
-    }
-    Ok(Run {
-        wall: end - start,
-        from_stdin: first_write.map(|first| end - first),
-        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
-        max_rss: usage.ru_maxrss as u64 * 1024,
         stdout,
     })
 }

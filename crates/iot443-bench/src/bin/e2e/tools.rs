@@ -55,8 +55,7 @@ impl Tools {
         self.runner.binary = compile(dir, "measure", &[]);
         if self.runner.binary.is_none() {
             eprintln!(
-                "e2e: cannot build {} (no C compiler?): children are measured directly, and their \
-                 peak RSS cannot be lower than this bench's own",
+                "e2e: cannot build {} (no C compiler? install gcc): no child can be measured",
                 source("measure").display()
             );
         }
