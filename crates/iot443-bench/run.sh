@@ -12,6 +12,7 @@ if ! [ -f /usr/include/mosquitto.h ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmosquitto-dev >/dev/null
 fi
 cargo build --release --bin iot443
+cargo build --release -p iot443-ffi
 if [ -f crates/iot443/examples/publish.rs ]; then
     cargo build --release -p iot443 --example publish
 fi

@@ -93,6 +93,8 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    /* The library's warnings (and more with RUST_LOG=info or debug) on stderr. */
+    iot443_log_to_stderr(NULL);
     fprintf(stderr, "libiot443 %s\n", iot443_version());
     iot443_client *client = NULL;
     int rc = iot443_client_new(config_path, &client);

@@ -304,6 +304,15 @@ const char *iot443_last_error(void);
 // A short description of an error code, e.g. `"connection error"`: a static string.
 const char *iot443_strerror(int code);
 
+// Sends the library's log to stderr, filtered by `filter` in `RUST_LOG` syntax: `"warn"`,
+// `"info"`, `"iot443=debug"`, … (NULL: `RUST_LOG` when set, else `"warn"`). Once per process;
+// a second call returns `IOT443_ERR_INVALID_ARGUMENT`. Secrets (keys, AWS secret keys, session
+// tokens, signatures, proxy passwords) are never logged, at any level.
+//
+// # Safety
+// `filter` is NULL or a NUL-terminated string.
+int iot443_log_to_stderr(const char *filter);
+
 // Subscribes to `filter` (wildcards `+` and `#` allowed) at `qos` 0 or 1, and returns once
 // SUBACK granted it, or after `timeout_ms` (0: the library's acknowledgement timeout, 30 s by
 // default). `callback` then runs for every matching message, on the client's callback
@@ -332,7 +341,8 @@ int iot443_unsubscribe(struct iot443_client *client, const char *filter, uint32_
 // Publishes `payload_len` bytes at `payload` to `topic` at `qos` 0 or 1 and waits: at QoS 1
 // until PUBACK (with an outbox: until the message is on disk), at QoS 0 until it is written.
 // At most `timeout_ms` (0: the library's acknowledgement timeout); a publish that timed out
-// stays queued and is still sent. Checked first, with nothing sent on failure: the topic (no
+// waiting for its acknowledgement stays queued and is still sent (one that timed out waiting
+// for room in the full publish queue was not queued: the message says which). Checked first, with nothing sent on failure: the topic (no
 // wildcards, 256 bytes, 7 slashes), the payload (128 KiB), the QoS. While the connection is
 // down, messages wait in the offline queue and go out after the reconnect.
 //

@@ -141,6 +141,11 @@ impl iot443_client {
         })
     }
 
+    /// `host:port` of the endpoint, for messages.
+    pub(crate) fn addr(&self) -> String {
+        self.config.server_addr()
+    }
+
     /// The session, locked.
     pub(crate) fn session(&self) -> MutexGuard<'_, Option<Session>> {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
@@ -149,8 +154,10 @@ impl iot443_client {
     /// A handle on the connected client and its publish queue, or [`Failure::closed`].
     pub(crate) fn connected(&self) -> Result<(Client, mpsc::Sender<PublishJob>), Failure> {
         match self.session().as_ref() {
-            Some(session) => Ok((session.client.clone(), session.publishes.clone())),
-            None => Err(Failure::closed()),
+            Some(session) if !session.ended() => {
+                Ok((session.client.clone(), session.publishes.clone()))
+            }
+            _ => Err(Failure::closed()),
         }
     }
 

@@ -34,6 +34,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod logging;
 pub mod pubsub;
 mod strings;
 

@@ -6,11 +6,15 @@
 
 use crate::callbacks::{Job, UserData, on_library_thread};
 use crate::client::{client_ref, iot443_client};
-use crate::error::{Failure, IOT443_ERR_CLOSED, IOT443_ERR_WOULD_BLOCK, IOT443_OK, code_of, guard};
+use crate::error::{
+    Failure, IOT443_ERR_CLOSED, IOT443_ERR_TIMEOUT, IOT443_ERR_WOULD_BLOCK, IOT443_OK, code_of,
+    guard,
+};
 use crate::strings::{bytes_arg, qos_arg, qos_number, str_arg};
 use bytes::Bytes;
 use iot443_core::{Client, ClientError, Message, QoS};
 use std::ffi::{c_char, c_int, c_void};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Publishes waiting for the network thread, per client. `iot443_publish_async` waits for room
@@ -261,7 +265,8 @@ pub unsafe extern "C" fn iot443_unsubscribe(
 /// Publishes `payload_len` bytes at `payload` to `topic` at `qos` 0 or 1 and waits: at QoS 1
 /// until PUBACK (with an outbox: until the message is on disk), at QoS 0 until it is written.
 /// At most `timeout_ms` (0: the library's acknowledgement timeout); a publish that timed out
-/// stays queued and is still sent. Checked first, with nothing sent on failure: the topic (no
+/// waiting for its acknowledgement stays queued and is still sent (one that timed out waiting
+/// for room in the full publish queue was not queued: the message says which). Checked first, with nothing sent on failure: the topic (no
 /// wildcards, 256 bytes, 7 slashes), the payload (128 KiB), the QoS. While the connection is
 /// down, messages wait in the offline queue and go out after the reconnect.
 ///
@@ -288,10 +293,42 @@ pub unsafe extern "C" fn iot443_publish(
         }
         let (_, publishes) = client.connected()?;
         let (done, result) = oneshot::channel();
+        let described = format!("iot443_publish to {topic:?} via {}", client.addr());
         let job = PublishJob { topic, payload, qos, completion: Completion::Wait(done) };
-        client.block("iot443_publish", timeout_ms, async move {
-            publishes.send(job).await.map_err(|_| Failure::closed())?;
-            result.await.map_err(|_| Failure::closed())?.map_err(Failure::from)
+        let limit = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
+        client.block("iot443_publish", 0, async move {
+            let started = tokio::time::Instant::now();
+            let queued = publishes.send(job);
+            let queued = match limit {
+                Some(limit) => tokio::time::timeout(limit, queued).await.map_err(|_| {
+                    Failure::new(
+                        IOT443_ERR_TIMEOUT,
+                        format!(
+                            "{described}: the publish queue stayed full for {timeout_ms} ms \
+                             (the connection is down or slow); nothing was queued or sent"
+                        ),
+                    )
+                })?,
+                None => queued.await,
+            };
+            queued.map_err(|_| Failure::closed())?;
+            let outcome = match limit {
+                Some(limit) => {
+                    let left = limit.saturating_sub(started.elapsed());
+                    tokio::time::timeout(left, result).await.map_err(|_| {
+                        Failure::new(
+                            IOT443_ERR_TIMEOUT,
+                            format!(
+                                "{described}: not acknowledged within {timeout_ms} ms; the \
+                                 message stays queued and is still sent (reconnecting if need \
+                                 be)"
+                            ),
+                        )
+                    })?
+                }
+                None => result.await,
+            };
+            outcome.map_err(|_| Failure::closed())?.map_err(Failure::from)
         })?
     })
 }

@@ -136,6 +136,33 @@ fn make_builds_the_sample_and_it_echoes_its_messages_against_iot443_emulator() {
         assert!(stderr.contains("10 of 10 messages came back"), "{stderr}");
     }
 
+    // Configured by the C SDK's own aws_iot_config.h (certificates in its certs/ folder), with
+    // IOT443_ALPN on top: the emulator's port is not 443, where ALPN would be offered by itself.
+    let sdk = tempfile::tempdir().unwrap();
+    std::fs::create_dir(sdk.path().join("certs")).unwrap();
+    for file in ["ca.pem", "device.crt", "device.key"] {
+        std::fs::copy(emulator.dir.join(file), sdk.path().join("certs").join(file)).unwrap();
+    }
+    let header = format!(
+        "#define AWS_IOT_MQTT_HOST \"localhost\"\n#define AWS_IOT_MQTT_PORT {}\n\
+         #define AWS_IOT_MQTT_CLIENT_ID \"c-sdk-header\"\n#define AWS_IOT_MY_THING_NAME \"c-sdk-header\"\n\
+         #define AWS_IOT_ROOT_CA_FILENAME \"ca.pem\"\n#define AWS_IOT_CERTIFICATE_FILENAME \"device.crt\"\n\
+         #define AWS_IOT_PRIVATE_KEY_FILENAME \"device.key\"\n",
+        emulator.alpn_addr.port()
+    );
+    let header_path = sdk.path().join("aws_iot_config.h");
+    std::fs::write(&header_path, header).unwrap();
+    let mut sample = Command::new(examples.join("subscribe_publish_sample"));
+    sample.arg("-c").arg(&header_path).args(["-x", "4", "-i", "0"]);
+    sample.env("IOT443_ALPN", "x-amzn-mqtt-ca");
+    let finished = Proc::run("subscribe_publish_sample -c aws_iot_config.h", sample, RUN_LIMIT);
+    succeeded("subscribe_publish_sample -c aws_iot_config.h", &finished);
+    assert!(
+        finished.stderr_text().contains("4 of 4 messages came back"),
+        "{}",
+        finished.stderr_text()
+    );
+
     // The smallest program: one QoS 1 message, acknowledged.
     let mut one = Command::new(examples.join("publish_one_static"));
     one.arg(&config).args(["sdkTest/sub", "hello"]);

@@ -5,6 +5,7 @@ use crate::client::*;
 use crate::config::*;
 use crate::error::*;
 use crate::iot443_version;
+use crate::logging::iot443_log_to_stderr;
 use crate::pubsub::*;
 use std::ffi::c_char;
 use std::ptr;
@@ -282,4 +283,17 @@ fn version_and_error_strings_are_static_and_meaningful() {
         assert!(!text.is_empty() && text != "unknown error code", "{code}: {text}");
     }
     assert_eq!(library_str(iot443_strerror(-999)), "unknown error code");
+}
+
+#[test]
+fn logging_is_set_up_once_and_a_bad_filter_says_what_to_use() {
+    let (bad, good) = (c("iot443=[loud"), c("warn"));
+    // SAFETY: NUL-terminated strings.
+    unsafe {
+        assert_eq!(iot443_log_to_stderr(bad.as_ptr()), IOT443_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("use e.g. \"warn\""), "{}", last_error());
+        assert_eq!(iot443_log_to_stderr(good.as_ptr()), IOT443_OK, "{}", last_error());
+        assert_eq!(iot443_log_to_stderr(ptr::null()), IOT443_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("already set up"), "{}", last_error());
+    }
 }

@@ -196,6 +196,8 @@ int main(int argc, char **argv) {
     const char *config_path = argv[1];
     CHECK(strlen(iot443_version()) > 0, "libiot443 %s", iot443_version());
     CHECK(strcmp(iot443_strerror(IOT443_ERR_TIMEOUT), "timed out") == 0, "iot443_strerror");
+    CHECK(iot443_log_to_stderr("warn") == IOT443_OK, "iot443_log_to_stderr: %s", iot443_last_error());
+    CHECK(iot443_log_to_stderr("warn") == IOT443_ERR_INVALID_ARGUMENT, "only once: %s", iot443_last_error());
 
     iot443_client *client = NULL;
     CHECK(iot443_client_new(config_path, &client) == IOT443_OK && client != NULL, "iot443_client_new: %s",

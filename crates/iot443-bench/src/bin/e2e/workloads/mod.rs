@@ -151,6 +151,12 @@ impl Peers<'_> {
         self.contender(name, &self.tools.me, leading, lib, rest)
     }
 
+    /// The C peer on iot443's C API, when it could be built.
+    pub(crate) fn iot443_c(&self, name: &str, rest: &[String]) -> Option<Contender> {
+        let program = self.tools.iot443_c.as_ref()?;
+        Some(self.contender(name, program, vec![self.mode.into()], "iot443c", rest))
+    }
+
     /// The libmosquitto C peer, when it could be built.
     pub(crate) fn libmosquitto(&self, name: &str, rest: &[String]) -> Option<Contender> {
         let program = self.tools.libmosquitto.as_ref()?;

@@ -33,6 +33,12 @@ pub(crate) fn run(tools: &Tools) -> String {
     };
     row("`iot443` (CLI, release)", &tools.iot443);
     row("`examples/publish.rs` (release)", &root.join("target/release/examples/publish"));
+    if let Some(lib_dir) = tools.iot443.parent() {
+        row("`libiot443.so` (the C API, release)", &lib_dir.join("libiot443.so"));
+    }
+    if let Some(program) = &tools.publish_one_static {
+        row("`publish_one` (C, publishes one message, `libiot443.a` linked in)", program);
+    }
     row("`mosquitto_pub` (Debian, dynamically linked)", Path::new("/usr/bin/mosquitto_pub"));
     for lib in ["libmosquitto.so.1", "libssl.so.3", "libcrypto.so.3"] {
         let path = Path::new("/usr/lib/x86_64-linux-gnu").join(lib);

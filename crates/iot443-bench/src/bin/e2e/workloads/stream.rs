@@ -64,6 +64,7 @@ pub(crate) fn run(opts: &Opts, endpoint: &Endpoint, tools: &Tools, qos: u8) -> S
             &rest,
         ),
     );
+    contenders.extend(peers.iot443_c("iot443 C API (libiot443.so, `iot443_publish_async`)", &rest));
     contenders.push(peers.library("iot443 library", "iot443", &rest));
     contenders.push(peers.library("rumqttc 0.25 library", "rumqttc", &rest));
     contenders.extend(peers.python(&rest));
