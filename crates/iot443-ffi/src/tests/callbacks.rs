@@ -175,3 +175,60 @@ fn freeing_a_connected_client_from_inside_its_own_callback_does_not_deadlock() {
     }
     observed.completions.wait_until("the free from the callback", |seen| !seen.is_empty());
 }
+
+/// A gate a callback waits at until the test opens it.
+#[derive(Default)]
+struct Gate {
+    entered: Seen<()>,
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+unsafe extern "C" fn block_at_gate(_: *const iot443_message, user_data: *mut c_void) {
+    // SAFETY: `user_data` is the test's `Gate`, alive while the client is.
+    let gate = unsafe { &*user_data.cast::<Gate>() };
+    gate.entered.push(());
+    let open = gate.open.lock().unwrap();
+    let _open =
+        gate.opened.wait_timeout_while(open, super::support::PATIENCE, |open| !*open).unwrap();
+}
+
+#[test]
+fn a_callback_that_blocks_does_not_stop_the_network_thread() {
+    let emulator = TestEmulator::start();
+    let gate = Box::new(Gate::default());
+    let user_data = ptr::from_ref(&*gate).cast_mut().cast::<c_void>();
+    let (blocking, other) = (c"ffi/block", c"ffi/other");
+    let mut client = ptr::null_mut();
+    // SAFETY: `client` is live until `owned` frees it, before `gate` goes.
+    unsafe {
+        assert_eq!(iot443_client_new(emulator.config_path().as_ptr(), &mut client), IOT443_OK);
+    }
+    let owned = FreeOnDrop(client);
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(iot443_connect(client, 20_000), IOT443_OK, "{}", last_error());
+        let rc =
+            iot443_subscribe(client, blocking.as_ptr(), 1, Some(block_at_gate), user_data, 20_000);
+        assert_eq!(rc, IOT443_OK, "{}", last_error());
+        assert_eq!(iot443_publish(client, blocking.as_ptr(), ptr::null(), 0, 1, 20_000), IOT443_OK);
+    }
+    gate.entered.wait_until("the callback to block", |seen| !seen.is_empty());
+    // The callback thread is stuck; the network thread still publishes and gets PUBACKs, and
+    // subscribes.
+    // SAFETY: as above.
+    unsafe {
+        for _ in 0..3 {
+            let rc = iot443_publish(client, other.as_ptr(), b"x".as_ptr().cast(), 1, 1, 20_000);
+            assert_eq!(rc, IOT443_OK, "a publish while a callback blocks: {}", last_error());
+        }
+        let rc =
+            iot443_subscribe(client, other.as_ptr(), 0, Some(block_at_gate), user_data, 20_000);
+        assert_eq!(rc, IOT443_OK, "a subscribe while a callback blocks: {}", last_error());
+    }
+    *gate.open.lock().unwrap() = true;
+    gate.opened.notify_all();
+    // SAFETY: as above.
+    unsafe { assert_eq!(iot443_disconnect(client, 20_000), IOT443_OK, "{}", last_error()) };
+    drop(owned);
+}
