@@ -304,8 +304,8 @@ const char *iot443_last_error(void);
 // A short description of an error code, e.g. `"connection error"`: a static string.
 const char *iot443_strerror(int code);
 
-// Sends the library's log to stderr, filtered by `filter` in `RUST_LOG` syntax: `"warn"`,
-// `"info"`, `"iot443=debug"`, … (NULL: `RUST_LOG` when set, else `"warn"`). Once per process;
+// Sends the library's log to stderr, filtered by `filter`: a level, or targets with levels
+// (`"warn"`, `"info"`, `"warn,iot443=debug"`; NULL: `RUST_LOG` when set, else `"warn"`). Once per process;
 // a second call returns `IOT443_ERR_INVALID_ARGUMENT`. Secrets (keys, AWS secret keys, session
 // tokens, signatures, proxy passwords) are never logged, at any level.
 //
