@@ -60,8 +60,8 @@
 // A bug in iot443 was caught at the boundary; the message says where. Please report it.
 #define IOT443_ERR_INTERNAL -13
 
-// Publishes waiting for the network thread, per client. `iot443_publish_async` waits for room
-// when it is full, except from inside a callback, where it returns `IOT443_ERR_WOULD_BLOCK`.
+// Publishes from inside callbacks waiting for the publisher task, per client; when it is full,
+// `iot443_publish_async` there returns `IOT443_ERR_WOULD_BLOCK`.
 #define IOT443_PUBLISH_QUEUE 1024
 
 // The kinds of [`iot443_event`].
@@ -143,15 +143,15 @@ typedef struct iot443_event {
 // The event callback: runs on the client's callback thread.
 typedef void (*iot443_event_cb)(const struct iot443_event *event, void *user_data);
 
-// A subscription's callback: runs on the client's callback thread, for every message that
-// matches its filter, in order.
-typedef void (*iot443_message_cb)(const struct iot443_message *message, void *user_data);
-
 // The completion callback of `iot443_publish_async`: `result` is `IOT443_OK` once the message
 // was delivered (PUBACK at QoS 1, written at QoS 0), else an `IOT443_ERR_*` code, and `error`
 // then says what failed (NUL-terminated; NULL on success). Runs on the client's callback
 // thread; `error` is valid for the call only.
 typedef void (*iot443_publish_cb)(int result, const char *error, void *user_data);
+
+// A subscription's callback: runs on the client's callback thread, for every message that
+// matches its filter, in order.
+typedef void (*iot443_message_cb)(const struct iot443_message *message, void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -313,6 +313,44 @@ const char *iot443_strerror(int code);
 // `filter` is NULL or a NUL-terminated string.
 int iot443_log_to_stderr(const char *filter);
 
+// Publishes `payload_len` bytes at `payload` to `topic` at `qos` 0 or 1 and waits: at QoS 1
+// until PUBACK (with an outbox: until the message is on disk), at QoS 0 until it is written.
+// At most `timeout_ms` (0: the library's acknowledgement timeout); a publish that timed out
+// waiting for its acknowledgement stays queued and is still sent (one that timed out waiting
+// for room in the library's full queue was not queued: the message says which). Checked
+// first, with nothing sent on failure: the topic (no wildcards, 256 bytes, 7 slashes), the
+// payload (128 KiB), the QoS. While the connection is down, messages wait in the offline
+// queue and go out after the reconnect.
+//
+// # Safety
+// `client` is NULL or a live pointer from `iot443_client_new*`; `topic` is NULL or a
+// NUL-terminated string; `payload` is NULL (with `payload_len` 0) or points to `payload_len`
+// readable bytes.
+int iot443_publish(struct iot443_client *client,
+                   const char *topic,
+                   const void *payload,
+                   size_t payload_len,
+                   int qos,
+                   uint32_t timeout_ms);
+
+// Queues a publish and returns without waiting for it to be delivered (it waits only for room
+// in the library's queue, as `iot443_publish` does). `callback` (may be NULL) then runs on
+// the callback thread with the result: PUBACK at QoS 1, written at QoS 0. Checked first like
+// `iot443_publish`; a failed check is returned here and the callback is not called. May be
+// called from inside a callback: there it never waits, and returns `IOT443_ERR_WOULD_BLOCK`
+// when its queue of 1024 is full. Messages from one thread leave in the order of the calls.
+//
+// # Safety
+// As for `iot443_publish`; `callback`, when not NULL, stays callable until the client is
+// freed.
+int iot443_publish_async(struct iot443_client *client,
+                         const char *topic,
+                         const void *payload,
+                         size_t payload_len,
+                         int qos,
+                         iot443_publish_cb callback,
+                         void *user_data);
+
 // Subscribes to `filter` (wildcards `+` and `#` allowed) at `qos` 0 or 1, and returns once
 // SUBACK granted it, or after `timeout_ms` (0: the library's acknowledgement timeout, 30 s by
 // default). `callback` then runs for every matching message, on the client's callback
@@ -337,43 +375,6 @@ int iot443_subscribe(struct iot443_client *client,
 // `client` is NULL or a live pointer from `iot443_client_new*`; `filter` is NULL or a
 // NUL-terminated string.
 int iot443_unsubscribe(struct iot443_client *client, const char *filter, uint32_t timeout_ms);
-
-// Publishes `payload_len` bytes at `payload` to `topic` at `qos` 0 or 1 and waits: at QoS 1
-// until PUBACK (with an outbox: until the message is on disk), at QoS 0 until it is written.
-// At most `timeout_ms` (0: the library's acknowledgement timeout); a publish that timed out
-// waiting for its acknowledgement stays queued and is still sent (one that timed out waiting
-// for room in the full publish queue was not queued: the message says which). Checked first, with nothing sent on failure: the topic (no
-// wildcards, 256 bytes, 7 slashes), the payload (128 KiB), the QoS. While the connection is
-// down, messages wait in the offline queue and go out after the reconnect.
-//
-// # Safety
-// `client` is NULL or a live pointer from `iot443_client_new*`; `topic` is NULL or a
-// NUL-terminated string; `payload` is NULL (with `payload_len` 0) or points to `payload_len`
-// readable bytes.
-int iot443_publish(struct iot443_client *client,
-                   const char *topic,
-                   const void *payload,
-                   size_t payload_len,
-                   int qos,
-                   uint32_t timeout_ms);
-
-// Queues a publish and returns without waiting for it to be delivered (it may wait for room
-// in the client's queue of 1024 publishes, except inside a callback: `IOT443_ERR_WOULD_BLOCK`).
-// `callback` (may be NULL) then runs on the callback thread with the result: PUBACK at QoS 1,
-// written at QoS 0. Checked first like `iot443_publish`; a failed check is returned here and
-// the callback is not called. May be called from inside a callback. Messages leave in the
-// order of the calls, waiting or not.
-//
-// # Safety
-// As for `iot443_publish`; `callback`, when not NULL, stays callable until the client is
-// freed.
-int iot443_publish_async(struct iot443_client *client,
-                         const char *topic,
-                         const void *payload,
-                         size_t payload_len,
-                         int qos,
-                         iot443_publish_cb callback,
-                         void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,7 +5,7 @@ use crate::callbacks::{CallbackThread, Job, UserData, on_library_thread};
 use crate::config::iot443_config;
 use crate::error::{Failure, IOT443_ERR_CONFIG, IOT443_ERR_INTERNAL, IOT443_ERR_TIMEOUT, guard};
 use crate::event::{deliver, iot443_event_cb};
-use crate::pubsub::{IOT443_PUBLISH_QUEUE, PublishJob, run_publisher};
+use crate::publish::{IOT443_PUBLISH_QUEUE, Pending, PublishJob, run_completer, run_publisher};
 use crate::strings::str_arg;
 use iot443_core::{Client, Config, Events};
 use std::ffi::{c_char, c_int, c_void};
@@ -41,10 +41,20 @@ pub(crate) struct EventHandler {
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) client: Client,
-    pub(crate) publishes: mpsc::Sender<PublishJob>,
+    /// To the publisher task (publishes made inside callbacks).
+    publishes: mpsc::Sender<PublishJob>,
+    /// To the completer task (the ends of `iot443_publish_async`).
+    completions: mpsc::UnboundedSender<Pending>,
     /// The tasks that hand each subscription's messages to the callback thread, by filter.
     pub(crate) subscriptions: Vec<(String, AbortHandle)>,
     tasks: Vec<AbortHandle>,
+}
+
+/// Clones of what a call needs from the session.
+pub(crate) struct Handles {
+    pub(crate) client: Client,
+    pub(crate) publishes: mpsc::Sender<PublishJob>,
+    pub(crate) completions: mpsc::UnboundedSender<Pending>,
 }
 
 impl Session {
@@ -151,14 +161,21 @@ impl iot443_client {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A handle on the connected client and its publish queue, or [`Failure::closed`].
-    pub(crate) fn connected(&self) -> Result<(Client, mpsc::Sender<PublishJob>), Failure> {
+    /// Handles on the connected client and its publish tasks, or [`Failure::closed`].
+    pub(crate) fn connected(&self) -> Result<Handles, Failure> {
         match self.session().as_ref() {
-            Some(session) if !session.ended() => {
-                Ok((session.client.clone(), session.publishes.clone()))
-            }
+            Some(session) if !session.ended() => Ok(Handles {
+                client: session.client.clone(),
+                publishes: session.publishes.clone(),
+                completions: session.completions.clone(),
+            }),
             _ => Err(Failure::closed()),
         }
+    }
+
+    /// Whether QoS 1 publishes go to an outbox first.
+    pub(crate) fn durable(&self) -> bool {
+        self.config.outbox.is_some()
     }
 
     fn connect(&self, timeout_ms: u32) -> Result<(), Failure> {
@@ -173,17 +190,19 @@ impl iot443_client {
             .block("iot443_connect", timeout_ms, async move { Client::connect(&config).await })??;
         let jobs = self.jobs()?;
         let (publishes, queue) = mpsc::channel(IOT443_PUBLISH_QUEUE);
-        let durable = self.config.outbox.is_some();
+        let (completions, pending) = mpsc::unbounded_channel();
         let tasks = vec![
             self.spawn(forward_events(events, self.event_handler.clone(), jobs.clone()))?,
-            self.spawn(run_publisher(client.clone(), queue, jobs, durable))?,
+            self.spawn(run_publisher(client.clone(), queue, completions.clone(), jobs.clone()))?,
+            self.spawn(run_completer(pending, jobs))?,
         ];
-        *self.session() = Some(Session { client, publishes, subscriptions: Vec::new(), tasks });
+        let subscriptions = Vec::new();
+        *self.session() = Some(Session { client, publishes, completions, subscriptions, tasks });
         Ok(())
     }
 
     fn disconnect(&self, timeout_ms: u32) -> Result<(), Failure> {
-        let Ok((client, _)) = self.connected() else { return Ok(()) };
+        let Ok(Handles { client, .. }) = self.connected() else { return Ok(()) };
         let result =
             self.block("iot443_disconnect", timeout_ms, async move { client.disconnect().await })?;
         // Keep the session (its event task reports the disconnection); `connect` makes a new one.

@@ -35,6 +35,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod logging;
+pub mod publish;
 pub mod pubsub;
 mod strings;
 

@@ -6,6 +6,7 @@ use super::support::{FreeOnDrop, Seen, TestEmulator, last_error};
 use crate::client::*;
 use crate::error::*;
 use crate::event::*;
+use crate::publish::*;
 use crate::pubsub::*;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
