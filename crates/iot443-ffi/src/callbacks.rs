@@ -35,12 +35,18 @@ impl UserData {
 // program's callback, on the callback thread. The C API documents that callbacks run on that
 // thread, so the program promises that its `user_data` may be used from there.
 unsafe impl Send for UserData {}
-// SAFETY: as above; the pointer is only copied, never dereferenced, by the library.
-unsafe impl Sync for UserData {}
 
 thread_local! {
     /// Set on a callback thread: blocking calls made here refuse instead of deadlocking.
     static ON_CALLBACK_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Set on a callback thread whose client was freed from one of its callbacks: the
+    /// callbacks left in the job running now are skipped.
+    static STOPPING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this callback thread's client was freed (from a callback): run no more callbacks.
+pub(crate) fn stopping() -> bool {
+    STOPPING.with(Cell::get)
 }
 
 /// Whether this thread is a callback thread (or a thread of a library runtime), where a
@@ -91,12 +97,19 @@ impl CallbackThread {
     /// The queue must have no other sender left for the thread to end.
     pub(crate) fn stop(mut self) {
         self.stopped.store(true, Ordering::Release);
+        let own_thread = self
+            .thread
+            .as_ref()
+            .is_some_and(|thread| thread.thread().id() == std::thread::current().id());
+        if own_thread {
+            STOPPING.with(|stopping| stopping.set(true));
+        }
         let CallbackThread { jobs, thread, .. } = &mut self;
         // Wake the thread if it waits for a job: the stop flag ends it.
         let _ = jobs.try_send(Box::new(|| {}));
         drop(std::mem::replace(jobs, mpsc::channel(1).0));
         if let Some(thread) = thread.take()
-            && thread.thread().id() != std::thread::current().id()
+            && !own_thread
         {
             let _ = thread.join();
         }

@@ -15,19 +15,28 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 /// How long `iot443_client_free` lets the network thread finish.
 const SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// How long `iot443_client_free` lets the library's client end (DISCONNECT not sent, the
+/// outbox closed) before the network thread stops.
+const DRIVER_END: Duration = Duration::from_secs(2);
 
 /// A client (opaque): its configuration, its two threads, and the connection once connected.
 #[derive(Debug)]
 pub struct iot443_client {
     config: Config,
     runtime: Option<Runtime>,
-    callbacks: Option<CallbackThread>,
+    /// Taken (stopped) by `iot443_client_free` before anything else is torn down.
+    callbacks: Mutex<Option<CallbackThread>>,
     event_handler: Arc<Mutex<EventHandler>>,
     session: Mutex<Option<Session>>,
+    /// Held by `iot443_connect` from its check to the new session, so that two threads
+    /// connecting at once make one connection.
+    connecting: Mutex<()>,
 }
 
 /// The event callback and its `user_data`.
@@ -91,12 +100,13 @@ impl iot443_client {
         Ok(iot443_client {
             config,
             runtime: Some(runtime),
-            callbacks: Some(callbacks),
+            callbacks: Mutex::new(Some(callbacks)),
             event_handler: Arc::new(Mutex::new(EventHandler {
                 callback: None,
                 user_data: UserData(std::ptr::null_mut()),
             })),
             session: Mutex::new(None),
+            connecting: Mutex::new(()),
         })
     }
 
@@ -106,7 +116,7 @@ impl iot443_client {
 
     /// A sender to the callback thread.
     pub(crate) fn jobs(&self) -> Result<mpsc::Sender<Job>, Failure> {
-        self.callbacks
+        lock(&self.callbacks)
             .as_ref()
             .map(CallbackThread::sender)
             .ok_or_else(|| Failure::new(IOT443_ERR_INTERNAL, "no callback thread"))
@@ -158,7 +168,7 @@ impl iot443_client {
 
     /// The session, locked.
     pub(crate) fn session(&self) -> MutexGuard<'_, Option<Session>> {
-        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.session)
     }
 
     /// Handles on the connected client and its publish tasks, or [`Failure::closed`].
@@ -169,7 +179,7 @@ impl iot443_client {
                 publishes: session.publishes.clone(),
                 completions: session.completions.clone(),
             }),
-            _ => Err(Failure::closed()),
+            _ => Err(Failure::closed_at(&self.addr())),
         }
     }
 
@@ -182,6 +192,7 @@ impl iot443_client {
         if on_library_thread() {
             return Err(Failure::in_callback("iot443_connect"));
         }
+        let _connecting = lock(&self.connecting);
         if self.session().as_ref().is_some_and(|session| !session.ended()) {
             return Ok(());
         }
@@ -191,36 +202,73 @@ impl iot443_client {
         let jobs = self.jobs()?;
         let (publishes, queue) = mpsc::channel(IOT443_PUBLISH_QUEUE);
         let (completions, pending) = mpsc::unbounded_channel();
+        // The session is in place before the first event reaches a callback, so that a callback
+        // of the connected event may publish.
+        let mut session = self.session();
         let tasks = vec![
             self.spawn(forward_events(events, self.event_handler.clone(), jobs.clone()))?,
             self.spawn(run_publisher(client.clone(), queue, completions.clone(), jobs.clone()))?,
             self.spawn(run_completer(pending, jobs))?,
         ];
         let subscriptions = Vec::new();
-        *self.session() = Some(Session { client, publishes, completions, subscriptions, tasks });
+        *session = Some(Session { client, publishes, completions, subscriptions, tasks });
         Ok(())
     }
 
     fn disconnect(&self, timeout_ms: u32) -> Result<(), Failure> {
-        let Ok(Handles { client, .. }) = self.connected() else { return Ok(()) };
-        let result =
-            self.block("iot443_disconnect", timeout_ms, async move { client.disconnect().await })?;
+        let Ok(Handles { client, completions, .. }) = self.connected() else { return Ok(()) };
+        let (barrier, reached) = oneshot::channel();
+        let result = self.block("iot443_disconnect", timeout_ms, async move {
+            let result = client.disconnect().await;
+            // Every completion callback of what was published before has run once the
+            // barrier has passed the completer and the callback thread.
+            if completions.send(Pending::Barrier(barrier)).is_ok() {
+                let _ = reached.await;
+            }
+            result
+        })?;
         // Keep the session (its event task reports the disconnection); `connect` makes a new one.
         match result {
             Ok(()) | Err(iot443_core::ClientError::Closed) => Ok(()),
             Err(error) => Err(error.into()),
         }
     }
+
+    /// `iot443_client_free`'s first steps, through a shared reference: no callback runs any
+    /// more (the one running now is waited for, unless this is its thread), then the session
+    /// ends and the library's client is given a moment to finish (its outbox file closed).
+    fn tear_down(&self) {
+        // Taken first: a callback still running may call in, and lock it, while stop() waits.
+        let callbacks = lock(&self.callbacks).take();
+        if let Some(callbacks) = callbacks {
+            callbacks.stop();
+        }
+        let Some(session) = self.session().take() else { return };
+        let mut changes = session.client.connection_changes();
+        drop(session);
+        if let Ok(runtime) = self.runtime() {
+            runtime.block_on(async {
+                let ended = async { while changes.changed().await.is_ok() {} };
+                let _ = tokio::time::timeout(DRIVER_END, ended).await;
+            });
+        }
+    }
+}
+
+/// `mutex`, locked, whether or not a thread panicked while holding it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Drop for iot443_client {
     fn drop(&mut self) {
+        let callbacks = lock(&self.callbacks).take();
+        if let Some(callbacks) = callbacks {
+            callbacks.stop();
+        }
         drop(self.session().take());
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(SHUTDOWN);
-        }
-        if let Some(callbacks) = self.callbacks.take() {
-            callbacks.stop();
         }
     }
 }
@@ -232,8 +280,7 @@ async fn forward_events(
     jobs: mpsc::Sender<Job>,
 ) {
     while let Some(event) = events.recv().await {
-        let EventHandler { callback, user_data } =
-            *handler.lock().unwrap_or_else(PoisonError::into_inner);
+        let EventHandler { callback, user_data } = *lock(&handler);
         if callback.is_none() {
             continue;
         }
@@ -350,8 +397,7 @@ pub unsafe extern "C" fn iot443_set_event_callback(
     guard("iot443_set_event_callback", || {
         // SAFETY: the caller's promise.
         let client = unsafe { client_ref(client, "iot443_set_event_callback") }?;
-        *client.event_handler.lock().unwrap_or_else(PoisonError::into_inner) =
-            EventHandler { callback, user_data: UserData(user_data) };
+        *lock(&client.event_handler) = EventHandler { callback, user_data: UserData(user_data) };
         Ok(())
     })
 }
@@ -386,11 +432,13 @@ pub unsafe extern "C" fn iot443_disconnect(client: *mut iot443_client, timeout_m
     })
 }
 
-/// Frees the client: stops its threads (waiting up to 5 s for the network thread) and frees
-/// everything it holds. A connected client is closed without DISCONNECT; call
-/// `iot443_disconnect` first for a clean close. NULL is a no-op. No other call on this client
-/// may be running or made afterwards; called from one of its own callbacks, it returns at once
-/// and the callback thread ends when the callback returns.
+/// Frees the client. First no callback runs any more: the one running now is waited for (called
+/// from a callback of this client, this returns and the callback thread ends when that callback
+/// returns), and completions not reported yet are not reported. Then the connection is closed
+/// without DISCONNECT (call `iot443_disconnect` first for a clean close: it also waits for
+/// the completion callbacks), the network thread stopped (at most a few seconds) and
+/// everything the client holds freed, the outbox file closed. NULL is a no-op. No other call
+/// on this client may be running, or be made afterwards.
 ///
 /// # Safety
 /// `client` is NULL or a pointer from `iot443_client_new*` not freed yet.
@@ -400,7 +448,11 @@ pub unsafe extern "C" fn iot443_client_free(client: *mut iot443_client) {
         return;
     }
     let _ = guard("iot443_client_free", || {
-        // SAFETY: made by `Box::into_raw` in `hand_out`, freed once (the caller's promise).
+        // SAFETY: live (the caller's promise); only shared references exist until the
+        // callback thread is stopped and the session has ended.
+        unsafe { &*client }.tear_down();
+        // SAFETY: made by `Box::into_raw` in `hand_out`, freed once (the caller's promise); no
+        // callback runs any more and no other call is running, so nothing else refers to it.
         drop(unsafe { Box::from_raw(client) });
         Ok(())
     });

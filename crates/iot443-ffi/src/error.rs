@@ -25,8 +25,9 @@ pub const IOT443_ERR_PROTOCOL: c_int = -5;
 pub const IOT443_ERR_STORAGE: c_int = -6;
 /// The service rejected the request.
 pub const IOT443_ERR_REJECTED: c_int = -7;
-/// The operation did not finish within its `timeout_ms` (or the library's own timeout). A
-/// publish that timed out stays queued and is still sent.
+/// The operation did not finish within its `timeout_ms` (or the library's own timeout). The
+/// message says what is left: a publish that timed out waiting for its acknowledgement stays
+/// queued and is still sent; a subscribe that timed out may still be granted (unsubscribe).
 pub const IOT443_ERR_TIMEOUT: c_int = -8;
 /// The client is not connected: `iot443_connect` was not called yet, or the client was
 /// disconnected.
@@ -37,7 +38,9 @@ pub const IOT443_ERR_INVALID_ARGUMENT: c_int = -10;
 /// A blocking function was called from inside a callback, where waiting could deadlock.
 /// Return from the callback first, or use `iot443_publish_async`.
 pub const IOT443_ERR_IN_CALLBACK: c_int = -11;
-/// `iot443_publish_async` from inside a callback found the publish queue full.
+/// A queue is full: `iot443_publish_async` from inside a callback found its publish queue full,
+/// the offline queue is full while the connection is down, or every MQTT packet id is in use.
+/// Nothing was queued; try again later.
 pub const IOT443_ERR_WOULD_BLOCK: c_int = -12;
 /// A bug in iot443 was caught at the boundary; the message says where. Please report it.
 pub const IOT443_ERR_INTERNAL: c_int = -13;
@@ -63,6 +66,17 @@ impl Failure {
             IOT443_ERR_CLOSED,
             "the client is not connected: call iot443_connect first (after iot443_disconnect, \
              call it again)",
+        )
+    }
+
+    /// Not connected, naming the endpoint.
+    pub(crate) fn closed_at(addr: &str) -> Failure {
+        Failure::new(
+            IOT443_ERR_CLOSED,
+            format!(
+                "the client is not connected to {addr}: call iot443_connect first (after \
+                 iot443_disconnect, or once the connection ended for good, call it again)"
+            ),
         )
     }
 
@@ -92,6 +106,7 @@ pub(crate) fn code_of(error: &ClientError) -> c_int {
         | ClientError::QosNotSupported
         | ClientError::TooManyFilters { .. } => IOT443_ERR_INVALID_ARGUMENT,
         ClientError::Timeout { .. } | ClientError::NotAcknowledged { .. } => IOT443_ERR_TIMEOUT,
+        ClientError::Session(_) | ClientError::QueueFull { .. } => IOT443_ERR_WOULD_BLOCK,
         ClientError::Closed => IOT443_ERR_CLOSED,
         other => match other.kind() {
             ErrorKind::Usage => IOT443_ERR_INVALID_ARGUMENT,
@@ -121,7 +136,12 @@ pub(crate) fn record(failure: Failure) -> c_int {
 pub(crate) fn guard(function: &str, body: impl FnOnce() -> Result<(), Failure>) -> c_int {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => IOT443_OK,
-        Ok(Err(failure)) => record(failure),
+        Ok(Err(mut failure)) => {
+            if !failure.message.starts_with(function) {
+                failure.message = format!("{function}: {}", failure.message);
+            }
+            record(failure)
+        }
         Err(panic) => record(Failure::new(
             IOT443_ERR_INTERNAL,
             format!(

@@ -8,13 +8,22 @@ use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// The level `targets` gives `target`, at most `debug`.
-fn capped(targets: &Targets, target: &str) -> LevelFilter {
-    let level = targets
-        .iter()
-        .find(|(name, _)| *name == target)
-        .map_or_else(|| targets.default_level().unwrap_or(LevelFilter::OFF), |(_, level)| level);
-    level.min(LevelFilter::DEBUG)
+/// `targets` with every target of tungstenite at most at `debug`: its `trace` level prints the
+/// WebSocket upgrade request, whose query carries the SigV4 signature and session token.
+fn without_secrets(targets: Targets) -> Targets {
+    let default = targets.default_level().unwrap_or(LevelFilter::OFF);
+    let capped = targets.iter().map(|(target, level)| {
+        let level =
+            if target.contains("tungstenite") { level.min(LevelFilter::DEBUG) } else { level };
+        (target.to_owned(), level)
+    });
+    let capped: Vec<(String, LevelFilter)> = capped.collect();
+    let tungstenite_default = default.min(LevelFilter::DEBUG);
+    let mut safe = Targets::new().with_default(default);
+    for name in ["tungstenite", "tokio_tungstenite"] {
+        safe = safe.with_target(name, tungstenite_default);
+    }
+    safe.with_targets(capped)
 }
 
 /// Sends the library's log to stderr, filtered by `filter`: a level, or targets with levels
@@ -38,10 +47,7 @@ pub unsafe extern "C" fn iot443_log_to_stderr(filter: *const c_char) -> c_int {
                 "log filter {text:?}: {error}; use e.g. \"warn\", \"info\" or \"iot443=debug\""
             ))
         })?;
-        // tungstenite traces the WebSocket upgrade request, whose query carries the SigV4
-        // signature and session token: never below debug.
-        let tungstenite = capped(&targets, "tungstenite");
-        let targets = targets.with_target("tungstenite", tungstenite);
+        let targets = without_secrets(targets);
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_writer(std::io::stderr)
@@ -54,4 +60,26 @@ pub unsafe extern "C" fn iot443_log_to_stderr(filter: *const c_char) -> c_int {
             )
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn no_tungstenite_target_is_logged_below_debug() {
+        for filter in ["trace", "tungstenite::handshake=trace", "warn,tungstenite=trace", "info"] {
+            let safe = without_secrets(filter.parse().unwrap());
+            for target in ["tungstenite", "tungstenite::handshake::client", "tokio_tungstenite"] {
+                assert!(
+                    !safe.would_enable(target, &tracing::Level::TRACE),
+                    "{filter}: {target} at trace"
+                );
+            }
+        }
+        let safe = without_secrets("warn,iot443=trace".parse().unwrap());
+        assert!(safe.would_enable("iot443::driver", &tracing::Level::TRACE));
+        assert!(!safe.would_enable("rustls", &tracing::Level::INFO));
+    }
 }

@@ -21,7 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Publishes from inside callbacks waiting for the publisher task, per client; when it is full,
 /// `iot443_publish_async` there returns `IOT443_ERR_WOULD_BLOCK`.
@@ -45,12 +45,14 @@ pub(crate) struct PublishJob {
     user_data: UserData,
 }
 
-/// A publish the library has queued, waiting for its end in the completer task.
+/// What the completer task takes, in order.
 #[derive(Debug)]
-pub(crate) struct Pending {
-    queued: Queued,
-    callback: iot443_publish_cb,
-    user_data: UserData,
+pub(crate) enum Pending {
+    /// A publish the library has queued, waiting for its end.
+    Publish { queued: Queued, callback: iot443_publish_cb, user_data: UserData },
+    /// `iot443_disconnect` waiting until the completion callbacks of everything before it have
+    /// run: answered from the callback thread, after them.
+    Barrier(oneshot::Sender<()>),
 }
 
 /// A message whose arguments were checked.
@@ -72,9 +74,9 @@ pub(crate) async fn run_publisher(
     while let Some(PublishJob { message, callback, user_data }) = queue.recv().await {
         match client.start_publish(&message.topic, message.qos, message.payload, false).await {
             Ok(queued) => {
-                let _ = completer.send(Pending { queued, callback, user_data });
+                let _ = completer.send(Pending::Publish { queued, callback, user_data });
             }
-            Err(error) => hand_over(&jobs, vec![(callback, user_data, Err(error))]).await,
+            Err(error) => hand_over(&jobs, vec![(callback, user_data, Err(error))], None).await,
         }
     }
 }
@@ -88,9 +90,25 @@ pub(crate) async fn run_completer(
     jobs: mpsc::Sender<Job>,
 ) {
     while let Some(first) = pending.recv().await {
-        let mut batch = vec![finish(first).await];
-        while batch.len() < COMPLETION_BATCH {
-            let Ok(Pending { queued, callback, user_data }) = pending.try_recv() else { break };
+        let mut batch = Vec::new();
+        let mut barrier = None;
+        match first {
+            Pending::Publish { queued, callback, user_data } => {
+                batch.push((callback, user_data, finish(queued).await));
+            }
+            Pending::Barrier(reached) => barrier = Some(reached),
+        }
+        while barrier.is_none() && batch.len() < COMPLETION_BATCH {
+            let (queued, callback, user_data) = match pending.try_recv() {
+                Ok(Pending::Publish { queued, callback, user_data }) => {
+                    (queued, callback, user_data)
+                }
+                Ok(Pending::Barrier(reached)) => {
+                    barrier = Some(reached);
+                    break;
+                }
+                Err(_) => break,
+            };
             // Without an outbox, accepted() is ready at once.
             let mut delivery = match queued.accepted().await {
                 Ok(delivery) => delivery,
@@ -103,21 +121,20 @@ pub(crate) async fn run_completer(
                 Some(result) => batch.push((callback, user_data, result)),
                 None => {
                     // Not acknowledged yet: what is ready goes now, this one when it is.
-                    hand_over(&jobs, std::mem::take(&mut batch)).await;
+                    hand_over(&jobs, std::mem::take(&mut batch), None).await;
                     batch.push((callback, user_data, delivery.await));
                 }
             }
         }
-        hand_over(&jobs, batch).await;
+        hand_over(&jobs, batch, barrier).await;
     }
 }
 
-async fn finish(Pending { queued, callback, user_data }: Pending) -> Completed {
-    let result = match queued.accepted().await {
+async fn finish(queued: Queued) -> Result<(), ClientError> {
+    match queued.accepted().await {
         Ok(delivery) => delivery.await,
         Err(error) => Err(error),
-    };
-    (callback, user_data, result)
+    }
 }
 
 /// The delivery's result if it is there already, without waiting.
@@ -128,13 +145,22 @@ fn ready(delivery: &mut Delivery) -> Option<Result<(), ClientError>> {
     }
 }
 
-/// Runs the completion callbacks of `batch` in one job on the callback thread.
-async fn hand_over(jobs: &mpsc::Sender<Job>, batch: Vec<Completed>) {
-    if batch.iter().all(|(callback, ..)| callback.is_none()) {
+/// Runs the completion callbacks of `batch` in one job on the callback thread, then answers
+/// `barrier`.
+async fn hand_over(
+    jobs: &mpsc::Sender<Job>,
+    batch: Vec<Completed>,
+    barrier: Option<oneshot::Sender<()>>,
+) {
+    if barrier.is_none() && batch.iter().all(|(callback, ..)| callback.is_none()) {
         return;
     }
     let job: Job = Box::new(move || {
         for (callback, user_data, result) in batch {
+            // A callback freed the client: the others are not called.
+            if crate::callbacks::stopping() {
+                return;
+            }
             let Some(callback) = callback else { continue };
             let (code, error) = match &result {
                 Ok(()) => (IOT443_OK, None),
@@ -146,6 +172,9 @@ async fn hand_over(jobs: &mpsc::Sender<Job>, batch: Vec<Completed>) {
             // SAFETY: the C program's callback of this signature; `error_ptr` is NULL or a
             // string alive until the call returns.
             unsafe { callback(code, error_ptr, user_data.get()) }
+        }
+        if let Some(barrier) = barrier {
+            let _ = barrier.send(());
         }
     });
     let _ = jobs.send(job).await;
@@ -283,7 +312,7 @@ pub unsafe extern "C" fn iot443_publish_async(
         })??;
         handles
             .completions
-            .send(Pending { queued, callback, user_data })
+            .send(Pending::Publish { queued, callback, user_data })
             .map_err(|_| Failure::closed())
     })
 }

@@ -49,7 +49,8 @@ pub(crate) fn with_c_message(message: &Message, body: impl FnOnce(&iot443_messag
 /// Subscribes to `filter` (wildcards `+` and `#` allowed) at `qos` 0 or 1, and returns once
 /// SUBACK granted it, or after `timeout_ms` (0: the library's acknowledgement timeout, 30 s by
 /// default). `callback` then runs for every matching message, on the client's callback
-/// thread, until `iot443_unsubscribe`; the subscription is restored after every reconnect.
+/// thread, until `iot443_unsubscribe`; the subscription is restored after every reconnect. A
+/// subscribe that timed out may still be granted by the endpoint: unsubscribe to be sure.
 ///
 /// # Safety
 /// `client` is NULL or a live pointer from `iot443_client_new*`; `filter` is NULL or a

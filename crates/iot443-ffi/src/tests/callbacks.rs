@@ -157,14 +157,17 @@ fn freeing_a_connected_client_from_inside_its_own_callback_does_not_deadlock() {
     let mut client = ptr::null_mut();
     let topic = c"ffi/free";
     unsafe extern "C" fn free_on_message(_: *const iot443_message, user_data: *mut c_void) {
-        // SAFETY: `user_data` is the test's `Observed`; the client is freed once, here.
+        // SAFETY: `user_data` is the test's `Observed`; the client is freed once, here, after
+        // the test's own calls have returned (`nested_results` says so).
         let observed = unsafe { &*user_data.cast::<Observed>() };
+        observed.nested_results.wait_until("the publish to return", |seen| !seen.is_empty());
         let client = observed.client.swap(ptr::null_mut(), std::sync::atomic::Ordering::AcqRel);
-        // SAFETY: the live client, freed once.
+        // SAFETY: the live client, freed once; no other call on it is running.
         unsafe { iot443_client_free(client) };
         observed.completions.push(IOT443_OK);
     }
-    // SAFETY: `client` is live until the callback frees it.
+    // SAFETY: `client` is live until the callback frees it; the test makes no call on it after
+    // saying its publish returned.
     unsafe {
         assert_eq!(iot443_client_new(emulator.config_path().as_ptr(), &mut client), IOT443_OK);
         observed.client.store(client, std::sync::atomic::Ordering::Release);
@@ -172,7 +175,9 @@ fn freeing_a_connected_client_from_inside_its_own_callback_does_not_deadlock() {
         let rc =
             iot443_subscribe(client, topic.as_ptr(), 0, Some(free_on_message), user_data, 20_000);
         assert_eq!(rc, IOT443_OK, "{}", last_error());
-        assert_eq!(iot443_publish(client, topic.as_ptr(), ptr::null(), 0, 1, 20_000), IOT443_OK);
+        let rc = iot443_publish(client, topic.as_ptr(), ptr::null(), 0, 1, 20_000);
+        observed.nested_results.push((rc, last_error()));
+        assert_eq!(rc, IOT443_OK);
     }
     observed.completions.wait_until("the free from the callback", |seen| !seen.is_empty());
 }
@@ -231,5 +236,78 @@ fn a_callback_that_blocks_does_not_stop_the_network_thread() {
     gate.opened.notify_all();
     // SAFETY: as above.
     unsafe { assert_eq!(iot443_disconnect(client, 20_000), IOT443_OK, "{}", last_error()) };
+    drop(owned);
+}
+
+unsafe extern "C" fn count_completion(result: c_int, _: *const c_char, user_data: *mut c_void) {
+    // SAFETY: `user_data` is the test's `Observed`.
+    let observed = unsafe { &*user_data.cast::<Observed>() };
+    observed.completions.push(result);
+}
+
+unsafe extern "C" fn publish_when_connected(event: *const iot443_event, user_data: *mut c_void) {
+    // SAFETY: as for `on_event`.
+    let (observed, event) = unsafe { (&*user_data.cast::<Observed>(), &*event) };
+    if event.kind == iot443_event_kind::IOT443_EVENT_CONNECTED {
+        let client = observed.client.load(std::sync::atomic::Ordering::Acquire);
+        let topic = c"ffi/hello";
+        // SAFETY: the live client; a NUL-terminated topic.
+        let rc = unsafe {
+            iot443_publish_async(
+                client,
+                topic.as_ptr(),
+                ptr::null(),
+                0,
+                1,
+                Some(count_completion),
+                user_data,
+            )
+        };
+        observed.nested_results.push((rc, last_error()));
+    }
+}
+
+#[test]
+fn disconnect_returns_after_every_completion_callback_and_the_connected_event_may_publish() {
+    let emulator = TestEmulator::start();
+    let observed = Box::new(Observed::default());
+    let user_data = ptr::from_ref(&*observed).cast_mut().cast::<c_void>();
+    let mut client = ptr::null_mut();
+    let topic = c"ffi/many";
+    // SAFETY: `client` is live until `owned` frees it, before `observed` goes.
+    unsafe {
+        assert_eq!(iot443_client_new(emulator.config_path().as_ptr(), &mut client), IOT443_OK);
+    }
+    let owned = FreeOnDrop(client);
+    observed.client.store(client, std::sync::atomic::Ordering::Release);
+    // SAFETY: as above.
+    unsafe {
+        let rc = iot443_set_event_callback(client, Some(publish_when_connected), user_data);
+        assert_eq!(rc, IOT443_OK);
+        assert_eq!(iot443_connect(client, 20_000), IOT443_OK, "{}", last_error());
+    }
+    let nested = observed.nested_results.wait_until("the connected event", |seen| !seen.is_empty());
+    assert_eq!(nested[0].0, IOT443_OK, "publish_async from the connected event: {}", nested[0].1);
+    // SAFETY: as above; the payloads outlive the calls.
+    unsafe {
+        for n in 0..300u32 {
+            let payload = n.to_string();
+            let rc = iot443_publish_async(
+                client,
+                topic.as_ptr(),
+                payload.as_ptr().cast(),
+                payload.len(),
+                c_int::from(n % 2 == 0),
+                Some(count_completion),
+                user_data,
+            );
+            assert_eq!(rc, IOT443_OK, "{}", last_error());
+        }
+        assert_eq!(iot443_disconnect(client, 20_000), IOT443_OK, "{}", last_error());
+    }
+    // No waiting: disconnect returned after the callbacks ran.
+    let completions = observed.completions.wait_until("nothing", |_| true);
+    assert_eq!(completions.len(), 301, "every completion was reported before disconnect returned");
+    assert!(completions.iter().all(|rc| *rc == IOT443_OK), "{completions:?}");
     drop(owned);
 }

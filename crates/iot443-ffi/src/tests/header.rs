@@ -21,3 +21,11 @@ fn committed_header_matches_a_fresh_one() {
         committed_path.display()
     );
 }
+
+#[test]
+fn the_pkg_config_file_has_the_crate_version() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pc = std::fs::read_to_string(crate_dir.join("iot443.pc")).unwrap();
+    let version = format!("Version: {}", env!("CARGO_PKG_VERSION"));
+    assert!(pc.lines().any(|line| line == version), "iot443.pc lacks {version:?}");
+}

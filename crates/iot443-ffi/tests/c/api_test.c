@@ -168,7 +168,8 @@ static void closed_port(const char *port_text) {
     /* The files are checked when connecting; nothing listens on the port either way. */
     CHECK(rc == IOT443_ERR_CONNECTION || rc == IOT443_ERR_CONFIG || rc == IOT443_ERR_TIMEOUT,
           "connecting to a closed port: %s (%d): %s", iot443_strerror(rc), rc, iot443_last_error());
-    CHECK(elapsed < 3000 + 2000, "it returned within its timeout (%.0f ms of 3000)", elapsed);
+    /* Returns, and not long after its timeout (the slack is for valgrind). */
+    CHECK(elapsed < 3000 + 10000, "it returned within its timeout (%.0f ms of 3000)", elapsed);
     iot443_client_free(client);
 }
 
@@ -184,7 +185,7 @@ static void closed_port_with_credentials(const char *config_path, const char *po
     double elapsed = now_ms() - started;
     CHECK(rc == IOT443_ERR_CONNECTION, "a closed port is a connection error: %s", iot443_last_error());
     CHECK(contains(iot443_last_error(), port_text), "the error names host:port");
-    CHECK(elapsed < 3000 + 2000, "within its timeout (%.0f ms of 3000)", elapsed);
+    CHECK(elapsed < 3000 + 10000, "within its timeout (%.0f ms of 3000)", elapsed);
     iot443_client_free(client);
 }
 
@@ -208,8 +209,12 @@ int main(int argc, char **argv) {
     CHECK(iot443_set_event_callback(client, on_event, NULL) == IOT443_OK, "iot443_set_event_callback");
     CHECK(iot443_connect(client, 20000) == IOT443_OK, "iot443_connect: %s", iot443_last_error());
     CHECK(wait_for(&connected_events, 1), "the connected event");
-    CHECK(strcmp(connected_alpn, "x-amzn-mqtt-ca") == 0 && connected_port != 0, "connected on port %u alpn %s",
-          connected_port, connected_alpn);
+    pthread_mutex_lock(&lock);
+    char alpn[32];
+    snprintf(alpn, sizeof alpn, "%s", connected_alpn);
+    unsigned port = connected_port;
+    pthread_mutex_unlock(&lock);
+    CHECK(strcmp(alpn, "x-amzn-mqtt-ca") == 0 && port != 0, "connected on port %u alpn %s", port, alpn);
 
     bad_arguments(client);
 
@@ -232,7 +237,11 @@ int main(int argc, char **argv) {
 
     CHECK(iot443_publish_async(client, "c/q1", "async", 5, 1, on_completion, NULL) == IOT443_OK,
           "iot443_publish_async: %s", iot443_last_error());
-    CHECK(wait_for(&completions, 1) && completion_rc == IOT443_OK, "its completion callback: %d", completion_rc);
+    int completed = wait_for(&completions, 1);
+    pthread_mutex_lock(&lock);
+    int completed_rc = completion_rc;
+    pthread_mutex_unlock(&lock);
+    CHECK(completed && completed_rc == IOT443_OK, "its completion callback: %d", completed_rc);
     CHECK(wait_for(&received_count, 3), "the asynchronous message came back");
 
     CHECK(iot443_subscribe(client, "c/nested", 0, on_message, client, 20000) == IOT443_OK, "subscribe c/nested");
