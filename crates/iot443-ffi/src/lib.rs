@@ -15,7 +15,9 @@
 //! `iot443_unsubscribe`, `iot443_publish`, `iot443_disconnect`) made from inside a callback
 //! returns [`IOT443_ERR_IN_CALLBACK`](error::IOT443_ERR_IN_CALLBACK) instead of deadlocking;
 //! `iot443_publish_async` may be called there. A callback that blocks delays the callbacks
-//! after it (and, once the queues are full, reading from the socket), never keep-alive.
+//! after it, never keep-alive; once the queues behind it are full (1024 callbacks, then 1024
+//! messages per subscription) the client stops reading from the socket, so acknowledgements
+//! wait too, until the callback returns.
 //!
 //! # Memory
 //! Pointers handed to a callback are valid for the duration of the call only; copy what you
