@@ -216,8 +216,9 @@ int iot443_set_event_callback(struct iot443_client *client,
 int iot443_connect(struct iot443_client *client, uint32_t timeout_ms);
 
 // Waits until every publish queued so far is delivered, sends DISCONNECT and closes the
-// connection, within `timeout_ms` (0: no bound). A client that is not connected succeeds at
-// once. Subscriptions end; `iot443_connect` may connect again.
+// connection, within `timeout_ms` (0: no bound), and returns once the completion callbacks of
+// those publishes and the disconnected event's callback have run. A client that is not
+// connected succeeds at once. Subscriptions end; `iot443_connect` may connect again.
 //
 // # Safety
 // `client` is NULL or a live pointer from `iot443_client_new*`.

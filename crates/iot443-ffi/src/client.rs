@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::AbortHandle;
 
 /// How long `iot443_client_free` lets the network thread finish.
@@ -54,6 +54,8 @@ pub(crate) struct Session {
     publishes: mpsc::Sender<PublishJob>,
     /// To the completer task (the ends of `iot443_publish_async`).
     completions: mpsc::UnboundedSender<Pending>,
+    /// `true` once the event task has handed over the last event (`Disconnected`).
+    events_ended: watch::Receiver<bool>,
     /// The tasks that hand each subscription's messages to the callback thread, by filter.
     pub(crate) subscriptions: Vec<(String, AbortHandle)>,
     tasks: Vec<AbortHandle>,
@@ -64,6 +66,7 @@ pub(crate) struct Handles {
     pub(crate) client: Client,
     pub(crate) publishes: mpsc::Sender<PublishJob>,
     pub(crate) completions: mpsc::UnboundedSender<Pending>,
+    events_ended: watch::Receiver<bool>,
 }
 
 impl Session {
@@ -178,6 +181,7 @@ impl iot443_client {
                 client: session.client.clone(),
                 publishes: session.publishes.clone(),
                 completions: session.completions.clone(),
+                events_ended: session.events_ended.clone(),
             }),
             _ => Err(Failure::closed_at(&self.addr())),
         }
@@ -202,26 +206,37 @@ impl iot443_client {
         let jobs = self.jobs()?;
         let (publishes, queue) = mpsc::channel(IOT443_PUBLISH_QUEUE);
         let (completions, pending) = mpsc::unbounded_channel();
+        let (events_done, events_ended) = watch::channel(false);
         // The session is in place before the first event reaches a callback, so that a callback
         // of the connected event may publish.
         let mut session = self.session();
         let tasks = vec![
-            self.spawn(forward_events(events, self.event_handler.clone(), jobs.clone()))?,
+            self.spawn(forward_events(
+                events,
+                self.event_handler.clone(),
+                jobs.clone(),
+                events_done,
+            ))?,
             self.spawn(run_publisher(client.clone(), queue, completions.clone(), jobs.clone()))?,
             self.spawn(run_completer(pending, jobs))?,
         ];
         let subscriptions = Vec::new();
-        *session = Some(Session { client, publishes, completions, subscriptions, tasks });
+        *session =
+            Some(Session { client, publishes, completions, events_ended, subscriptions, tasks });
         Ok(())
     }
 
     fn disconnect(&self, timeout_ms: u32) -> Result<(), Failure> {
-        let Ok(Handles { client, completions, .. }) = self.connected() else { return Ok(()) };
+        let Ok(Handles { client, completions, mut events_ended, .. }) = self.connected() else {
+            return Ok(());
+        };
         let (barrier, reached) = oneshot::channel();
         let result = self.block("iot443_disconnect", timeout_ms, async move {
             let result = client.disconnect().await;
-            // Every completion callback of what was published before has run once the
-            // barrier has passed the completer and the callback thread.
+            // The disconnected event is queued for the callback thread once the event task has
+            // ended; every completion callback of what was published before, and that event,
+            // have run once the barrier has passed the completer and the callback thread.
+            let _ = events_ended.wait_for(|ended| *ended).await;
             if completions.send(Pending::Barrier(barrier)).is_ok() {
                 let _ = reached.await;
             }
@@ -278,9 +293,19 @@ async fn forward_events(
     mut events: Events,
     handler: Arc<Mutex<EventHandler>>,
     jobs: mpsc::Sender<Job>,
+    ended: watch::Sender<bool>,
+) {
+    forward_each_event(&mut events, &handler, &jobs).await;
+    let _ = ended.send(true);
+}
+
+async fn forward_each_event(
+    events: &mut Events,
+    handler: &Mutex<EventHandler>,
+    jobs: &mpsc::Sender<Job>,
 ) {
     while let Some(event) = events.recv().await {
-        let EventHandler { callback, user_data } = *lock(&handler);
+        let EventHandler { callback, user_data } = *lock(handler);
         if callback.is_none() {
             continue;
         }
@@ -419,8 +444,9 @@ pub unsafe extern "C" fn iot443_connect(client: *mut iot443_client, timeout_ms: 
 }
 
 /// Waits until every publish queued so far is delivered, sends DISCONNECT and closes the
-/// connection, within `timeout_ms` (0: no bound). A client that is not connected succeeds at
-/// once. Subscriptions end; `iot443_connect` may connect again.
+/// connection, within `timeout_ms` (0: no bound), and returns once the completion callbacks of
+/// those publishes and the disconnected event's callback have run. A client that is not
+/// connected succeeds at once. Subscriptions end; `iot443_connect` may connect again.
 ///
 /// # Safety
 /// `client` is NULL or a live pointer from `iot443_client_new*`.

@@ -43,6 +43,7 @@ static int nested_rc = 1;
 static int completion_rc = 1;
 static int completions = 0;
 static int connected_events = 0;
+static int disconnected_events = 0;
 static unsigned connected_port = 0;
 static char connected_alpn[32];
 
@@ -85,6 +86,8 @@ static void on_event(const iot443_event *event, void *user_data) {
         connected_events++;
         connected_port = event->port;
         snprintf(connected_alpn, sizeof connected_alpn, "%s", event->alpn ? event->alpn : "none");
+    } else if (event->kind == IOT443_EVENT_DISCONNECTED) {
+        disconnected_events++;
     }
     pthread_cond_broadcast(&changed);
     pthread_mutex_unlock(&lock);
@@ -261,6 +264,10 @@ int main(int argc, char **argv) {
 
     CHECK(iot443_unsubscribe(client, "c/q0", 20000) == IOT443_OK, "unsubscribe: %s", iot443_last_error());
     CHECK(iot443_disconnect(client, 20000) == IOT443_OK, "disconnect: %s", iot443_last_error());
+    pthread_mutex_lock(&lock);
+    int disconnected = disconnected_events;
+    pthread_mutex_unlock(&lock);
+    CHECK(disconnected == 1, "the disconnected event ran before iot443_disconnect returned (%d)", disconnected);
     CHECK(iot443_publish(client, "c/q1", "late", 4, 1, 1000) == IOT443_ERR_CLOSED, "after disconnect: %s",
           iot443_last_error());
     iot443_client_free(client);
