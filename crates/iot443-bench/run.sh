@@ -11,6 +11,10 @@ if ! [ -f /usr/include/mosquitto.h ]; then
     echo "installing libmosquitto-dev for the libmosquitto C peer"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmosquitto-dev >/dev/null
 fi
+if ! command -v strace >/dev/null 2>&1; then
+    echo "installing strace for the costs workload (--only costs)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace >/dev/null
+fi
 cargo build --release --bin iot443
 cargo build --release -p iot443-ffi
 if [ -f crates/iot443/examples/publish.rs ]; then

@@ -26,6 +26,8 @@
 //! 4. `qos0`: the same at QoS 0, first publish → last written.
 //! 5. `size`: stripped sizes.
 //! 6. `roads` (only with `--only roads`): TLS against WebSocket + SigV4, both to the emulator.
+//! 7. `costs` (only with `--only costs`): instructions, allocations and system calls per QoS 1
+//!    message of each client, under valgrind and strace (see [`workloads::costs`]).
 //!
 //! For the command-line clients (`iot443 pub -l`, `mosquitto_pub -l`) the bench starts the
 //! process, lets it connect (it waits 500 ms, far longer than either needs), then writes the N
@@ -83,13 +85,14 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: e2e [--rounds N] [--connect-rounds N] [--messages N] [--window N]
-           [--only connect,inproc,qos1,qos0,size,roads] [--port P] [--dir DIR]
+           [--only connect,inproc,qos1,qos0,size,roads,costs] [--port P] [--dir DIR]
   --rounds N          rounds of the stream workloads (default 10)
   --connect-rounds N  rounds of the connect workloads (default 20)
   --messages N        messages per stream (default 20000)
   --window N          QoS 1 messages in flight (default 100)
   --only LIST         workloads to run (default all but roads: TLS vs WebSocket + SigV4,
-                      both to the iot443 emulator)
+                      both to the iot443 emulator; and costs: instructions, allocations and
+                      system calls per QoS 1 message, under valgrind and strace)
   --port P            haproxy's port (default 443 when free, else a free port)
   --dir DIR           work folder: PKI, configs (default target/e2e-bench)
 env: IOT443_BIN (default target/release/iot443), IOT443_PEERS_PYTHON (default
@@ -185,6 +188,9 @@ fn run(opts: &Opts) -> Result<(), String> {
     }
     if opts.wants("roads") {
         report.push_str(&workloads::roads::run(opts, &tools));
+    }
+    if opts.wants("costs") {
+        report.push_str(&workloads::costs::run(&endpoint, &tools));
     }
     let _ = writeln!(
         report,

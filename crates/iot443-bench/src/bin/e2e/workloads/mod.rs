@@ -2,6 +2,7 @@
 //! and writes its markdown table.
 
 pub(crate) mod connect;
+pub(crate) mod costs;
 pub(crate) mod inproc;
 pub(crate) mod roads;
 pub(crate) mod size;
