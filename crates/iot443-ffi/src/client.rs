@@ -144,7 +144,6 @@ impl iot443_client {
         if on_library_thread() {
             return Err(Failure::in_callback(function));
         }
-        let addr = self.config.server_addr();
         self.runtime()?.block_on(async {
             if timeout_ms == 0 {
                 return Ok(operation.await);
@@ -155,9 +154,10 @@ impl iot443_client {
                     Failure::new(
                         IOT443_ERR_TIMEOUT,
                         format!(
-                            "{function} with {addr} did not finish within {timeout_ms} ms; \
+                            "{function} with {} did not finish within {timeout_ms} ms; \
                              check that the endpoint is reachable (iot443 doctor), or allow more \
-                             time"
+                             time",
+                            self.addr()
                         ),
                     )
                 })

@@ -126,7 +126,7 @@ thread_local! {
 /// Records `failure` as this thread's last error and returns its code.
 pub(crate) fn record(failure: Failure) -> c_int {
     tracing::debug!(code = failure.code, "{}", failure.message);
-    let message = CString::new(failure.message.replace('\0', " ")).unwrap_or_default();
+    let message = crate::strings::c_string(&failure.message);
     LAST_ERROR.with(|last| *last.borrow_mut() = message);
     failure.code
 }

@@ -1,7 +1,8 @@
 //! What the client reports about its connection, for the event callback.
 
 use crate::callbacks::UserData;
-use crate::pubsub::{iot443_message, with_c_message};
+use crate::strings::c_string;
+use crate::subscribe::{iot443_message, with_c_message};
 use iot443_core::Event;
 use std::ffi::{CString, c_char, c_void};
 use std::ptr;
@@ -72,7 +73,7 @@ struct Strings(Vec<CString>);
 
 impl Strings {
     fn keep(&mut self, text: &str) -> *const c_char {
-        let text = CString::new(text.replace('\0', " ")).unwrap_or_default();
+        let text = c_string(text);
         let pointer = text.as_ptr();
         self.0.push(text);
         pointer

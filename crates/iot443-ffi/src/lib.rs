@@ -38,8 +38,8 @@ pub mod error;
 pub mod event;
 pub mod logging;
 pub mod publish;
-pub mod pubsub;
 mod strings;
+pub mod subscribe;
 
 #[cfg(test)]
 mod tests;

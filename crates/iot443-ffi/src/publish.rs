@@ -13,10 +13,10 @@ use crate::client::{client_ref, iot443_client};
 use crate::error::{
     Failure, IOT443_ERR_TIMEOUT, IOT443_ERR_WOULD_BLOCK, IOT443_OK, code_of, guard,
 };
-use crate::strings::{bytes_arg, qos_arg, str_arg};
+use crate::strings::{bytes_arg, c_string, qos_arg, str_arg};
 use bytes::Bytes;
 use iot443_core::{Client, ClientError, Delivery, QoS, Queued};
-use std::ffi::{CString, c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -164,9 +164,7 @@ async fn hand_over(
             let Some(callback) = callback else { continue };
             let (code, error) = match &result {
                 Ok(()) => (IOT443_OK, None),
-                Err(error) => {
-                    (code_of(error), CString::new(error.to_string().replace('\0', " ")).ok())
-                }
+                Err(error) => (code_of(error), Some(c_string(&error.to_string()))),
             };
             let error_ptr = error.as_ref().map_or(std::ptr::null(), |text| text.as_ptr());
             // SAFETY: the C program's callback of this signature; `error_ptr` is NULL or a
@@ -231,12 +229,14 @@ pub unsafe extern "C" fn iot443_publish(
         }
         let library = client.connected()?.client;
         let durable = client.durable();
-        let described = format!("iot443_publish to {topic:?} via {}", client.addr());
         let limit = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
         let timed_out = |what: &str| {
-            Failure::new(IOT443_ERR_TIMEOUT, format!("{described}: {what} within {timeout_ms} ms"))
+            let addr = client.addr();
+            let text =
+                format!("iot443_publish to {topic:?} via {addr}: {what} within {timeout_ms} ms");
+            Failure::new(IOT443_ERR_TIMEOUT, text)
         };
-        client.block("iot443_publish", 0, async move {
+        client.block("iot443_publish", 0, async {
             let started = tokio::time::Instant::now();
             let left = || limit.map(|limit| limit.saturating_sub(started.elapsed()));
             let queued = library.start_publish(&topic, qos, payload, false);

@@ -2,7 +2,12 @@
 
 use crate::error::Failure;
 use iot443_core::QoS;
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+
+/// `text` as a C string; a NUL inside it (which C cannot hold) becomes a space.
+pub(crate) fn c_string(text: &str) -> CString {
+    CString::new(text.replace('\0', " ")).unwrap_or_default()
+}
 
 /// The UTF-8 string at `ptr`, named `name` in errors.
 ///
@@ -59,9 +64,5 @@ pub(crate) fn qos_arg(qos: c_int) -> Result<QoS, Failure> {
 
 /// `qos` as C sees it.
 pub(crate) fn qos_number(qos: QoS) -> c_int {
-    match qos {
-        QoS::AtMostOnce => 0,
-        QoS::AtLeastOnce => 1,
-        QoS::ExactlyOnce => 2,
-    }
+    c_int::from(qos as u8)
 }

@@ -7,7 +7,7 @@ use crate::error::*;
 use crate::iot443_version;
 use crate::logging::iot443_log_to_stderr;
 use crate::publish::*;
-use crate::pubsub::*;
+use crate::subscribe::*;
 use std::ffi::c_char;
 use std::ptr;
 

@@ -7,7 +7,7 @@ use crate::client::*;
 use crate::error::*;
 use crate::event::*;
 use crate::publish::*;
-use crate::pubsub::*;
+use crate::subscribe::*;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 

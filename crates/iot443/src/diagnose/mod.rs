@@ -144,21 +144,25 @@ pub async fn diagnose(config: &Config) -> Report {
         }
     };
 
-    let addrs = match network::check_dns(config).await {
-        Ok((step, addrs)) => {
-            steps.push(step);
-            addrs
-        }
-        Err(step) => {
-            steps.push(step);
-            return Report { steps };
-        }
+    let Some(addrs) = dns_step(config, &mut steps).await else {
+        return Report { steps };
     };
     let files_ok = credentials.is_some();
     connection_steps(config, credentials, &addrs, &mut steps).await;
     let no_certificate = (!files_ok).then_some("the files step failed");
     steps.push(roads::check_roads(config, no_certificate).await);
     Report { steps }
+}
+
+/// The `dns` step, pushed to `steps`; the addresses, or `None` when the name does not resolve
+/// (then nothing after it can run).
+async fn dns_step(config: &Config, steps: &mut Vec<Step>) -> Option<Vec<std::net::SocketAddr>> {
+    let (step, addrs) = match network::check_dns(config).await {
+        Ok((step, addrs)) => (step, Some(addrs)),
+        Err(step) => (step, None),
+    };
+    steps.push(step);
+    addrs
 }
 
 /// The steps for `transport = "websocket"`: `files` checks that AWS credentials and a region
@@ -187,15 +191,8 @@ async fn diagnose_websocket(config: &Config, mut steps: Vec<Step>) -> Report {
     };
     let files_ok = files.ok;
     steps.push(files);
-    let addrs = match network::check_dns(config).await {
-        Ok((step, addrs)) => {
-            steps.push(step);
-            addrs
-        }
-        Err(step) => {
-            steps.push(step);
-            return Report { steps };
-        }
+    let Some(addrs) = dns_step(config, &mut steps).await else {
+        return Report { steps };
     };
     // The certificate roads only when certificate files are named.
     let no_certificate =
