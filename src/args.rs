@@ -8,6 +8,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod bench;
+pub use bench::*;
+
 /// MQTT to AWS IoT Core through TCP port 443 (TLS client certificates + ALPN x-amzn-mqtt-ca).
 ///
 /// iot443 connects a device to AWS IoT Core on port 443, which corporate and cellular firewalls
@@ -49,6 +52,10 @@ pub enum Command {
     /// trip, one line per step (✔ or ✘ with a hint of what a failure usually means).
     #[command(disable_help_flag = true, after_help = exit::DOCTOR_HELP)]
     Doctor(DoctorArgs),
+    /// Load an endpoint and measure: `conn` opens and holds many connections, `pub` publishes
+    /// with per-message latency, `sub` counts what many subscribers receive. Against the
+    /// embedded emulator by default.
+    Bench(BenchArgs),
 }
 
 /// `iot443 demo`.

@@ -35,10 +35,13 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr. `RUST_LOG` chooses the level; the default is `info` for the emulator
-/// (every refused handshake and every disconnect with its reason) and `warn` otherwise.
+/// (every refused handshake and every disconnect with its reason), `error` for the bench (whose
+/// summary counts the lost connections that thousands of clients would each warn of) and
+/// `warn` otherwise.
 fn init_logging(command: &args::Command) {
     let default = match command {
         args::Command::Emulator(_) => "info",
+        args::Command::Bench(_) => "error",
         _ => "warn",
     };
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()

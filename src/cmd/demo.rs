@@ -76,7 +76,7 @@ async fn start_emulator() -> Result<Emulator, Failure> {
 }
 
 /// `$XDG_DATA_HOME/iot443`, else `~/.local/share/iot443`, else `./.iot443`.
-fn data_dir() -> PathBuf {
+pub fn data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|dir| !dir.is_empty()) {
         return PathBuf::from(dir).join("iot443");
     }

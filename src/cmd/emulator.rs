@@ -25,6 +25,8 @@ pub async fn run(args: EmulatorArgs) -> Result<(), Failure> {
         println!("{}", device.private_key_path.display());
         return Ok(());
     }
+    // Each connection is an open file: serve as many as the hard limit allows.
+    super::bench::raise_open_files_limit();
     let mut options = EmulatorOptions::new(&args.dir);
     options.bind = args.bind;
     options.alpn_port = args.alpn_port;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod bench;
 mod config;
 mod demo;
 mod demo_shadow;
@@ -23,5 +24,6 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         Command::Emulator(args) => emulator::run(args).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Shadow(args) => shadow::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
