@@ -119,7 +119,22 @@ impl EmulatorProcess {
 
     /// Like [`EmulatorProcess::start`] with extra flags (`--missing-alpn alert`, …).
     pub fn start_with(dir: &Path, flags: &[&str]) -> EmulatorProcess {
+        EmulatorProcess::start_command(crate::iot443_command(), dir, flags)
+    }
+
+    /// Like [`EmulatorProcess::start_with`], logging warnings only (no line per connection):
+    /// for benchmarks.
+    pub fn start_quiet(dir: &Path, flags: &[&str]) -> EmulatorProcess {
         let mut command = crate::iot443_command();
+        command.env("RUST_LOG", "warn");
+        EmulatorProcess::start_command(command, dir, flags)
+    }
+
+    fn start_command(
+        mut command: std::process::Command,
+        dir: &Path,
+        flags: &[&str],
+    ) -> EmulatorProcess {
         command.arg("emulator").arg("--dir").arg(dir).args([
             "--alpn-port",
             "0",

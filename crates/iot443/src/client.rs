@@ -8,6 +8,7 @@ use crate::message::{ConnectionInfo, Event, Message};
 use crate::offline_queue::OfflineQueue;
 use crate::outbox::{Outbox, OutboxWorker};
 use crate::reconnect::ReconnectPolicy;
+use crate::topic_cache::TopicCache;
 use bytes::Bytes;
 use iot443_proto::QoS;
 use iot443_proto::codec::{AWS_MAX_PAYLOAD, SubscribeFilter};
@@ -66,6 +67,8 @@ pub struct Client {
     /// The shadow requests this client may have in flight (IoT Core's limit per connection),
     /// shared by every [`Shadow`](crate::shadow::Shadow) handle of it.
     pub(crate) shadow_slots: Arc<Semaphore>,
+    /// The last topic published to, already checked.
+    last_topic: Arc<TopicCache>,
 }
 
 /// The stream of [`Event`]s of one client.
@@ -159,7 +162,14 @@ impl Client {
             }
         };
         let shadow_slots = Arc::new(Semaphore::new(crate::shadow::MAX_IN_FLIGHT));
-        let client = Client { commands, info: Arc::new(info), durable, connections, shadow_slots };
+        let client = Client {
+            commands,
+            info: Arc::new(info),
+            durable,
+            connections,
+            shadow_slots,
+            last_topic: Arc::default(),
+        };
         Ok((client, Events { receiver }))
     }
 
@@ -239,7 +249,8 @@ impl Client {
         retain: bool,
     ) -> Result<Queued, ClientError> {
         let payload = payload.into();
-        let topic_name = Client::check_publish(topic, qos, payload.len())?;
+        let topic_name = self.last_topic.get_or_check(topic, checked_topic)?;
+        check_payload_and_qos(topic, qos, payload.len())?;
         let (done, receiver) = oneshot::channel();
         let (accepted, on_disk) = if self.durable && qos == QoS::AtLeastOnce {
             let (accepted, on_disk) = oneshot::channel();
@@ -268,16 +279,7 @@ impl Client {
         payload_len: usize,
     ) -> Result<TopicName, ClientError> {
         let topic_name = checked_topic(topic)?;
-        if payload_len > AWS_MAX_PAYLOAD {
-            return Err(ClientError::PayloadTooLarge {
-                topic: topic.to_owned(),
-                size: payload_len,
-                max: AWS_MAX_PAYLOAD,
-            });
-        }
-        if qos == QoS::ExactlyOnce {
-            return Err(ClientError::QosNotSupported);
-        }
+        check_payload_and_qos(topic, qos, payload_len)?;
         Ok(topic_name)
     }
 
@@ -434,6 +436,21 @@ async fn open_outbox(
     })?;
     let (worker, replay) = opened?;
     Ok(Some(DurableSetup { worker, replay, message_expiry: config.message_expiry }))
+}
+
+/// The payload size (128 KiB) and QoS (0 or 1) checks of [`Client::check_publish`].
+fn check_payload_and_qos(topic: &str, qos: QoS, payload_len: usize) -> Result<(), ClientError> {
+    if payload_len > AWS_MAX_PAYLOAD {
+        return Err(ClientError::PayloadTooLarge {
+            topic: topic.to_owned(),
+            size: payload_len,
+            max: AWS_MAX_PAYLOAD,
+        });
+    }
+    if qos == QoS::ExactlyOnce {
+        return Err(ClientError::QosNotSupported);
+    }
+    Ok(())
 }
 
 fn checked_topic(topic: &str) -> Result<TopicName, ClientError> {

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod reconnect;
 pub mod shadow;
 pub mod tls;
+mod topic_cache;
 
 pub use client::{
     COMMAND_QUEUE, Client, ClientBuilder, Delivery, Events, MAX_FILTERS_PER_SUBSCRIBE, Queued,

@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use iot443_emulator::pki::{DeviceKeyKind, Pki, PkiOptions};
+use iot443_interop::emulator::EmulatorProcess;
 use iot443_interop::mosquitto::{self, mosquitto_pub};
 use iot443_interop::net::free_port;
 use iot443_interop::{ALPN, FrontOptions, Haproxy, MosquittoBroker, MosquittoOptions, ServerTls};
@@ -24,9 +25,12 @@ pub(crate) struct Endpoint {
     key: PathBuf,
     /// Folder the command-line clients run in (holds no iot443.toml).
     pub(crate) cwd: PathBuf,
+    /// What it is, for the report.
+    pub(crate) description: String,
     // Declared in the order they are dropped: the front before the broker behind it.
-    _haproxy: Haproxy,
-    _mosquitto: MosquittoBroker,
+    _haproxy: Option<Haproxy>,
+    _mosquitto: Option<MosquittoBroker>,
+    _emulator: Option<EmulatorProcess>,
 }
 
 impl Endpoint {
@@ -71,8 +75,46 @@ impl Endpoint {
             cert,
             key,
             cwd,
-            _haproxy: haproxy,
-            _mosquitto: mosquitto,
+            description: format!(
+                "haproxy 127.0.0.1:{port} (TLS, client certificate required, ALPN {ALPN} \
+                 required) → mosquitto on loopback"
+            ),
+            _haproxy: Some(haproxy),
+            _mosquitto: Some(mosquitto),
+            _emulator: None,
+        })
+    }
+
+    /// The fast endpoint: the `iot443 emulator` process on its own (its ALPN listener on a free
+    /// port, logging warnings only), with the same kind of PKI in `dir/emulator`. It
+    /// acknowledges as soon as it has read a PUBLISH, so it shows the clients' own ceiling
+    /// where haproxy + mosquitto cap them.
+    pub(crate) fn emulator(dir: &Path) -> Result<Endpoint, String> {
+        let pki_dir = dir.join("emulator");
+        let options = PkiOptions {
+            device_key: DeviceKeyKind::Rsa2048,
+            endpoint_port: Some(443),
+            ..PkiOptions::default()
+        };
+        let pki = Pki::load_or_create(&pki_dir, &options).map_err(|e| format!("PKI: {e}"))?;
+        let (cert, key) = pki.device_paths("device");
+        let cwd = dir.join("cwd");
+        std::fs::create_dir_all(&cwd).map_err(|e| format!("{}: {e}", cwd.display()))?;
+        let emulator = EmulatorProcess::start_quiet(&pki_dir, &["--device-key", "rsa"]);
+        let port = emulator.alpn_addr.port();
+        Ok(Endpoint {
+            port,
+            ca: ServerTls::from_pki(&pki).ca,
+            cert,
+            key,
+            cwd,
+            description: format!(
+                "the `iot443 emulator` process on 127.0.0.1:{port} (TLS, client certificate \
+                 and ALPN {ALPN} required, as IoT Core's 443; two worker threads)"
+            ),
+            _haproxy: None,
+            _mosquitto: None,
+            _emulator: Some(emulator),
         })
     }
 

@@ -86,6 +86,7 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: e2e [--rounds N] [--connect-rounds N] [--messages N] [--window N]
            [--only connect,inproc,qos1,qos0,size,roads,costs] [--port P] [--dir DIR]
+           [--endpoint mosquitto|emulator]
   --rounds N          rounds of the stream workloads (default 10)
   --connect-rounds N  rounds of the connect workloads (default 20)
   --messages N        messages per stream (default 20000)
@@ -95,6 +96,8 @@ const USAGE: &str = "usage: e2e [--rounds N] [--connect-rounds N] [--messages N]
                       system calls per QoS 1 message, under valgrind and strace)
   --port P            haproxy's port (default 443 when free, else a free port)
   --dir DIR           work folder: PKI, configs (default target/e2e-bench)
+  --endpoint E        mosquitto (default: haproxy + mosquitto) or emulator (the iot443
+                      emulator process on its own: fast enough to show the clients' ceiling)
 env: IOT443_BIN (default target/release/iot443), IOT443_PEERS_PYTHON (default
      target/peers-venv/bin/python)";
 
@@ -107,6 +110,8 @@ struct Opts {
     only: Vec<String>,
     port: Option<u16>,
     dir: PathBuf,
+    /// `--endpoint emulator`: the iot443 emulator process instead of haproxy + mosquitto.
+    emulator: bool,
 }
 
 impl Opts {
@@ -119,6 +124,7 @@ impl Opts {
             only: ["connect", "inproc", "qos1", "qos0", "size"].map(String::from).to_vec(),
             port: None,
             dir: paths::workspace_dir().join("target/e2e-bench"),
+            emulator: false,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -139,6 +145,17 @@ impl Opts {
                     opts.port = Some(value()?.parse().map_err(|_| "--port: not a port")?);
                 }
                 "--dir" => opts.dir = PathBuf::from(value()?),
+                "--endpoint" => {
+                    opts.emulator = match value()?.as_str() {
+                        "mosquitto" => false,
+                        "emulator" => true,
+                        other => {
+                            return Err(format!(
+                                "--endpoint: {other:?} is not mosquitto or emulator"
+                            ));
+                        }
+                    }
+                }
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -156,8 +173,13 @@ impl Opts {
 /// Starts the endpoint, runs the workloads asked for in order, and prints the report.
 fn run(opts: &Opts) -> Result<(), String> {
     let mut tools = Tools::find()?;
-    eprintln!("e2e: starting mosquitto behind haproxy in {}", opts.dir.display());
-    let endpoint = Endpoint::start(&opts.dir, opts.port)?;
+    let endpoint = if opts.emulator {
+        eprintln!("e2e: starting the iot443 emulator in {}", opts.dir.display());
+        Endpoint::emulator(&opts.dir)?
+    } else {
+        eprintln!("e2e: starting mosquitto behind haproxy in {}", opts.dir.display());
+        Endpoint::start(&opts.dir, opts.port)?
+    };
     tools.build_peers(&opts.dir);
     let started = Instant::now();
     let load_start = report::load_average();
@@ -166,10 +188,9 @@ fn run(opts: &Opts) -> Result<(), String> {
     endpoint.check_alpn_enforced()?;
     let _ = writeln!(
         report,
-        "Endpoint: haproxy 127.0.0.1:{} (TLS, client certificate required, ALPN {ALPN} required: a \
-         client offering no ALPN was refused at start) → mosquitto on loopback. Device key: RSA-2048 \
-         (PKCS#1), server and CA: EC P-256.\n",
-        endpoint.port
+        "Endpoint: {} (a client offering no ALPN {ALPN} was refused at start). Device key: \
+         RSA-2048 (PKCS#1), server and CA: EC P-256.\n",
+        endpoint.description
     );
 
     if opts.wants("connect") {
