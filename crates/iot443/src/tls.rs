@@ -62,6 +62,10 @@ pub(crate) fn client_config_recording(
         })?;
     tls.alpn_protocols =
         config.alpn_protocol().map(|p| vec![p.as_bytes().to_vec()]).unwrap_or_default();
+    // The configuration is built anew at every connect (a renewed certificate is picked up), so
+    // a session cache in it would never be read again: rustls' default one holds 256 sessions,
+    // ~14 KiB for each connection of a fleet.
+    tls.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(tls))
 }
 

@@ -61,8 +61,9 @@ pub(super) struct Outbound {
     requests: VecDeque<Request>,
     /// Payload bytes of the publishes in `waiting`.
     waiting_bytes: usize,
-    /// Packet ids in use by `inflight` and `requests`: one bit per id, 8 KiB, so that
-    /// allocating an id costs the same with 1 or 65,535 outstanding.
+    /// Packet ids in use by `inflight` and `requests`: one bit per id, so that allocating an id
+    /// costs the same with 1 or 65,535 outstanding; grown as ids are first used, up to 8 KiB
+    /// (a connection that sent 640 messages holds 80 bytes).
     ids_in_use: Vec<u64>,
     max_inflight: usize,
     next_packet_id: PacketId,
@@ -77,7 +78,7 @@ impl Outbound {
             inflight: VecDeque::new(),
             requests: VecDeque::new(),
             waiting_bytes: 0,
-            ids_in_use: alloc::vec![0; 1024],
+            ids_in_use: Vec::new(),
             max_inflight: usize::from(max_inflight),
             next_packet_id: PacketId::MIN,
             next_message_id: 0,
@@ -343,6 +344,10 @@ impl Outbound {
 
     fn mark_in_use(&mut self, packet_id: PacketId) {
         let (word, bit) = id_bit(packet_id);
+        // Grown as ids are first used (they are taken in order), up to 1,024 words for all.
+        if self.ids_in_use.len() <= word {
+            self.ids_in_use.resize(word + 1, 0);
+        }
         if let Some(bits) = self.ids_in_use.get_mut(word) {
             *bits |= bit;
         }

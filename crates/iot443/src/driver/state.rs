@@ -12,8 +12,9 @@ use bytes::{Buf, BytesMut};
 use iot443_proto::session::MessageId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 
-/// Size of the transport's read buffer.
-const READ_BUFFER: usize = 64 * 1024;
+/// Size of the transport's read buffer: one TLS record's plaintext at most, so that one read
+/// takes a whole record and an idle connection of a fleet holds no more.
+const READ_BUFFER: usize = 16 * 1024;
 
 /// Where the connection stands. Each state owns what exists only in it.
 pub(super) enum Link {

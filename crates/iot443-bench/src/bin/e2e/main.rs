@@ -28,6 +28,8 @@
 //! 6. `roads` (only with `--only roads`): TLS against WebSocket + SigV4, both to the emulator.
 //! 7. `costs` (only with `--only costs`): instructions, allocations and system calls per QoS 1
 //!    message of each client, under valgrind and strace (see [`workloads::costs`]).
+//! 8. `fleet` (only with `--only fleet`): 10,000 connections from one process, held with
+//!    keep-alive, iot443 against rumqttc (see [`workloads::fleet`]; `e2e fleet …` children).
 //!
 //! For the command-line clients (`iot443 pub -l`, `mosquitto_pub -l`) the bench starts the
 //! process, lets it connect (it waits 500 ms, far longer than either needs), then writes the N
@@ -48,6 +50,7 @@
 
 mod child;
 mod endpoint;
+mod fleet_child;
 mod measure;
 mod report;
 mod stats;
@@ -68,6 +71,9 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("child") {
         return child::main(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("fleet") {
+        return fleet_child::main(&args[1..]);
+    }
     let opts = match Opts::parse(&args) {
         Ok(opts) => opts,
         Err(message) => {
@@ -85,7 +91,7 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: e2e [--rounds N] [--connect-rounds N] [--messages N] [--window N]
-           [--only connect,inproc,qos1,qos0,size,roads,costs] [--port P] [--dir DIR]
+           [--only connect,inproc,qos1,qos0,size,roads,costs,fleet] [--port P] [--dir DIR]
            [--endpoint mosquitto|emulator]
   --rounds N          rounds of the stream workloads (default 10)
   --connect-rounds N  rounds of the connect workloads (default 20)
@@ -93,7 +99,8 @@ const USAGE: &str = "usage: e2e [--rounds N] [--connect-rounds N] [--messages N]
   --window N          QoS 1 messages in flight (default 100)
   --only LIST         workloads to run (default all but roads: TLS vs WebSocket + SigV4,
                       both to the iot443 emulator; and costs: instructions, allocations and
-                      system calls per QoS 1 message, under valgrind and strace)
+                      system calls per QoS 1 message, under valgrind and strace; and fleet:
+                      10,000 connections from one process, iot443 and rumqttc)
   --port P            haproxy's port (default 443 when free, else a free port)
   --dir DIR           work folder: PKI, configs (default target/e2e-bench)
   --endpoint E        mosquitto (default: haproxy + mosquitto) or emulator (the iot443
@@ -212,6 +219,9 @@ fn run(opts: &Opts) -> Result<(), String> {
     }
     if opts.wants("costs") {
         report.push_str(&workloads::costs::run(&endpoint, &tools));
+    }
+    if opts.wants("fleet") {
+        report.push_str(&workloads::fleet::run(&opts.dir, &tools));
     }
     let _ = writeln!(
         report,

@@ -3,6 +3,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod costs;
+pub(crate) mod fleet;
 pub(crate) mod inproc;
 pub(crate) mod roads;
 pub(crate) mod size;
