@@ -6,6 +6,7 @@ use crate::driver::{Channels, Command, Driver, DriverSetup, DurableSetup};
 use crate::error::ClientError;
 use crate::message::{ConnectionInfo, Event, Message};
 use crate::offline_queue::OfflineQueue;
+#[cfg(feature = "outbox")]
 use crate::outbox::{Outbox, OutboxWorker};
 use crate::reconnect::ReconnectPolicy;
 use crate::topic_cache::TopicCache;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
 /// Commands waiting for the driver. When full, [`Client::publish`] and the other commands wait
@@ -66,7 +67,8 @@ pub struct Client {
     connections: watch::Receiver<u64>,
     /// The shadow requests this client may have in flight (IoT Core's limit per connection),
     /// shared by every [`Shadow`](crate::shadow::Shadow) handle of it.
-    pub(crate) shadow_slots: Arc<Semaphore>,
+    #[cfg(feature = "shadow")]
+    pub(crate) shadow_slots: Arc<tokio::sync::Semaphore>,
     /// The last topic published to, already checked.
     last_topic: Arc<TopicCache>,
 }
@@ -99,7 +101,12 @@ impl Client {
 
     /// A client for `config` with a choice of connector or outbox; see [`ClientBuilder`].
     pub fn builder(config: &Config) -> ClientBuilder {
-        ClientBuilder { config: config.clone(), connector: None, outbox: None }
+        ClientBuilder {
+            config: config.clone(),
+            connector: None,
+            #[cfg(feature = "outbox")]
+            outbox: None,
+        }
     }
 
     /// Runs MQTT over a transport the caller has opened (any `AsyncRead + AsyncWrite`: a TLS
@@ -161,13 +168,13 @@ impl Client {
                 });
             }
         };
-        let shadow_slots = Arc::new(Semaphore::new(crate::shadow::MAX_IN_FLIGHT));
         let client = Client {
             commands,
             info: Arc::new(info),
             durable,
             connections,
-            shadow_slots,
+            #[cfg(feature = "shadow")]
+            shadow_slots: Arc::new(tokio::sync::Semaphore::new(crate::shadow::MAX_IN_FLIGHT)),
             last_topic: Arc::default(),
         };
         Ok((client, Events { receiver }))
@@ -351,6 +358,7 @@ fn session_config(config: &Config) -> SessionConfig {
 /// opened beforehand instead of the configured `outbox` file.
 ///
 /// ```no_run
+/// # #[cfg(feature = "outbox")]
 /// # async fn demo(config: iot443::Config) -> Result<(), iot443::ClientError> {
 /// let outbox = iot443::outbox::Outbox::open("outbox.db".as_ref())?;
 /// let (client, _events) = iot443::Client::builder(&config).outbox(outbox).connect().await?;
@@ -360,16 +368,17 @@ fn session_config(config: &Config) -> SessionConfig {
 pub struct ClientBuilder {
     config: Config,
     connector: Option<Arc<dyn Connector>>,
+    #[cfg(feature = "outbox")]
     outbox: Option<Outbox>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("config", &self.config)
-            .field("custom_connector", &self.connector.is_some())
-            .field("outbox", &self.outbox)
-            .finish()
+        let mut f = f.debug_struct("ClientBuilder");
+        f.field("config", &self.config).field("custom_connector", &self.connector.is_some());
+        #[cfg(feature = "outbox")]
+        f.field("outbox", &self.outbox);
+        f.finish()
     }
 }
 
@@ -380,7 +389,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Keeps QoS 1 publishes in `outbox` (instead of the config's `outbox` file).
+    /// Keeps QoS 1 publishes in `outbox` (instead of the config's `outbox` file). Feature
+    /// `outbox`.
+    #[cfg(feature = "outbox")]
     pub fn outbox(mut self, outbox: Outbox) -> Self {
         self.outbox = Some(outbox);
         self
@@ -389,8 +400,11 @@ impl ClientBuilder {
     /// Connects: the outbox first (a locked or corrupt file is an error before any
     /// connection), then the first transport, CONNECT, and CONNACK.
     pub async fn connect(self) -> Result<(Client, Events), ClientError> {
-        let ClientBuilder { config, connector, outbox } = self;
-        let durable = open_outbox(&config, outbox).await?;
+        #[cfg(feature = "outbox")]
+        let durable = open_outbox(&self.config, self.outbox).await?;
+        #[cfg(not(feature = "outbox"))]
+        let durable = no_outbox(&self.config)?;
+        let ClientBuilder { config, connector, .. } = self;
         let connector: Arc<dyn Connector> =
             connector.unwrap_or_else(|| Arc::new(TlsConnector::new(config.clone())));
         let session = session_config(&config);
@@ -407,8 +421,18 @@ impl ClientBuilder {
     }
 }
 
+/// Without the feature `outbox`: no outbox, and an `outbox` file configured is an error.
+#[cfg(not(feature = "outbox"))]
+fn no_outbox(config: &Config) -> Result<Option<DurableSetup>, ClientError> {
+    if config.outbox.is_some() {
+        crate::config::features::outbox(&config.origin())?;
+    }
+    Ok(None)
+}
+
 /// Opens the outbox (the given one, or the config's file) on the blocking pool, reads what it
 /// kept, and moves it to its thread.
+#[cfg(feature = "outbox")]
 async fn open_outbox(
     config: &Config,
     outbox: Option<Outbox>,

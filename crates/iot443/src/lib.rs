@@ -4,14 +4,17 @@
 mod client;
 pub mod config;
 pub mod connect;
+#[cfg(feature = "doctor")]
 pub mod diagnose;
 mod driver;
 mod error;
+#[cfg(feature = "https")]
 pub mod https;
 mod message;
 mod offline_queue;
 pub mod outbox;
 pub mod reconnect;
+#[cfg(feature = "shadow")]
 pub mod shadow;
 pub mod tls;
 mod topic_cache;
@@ -28,5 +31,7 @@ pub use iot443_proto::QoS;
 pub use iot443_proto::session::SessionConfig;
 pub use message::{ConnectionInfo, Event, Message, PortChoice};
 pub use offline_queue::{OfflineQueue, WhenFull};
-pub use outbox::{Outbox, OutboxError};
+#[cfg(feature = "outbox")]
+pub use outbox::Outbox;
+pub use outbox::OutboxError;
 pub use reconnect::ReconnectPolicy;

@@ -298,6 +298,7 @@ async fn slow_consumer_loses_nothing_and_does_not_deadlock() {
     assert_eq!(&next_message(&mut subscription, "end").await.payload[..], b"end");
 }
 
+#[cfg(feature = "outbox")]
 #[tokio::test]
 async fn queued_publishes_with_an_outbox_keep_their_order_and_are_all_delivered() {
     let emulator = TestEmulator::start().await;

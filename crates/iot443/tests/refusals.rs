@@ -25,9 +25,11 @@ use common::events::next_subscription_dropped;
 
 use common::TestEmulator;
 use common::faults::{ConnectionLog, fast_policy, log_connection};
+#[cfg(feature = "outbox")]
 use iot443::outbox::Outbox;
 use iot443::{Client, ClientError, QoS};
 use iot443_emulator::broker::Policy;
+#[cfg(feature = "outbox")]
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -111,6 +113,7 @@ fn quick_to_retry(emulator: &TestEmulator, client_id: &str) -> iot443::Config {
     config
 }
 
+#[cfg(feature = "outbox")]
 #[tokio::test]
 async fn a_message_the_policy_forbids_is_dead_lettered_and_the_messages_after_it_are_delivered() {
     let emulator = policy_emulator().await;

@@ -363,7 +363,10 @@ fn modulus_bits(modulus: &[u8]) -> usize {
 pub(crate) fn load_roots(config: &Config) -> Result<RootCertStore, ConfigError> {
     match &config.root_ca {
         Some(path) => read_roots(path),
+        #[cfg(feature = "webpki-roots")]
         None => Ok(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }),
+        #[cfg(not(feature = "webpki-roots"))]
+        None => Err(super::features::default_roots(&config.origin())),
     }
 }
 

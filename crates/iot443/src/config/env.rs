@@ -92,6 +92,7 @@ impl Config {
             next.transport = v.parse().map_err(|e: super::InvalidTransport| {
                 invalid("IOT443_TRANSPORT", "transport", e.to_string())
             })?;
+            super::features::transport("environment variable IOT443_TRANSPORT", next.transport)?;
         }
         if let Some(v) = get("IOT443_REGION") {
             check("IOT443_REGION", "region", super::check_region(&v))?;
@@ -102,12 +103,14 @@ impl Config {
         }
 
         if let Some(v) = get("IOT443_PROXY") {
+            super::features::proxy("environment variable IOT443_PROXY")?;
             next.proxy =
                 Some(ProxyConfig::parse(&v).map_err(|m| invalid("IOT443_PROXY", "proxy", m))?);
         }
         if next.proxy.is_none()
             && let Some((var, proxy)) = super::proxy::from_https_proxy_env(&vars, &next.endpoint)
         {
+            super::features::proxy(&format!("environment variable {var}"))?;
             next.proxy = Some(proxy.map_err(|m| invalid(var, "proxy", m))?);
         }
 

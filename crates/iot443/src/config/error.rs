@@ -1,5 +1,6 @@
 //! [`ConfigError`]: why a configuration or its credential files cannot be used.
 
+#[cfg(feature = "websocket")]
 use super::AwsCredentialsError;
 use super::env_var_for;
 use std::fmt;
@@ -144,8 +145,28 @@ pub enum ConfigError {
         path: PathBuf,
     },
     /// No AWS credentials or region for the WebSocket road.
+    #[cfg(feature = "websocket")]
     #[error(transparent)]
     AwsCredentials(#[from] AwsCredentialsError),
+    /// A setting needs a cargo feature of the `iot443` crate that this build leaves out (see
+    /// the crate's feature table): `transport = "websocket"` without `websocket`, a `proxy`
+    /// without `proxy`, an `outbox` file without `outbox`, `transport = "https"` without
+    /// `https`, no `root_ca` without `webpki-roots`.
+    #[error(
+        "{origin}: `{field}` {setting} needs the cargo feature `{feature}`, which this build of \
+         iot443 leaves out; rebuild with the cargo feature `{feature}`{}",
+        feature_alternative(field)
+    )]
+    FeatureDisabled {
+        /// Where the setting came from: a file, an environment variable, or a description.
+        origin: String,
+        /// The key concerned (`transport`, `proxy`, `outbox`, `root_ca`).
+        field: &'static str,
+        /// What it asks for, as a phrase: `= "websocket"`, `set (an HTTP proxy)`, ….
+        setting: String,
+        /// The cargo feature to enable.
+        feature: &'static str,
+    },
     /// A certificate file holds something that is not a usable certificate.
     #[error("certificate file {} is not usable: {detail}", .path.display())]
     BadCertificate {
@@ -157,6 +178,7 @@ pub enum ConfigError {
 }
 
 /// A UTC time as `2025-01-31 23:59:59 UTC`, for messages.
+#[cfg(feature = "websocket")]
 pub(crate) fn utc_time(t: time::OffsetDateTime) -> String {
     utc(&t).to_string()
 }
@@ -173,6 +195,14 @@ fn utc(t: &time::OffsetDateTime) -> impl fmt::Display {
         t.minute(),
         t.second()
     )
+}
+
+/// What else than rebuilding helps with a [`ConfigError::FeatureDisabled`].
+fn feature_alternative(field: &str) -> String {
+    match field {
+        "root_ca" => " (or set `root_ca` to Amazon's root, AmazonRootCA1.pem)".to_owned(),
+        field => format!(", or remove `{field}`"),
+    }
 }
 
 /// How else a required key can be given: its environment variable ([`super::Config::apply_env`]).

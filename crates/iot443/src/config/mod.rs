@@ -51,23 +51,28 @@
 //! to `HTTPS_PROXY` only: an explicitly configured proxy is always used.
 
 mod auto_port;
+#[cfg(feature = "websocket")]
 pub mod aws_credentials;
 mod c_header;
 mod credentials;
 mod env;
 mod error;
+pub(crate) mod features;
 mod proxy;
 mod toml;
 mod transport;
 
 pub use auto_port::{AutoPort, InvalidPort, PortSetting};
+#[cfg(feature = "websocket")]
 pub use aws_credentials::{AwsCredentialsError, SigningIdentity};
 pub use env::{ENV_VARS, env_var_for};
 pub use error::ConfigError;
+#[cfg(feature = "websocket")]
 pub(crate) use error::utc_time;
 pub use proxy::ProxyConfig;
 pub use transport::{InvalidTransport, Transport};
 
+#[cfg(feature = "websocket")]
 pub(crate) use credentials::load_roots;
 pub use credentials::{CredentialWarning, Credentials, KeyFormat, KeyKind};
 
@@ -171,12 +176,19 @@ impl Config {
     /// or key, SigV4 credentials found at every connect (see [`aws_credentials`]).
     ///
     /// ```
+    /// # #[cfg(feature = "websocket")]
+    /// # fn main() -> Result<(), iot443::config::ConfigError> {
     /// # use iot443::config::{Config, Transport};
     /// let config = Config::websocket_builder("abc123-ats.iot.eu-west-1.amazonaws.com", "dev")
     ///     .build()?;
     /// assert_eq!(config.transport, Transport::WebSocket);
-    /// # Ok::<(), iot443::config::ConfigError>(())
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "websocket"))]
+    /// # fn main() {}
     /// ```
+    ///
+    /// Without the cargo feature `websocket`, `build` fails with
+    /// [`ConfigError::FeatureDisabled`].
     pub fn websocket_builder(
         endpoint: impl Into<String>,
         client_id: impl Into<String>,
@@ -316,7 +328,7 @@ impl Config {
         }
         check("keep_alive", check_keep_alive(self.keep_alive))?;
         check("connect_timeout", check_connect_timeout(self.connect_timeout))?;
-        Ok(())
+        features::check(self)
     }
 
     /// How errors name where this configuration came from.

@@ -97,6 +97,7 @@ impl ProxyConfig {
 
     /// The `Proxy-Authorization` header value, `Basic base64(user:pass)`, when there are
     /// credentials.
+    #[cfg(feature = "proxy")]
     pub(crate) fn authorization(&self) -> Option<String> {
         self.credentials
             .as_ref()
@@ -218,6 +219,7 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// Standard base64 with padding (RFC 4648), for `Proxy-Authorization: Basic`.
+#[cfg(feature = "proxy")]
 pub(crate) fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
@@ -243,6 +245,7 @@ pub(crate) fn base64(input: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "proxy")]
     #[test]
     fn base64_matches_rfc_4648_vectors() {
         let vectors = [
@@ -260,6 +263,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "proxy")]
     #[test]
     fn parses_urls_with_and_without_credentials() {
         let proxy = ProxyConfig::parse("http://proxy.example:3128").unwrap();

@@ -28,13 +28,21 @@
 
 mod auto;
 pub(crate) mod server_chain;
+#[cfg(feature = "websocket")]
 pub mod sigv4;
 pub(crate) mod tls_failure;
 pub(crate) mod transport;
+#[cfg(feature = "proxy")]
 pub(crate) mod tunnel;
+#[cfg(not(feature = "proxy"))]
+#[path = "tunnel_off.rs"]
+pub(crate) mod tunnel;
+#[cfg(feature = "websocket")]
 pub mod websocket;
+#[cfg(feature = "websocket")]
 mod ws_stream;
 
+#[cfg(feature = "websocket")]
 pub use ws_stream::WebSocketTransport;
 
 use crate::config::{Config, ConfigError, Transport as Road};
@@ -156,7 +164,10 @@ impl Connector for TlsConnector {
 /// Opens a transport as `config` says: the WebSocket road, one port, or with `port = "auto"`
 /// the race, which also sends `connect` (the session's CONNECT) and reads the CONNACK.
 pub(crate) async fn open(config: &Config, connect: &Connect) -> Result<Opened, ClientError> {
+    // A road compiled out of this build is a configuration error here, whatever built `config`.
+    crate::config::features::check(config)?;
     match config.transport {
+        #[cfg(feature = "websocket")]
         Road::WebSocket => return websocket::connect(config).await,
         Road::Https => return Err(https_is_publish_only(config)),
         _ => {}
@@ -168,6 +179,14 @@ pub(crate) async fn open(config: &Config, connect: &Connect) -> Result<Opened, C
         }
         None => Ok(Opened::fresh(transport::connect(config).await?)),
     }
+}
+
+/// The `Host` header for `host:port`: the host alone on 443 (what IoT Core signs against),
+/// IPv6 literals in brackets.
+#[cfg(any(feature = "websocket", feature = "https"))]
+pub(crate) fn host_header(host: &str, port: u16) -> String {
+    let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+    if port == 443 { host } else { format!("{host}:{port}") }
 }
 
 /// The MQTT client refuses `transport = "https"`.

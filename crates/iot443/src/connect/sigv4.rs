@@ -133,8 +133,7 @@ pub fn websocket_url(
 /// The `Host` header for `host:port`: the host alone on 443 (what IoT Core signs against),
 /// IPv6 literals in brackets.
 pub fn host_header(host: &str, port: u16) -> String {
-    let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
-    if port == 443 { host } else { format!("{host}:{port}") }
+    super::host_header(host, port)
 }
 
 /// `url` with the values of `X-Amz-Signature` and `X-Amz-Security-Token` replaced by `***`, for

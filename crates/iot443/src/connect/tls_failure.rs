@@ -6,6 +6,10 @@ use crate::config::Config;
 use rustls::{AlertDescription, CertificateError};
 use std::io;
 
+/// The ALPN protocol of HTTPS publish on port 443 (`https::ALPN_HTTP_CA`, kept here so that
+/// the explanations stay the same in a build without the feature `https`).
+const ALPN_HTTP_CA: &str = "x-amzn-http-ca";
+
 /// The facts of a TLS failure and the likely cause with its fix.
 pub(crate) struct Explanation {
     /// What happened, e.g. "the server sent the alert no_application_protocol".
@@ -30,7 +34,7 @@ pub(crate) fn explain(
                          with certificates on port 443 (set alpn = \"x-amzn-mqtt-ca\", or use \
                          port 8883)"
                     .to_owned(),
-                Some(protocol @ crate::https::ALPN_HTTP_CA) => format!(
+                Some(protocol @ ALPN_HTTP_CA) => format!(
                     "the server does not accept ALPN {protocol:?}: for HTTPS publish with client \
                      certificates on port 443 AWS IoT Core needs it on its iot:Data-ATS \
                      endpoint; or publish on port 8443, which needs no ALPN"
@@ -135,7 +139,7 @@ pub(crate) fn alpn_dropped(
         "the server completed the handshake without selecting the ALPN protocol {offered:?} \
          that was offered{facts}"
     );
-    let aws_protocol = [Config::ALPN_MQTT_CA, crate::https::ALPN_HTTP_CA].contains(&offered);
+    let aws_protocol = [Config::ALPN_MQTT_CA, ALPN_HTTP_CA].contains(&offered);
     if !aws_protocol {
         // A protocol of the user's choosing that the server ignores: the protocol is the
         // likely problem, an interceptor only the other possibility.

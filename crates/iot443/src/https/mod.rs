@@ -33,7 +33,7 @@ pub use error::{HttpsError, Refusal};
 pub use request::HttpsPublish;
 
 use crate::config::Config;
-use crate::connect::{sigv4, tls_failure, transport};
+use crate::connect::{tls_failure, transport};
 use crate::error::ClientError;
 use bytes::BytesMut;
 use response::{MAX_BODY, MAX_HEAD, Response, ResponseError};
@@ -137,7 +137,7 @@ impl HttpsPublisher {
     /// closed without answering usually did not read it).
     pub async fn publish(&mut self, request: &HttpsPublish) -> Result<HttpsPublished, HttpsError> {
         request.check()?;
-        let host = sigv4::host_header(&self.config.endpoint, self.config.port);
+        let host = crate::connect::host_header(&self.config.endpoint, self.config.port);
         let bytes = request.encode(&host);
         let mut retried = false;
         loop {

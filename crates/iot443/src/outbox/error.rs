@@ -1,9 +1,12 @@
 //! [`OutboxError`]: what can go wrong with the outbox file, naming the file and what to do.
 
 use super::OutboxId;
+#[cfg(feature = "outbox")]
 use rusqlite::ErrorCode;
 use std::io;
-use std::path::{Path, PathBuf};
+#[cfg(feature = "outbox")]
+use std::path::Path;
+use std::path::PathBuf;
 
 /// Why an [`Outbox`](super::Outbox) operation failed.
 ///
@@ -113,6 +116,7 @@ pub enum OutboxError {
     },
 }
 
+#[cfg(feature = "outbox")]
 impl OutboxError {
     /// Sorts an SQLite error into the variant a caller can act on.
     pub(super) fn sqlite(path: &Path, operation: &'static str, error: rusqlite::Error) -> Self {

@@ -6,13 +6,18 @@
 //! driver awaits among its other wake-ups; the rest is fire-and-forget (a failure is logged:
 //! at least once, the row is replayed at the next start).
 
-use super::{NewMessage, Outbox, OutboxError, OutboxId};
+#[cfg(feature = "outbox")]
+use super::{NewMessage, Outbox};
+use super::{OutboxError, OutboxId};
 use bytes::Bytes;
 use std::sync::Arc;
+#[cfg(feature = "outbox")]
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 /// A QoS 1 message to store, owned so that it can cross to the thread.
+// Without the feature `outbox` it is built (the driver's code is the same) but never stored.
+#[cfg_attr(not(feature = "outbox"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub(crate) struct ToStore {
     pub(crate) topic: iot443_proto::topic::TopicName,
@@ -22,6 +27,7 @@ pub(crate) struct ToStore {
 }
 
 /// What the outbox thread is asked to do.
+#[cfg(feature = "outbox")]
 enum Job {
     Push(Vec<ToStore>, oneshot::Sender<Result<Vec<OutboxId>, Arc<OutboxError>>>),
     Remove(Vec<OutboxId>),
@@ -30,6 +36,7 @@ enum Job {
 
 /// The driver's handle on the outbox thread. Dropping it ends the thread once the jobs sent
 /// before are done (and closes the file, releasing its lock).
+#[cfg(feature = "outbox")]
 #[derive(Debug)]
 pub(crate) struct OutboxWorker {
     jobs: mpsc::Sender<Job>,
@@ -37,6 +44,7 @@ pub(crate) struct OutboxWorker {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+#[cfg(feature = "outbox")]
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -47,6 +55,7 @@ impl std::fmt::Debug for Job {
     }
 }
 
+#[cfg(feature = "outbox")]
 impl OutboxWorker {
     /// Moves `outbox` to a thread of its own.
     pub(crate) fn start(outbox: Outbox) -> Result<OutboxWorker, OutboxError> {
@@ -98,6 +107,7 @@ impl OutboxWorker {
     }
 }
 
+#[cfg(feature = "outbox")]
 fn run(mut outbox: Outbox, jobs: mpsc::Receiver<Job>) {
     while let Ok(job) = jobs.recv() {
         match job {
@@ -130,5 +140,42 @@ fn run(mut outbox: Outbox, jobs: mpsc::Receiver<Job>) {
                 }
             }
         }
+    }
+}
+
+/// Without the feature `outbox` there is no outbox to run: no value of this type exists, so the
+/// driver's outbox paths are compiled but can never be taken (and cost nothing).
+#[cfg(not(feature = "outbox"))]
+#[derive(Debug)]
+pub(crate) enum OutboxWorker {}
+
+#[cfg(not(feature = "outbox"))]
+impl OutboxWorker {
+    /// The outbox file.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        match *self {}
+    }
+
+    /// Stores `messages` (never called: there is no worker).
+    pub(crate) fn push(
+        &self,
+        _messages: Vec<ToStore>,
+    ) -> oneshot::Receiver<Result<Vec<OutboxId>, Arc<OutboxError>>> {
+        match *self {}
+    }
+
+    /// Removes rows (never called: there is no worker).
+    pub(crate) fn remove(&self, _ids: Vec<OutboxId>) {
+        match *self {}
+    }
+
+    /// Moves a row to the dead letters (never called: there is no worker).
+    pub(crate) fn dead_letter(&self, _id: OutboxId, _reason: String, _at_ms: i64) {
+        match *self {}
+    }
+
+    /// Ends the thread (never called: there is no worker).
+    pub(crate) async fn close(self) {
+        match self {}
     }
 }

@@ -9,7 +9,9 @@
 
 use super::memory::{self as port_memory, Remembered};
 use crate::config::{AutoPort, Config, Credentials, Transport as Road};
-use crate::connect::{BoxTransport, transport, websocket};
+#[cfg(feature = "websocket")]
+use crate::connect::websocket;
+use crate::connect::{BoxTransport, transport};
 use crate::error::{ClientError, refusal_hint};
 use crate::message::{ConnectionInfo, PortChoice};
 use bytes::BytesMut;
@@ -44,6 +46,16 @@ impl Handshaken {
 /// The WebSocket road's contestant, when `config` can take it: `port = "auto"` on the TLS road
 /// and AWS credentials and a region that can be found (read on the blocking pool). `None`
 /// otherwise: the race is between the two certificate roads only.
+#[cfg(not(feature = "websocket"))]
+async fn websocket_contestant(_config: &Config, _auto: &AutoPort) -> Option<Config> {
+    // The WebSocket road is compiled out (feature `websocket`): the two certificate roads race.
+    None
+}
+
+/// The WebSocket road's contestant, when `config` can take it: `port = "auto"` on the TLS road
+/// and AWS credentials and a region that can be found (read on the blocking pool). `None`
+/// otherwise: the race is between the two certificate roads only.
+#[cfg(feature = "websocket")]
 async fn websocket_contestant(config: &Config, auto: &AutoPort) -> Option<Config> {
     if config.transport != Road::Tls || !auto.websocket {
         return None;
@@ -285,8 +297,19 @@ async fn attempt(
     Ok((handshaken, started))
 }
 
+/// Without the feature `websocket` there is no WebSocket contestant (never called).
+#[cfg(not(feature = "websocket"))]
+async fn attempt_websocket(
+    config: &Config,
+    _connect_packet: &[u8],
+    _turn: &Mutex<()>,
+) -> Result<(Handshaken, Instant), ClientError> {
+    Err(crate::config::features::transport_disabled(&config.origin(), Road::WebSocket).into())
+}
+
 /// The WebSocket road's contestant: TCP, TLS and the signed upgrade, then (in its turn) CONNECT
 /// and the first packet back.
+#[cfg(feature = "websocket")]
 async fn attempt_websocket(
     config: &Config,
     connect_packet: &[u8],
