@@ -143,6 +143,31 @@ fn silence_for_one_and_a_half_keep_alive_closes_connection() {
 }
 
 #[test]
+fn among_many_connections_only_the_silent_ones_time_out() {
+    // The deadlines are a heap whose entries go stale as PINGREQs arrive: every connection
+    // must still close at its own deadline, and no other.
+    let mut h = Harness::new();
+    let talkers: Vec<_> = (0..50).map(|n| h.connect(&format!("talker-{n}"))).collect();
+    let silent: Vec<_> = (0..50).map(|n| h.connect(&format!("silent-{n}"))).collect();
+    for _ in 0..4 {
+        h.advance(Duration::from_secs(80));
+        for &conn in &talkers {
+            h.send(conn, &Packet::PingReq);
+            assert_eq!(h.received(conn), vec![Packet::PingResp]);
+        }
+        if h.broker.connection_count() > talkers.len() {
+            // Before 90 s of silence, after the first 80 s: every silent one still open.
+            silent.iter().for_each(|&conn| h.assert_open(conn));
+        }
+    }
+    for &conn in &silent {
+        h.assert_closed(conn, &CloseReason::KeepAliveTimeout { keep_alive_secs: 60 });
+    }
+    talkers.iter().for_each(|&conn| h.assert_open(conn));
+    assert_eq!(h.broker.connection_count(), talkers.len());
+}
+
+#[test]
 fn client_id_takeover_closes_old_connection() {
     let mut h = Harness::new();
     let old = h.connect("dev");

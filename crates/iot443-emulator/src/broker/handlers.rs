@@ -163,12 +163,18 @@ impl Broker {
 
         let keep_alive = clamp_keep_alive(connect.keep_alive);
         let Some(connection) = self.connections.get_mut(&conn) else { return };
+        let deadline = now + keep_alive_grace(keep_alive);
         connection.state = ConnState::Connected(Attached {
             client_id: client_id.clone(),
             keep_alive,
-            deadline: now + keep_alive_grace(keep_alive),
+            deadline,
             will: connect.will,
         });
+        // A keep-alive shorter than what is left of the CONNECT timeout: an earlier entry.
+        if deadline < connection.scheduled {
+            connection.scheduled = deadline;
+            self.deadlines.schedule(deadline, conn);
+        }
         let connack = ConnAck::new(session_present, ConnectReturnCode::ACCEPTED);
         connection.send(&self.codec, &Packet::ConnAck(connack), &mut self.events);
         if let Some(session) = self.sessions.get(&client_id) {

@@ -24,6 +24,7 @@
 mod close;
 mod config;
 mod connection;
+mod deadlines;
 mod drops;
 mod handlers;
 mod http_publish;
@@ -48,6 +49,7 @@ pub use shadow::MAX_SHADOW_IN_FLIGHT;
 use crate::peer_text::peer_text;
 use bytes::{BufMut, BytesMut};
 use connection::{ConnState, Connection};
+use deadlines::Deadlines;
 use iot443_proto::Instant;
 use iot443_proto::codec::{Codec, Packet, ProtocolVersion};
 use quotas::ConnectLimiter;
@@ -195,6 +197,8 @@ pub struct Broker {
     codec: Codec,
     next_id: u64,
     connections: BTreeMap<ConnectionId, Connection>,
+    /// Connect and keep-alive deadlines of the connections (entries may be stale).
+    deadlines: Deadlines<ConnectionId>,
     /// Output of closed connections, until the shell takes it.
     closing: BTreeMap<ConnectionId, BytesMut>,
     sessions: SessionStore,
@@ -214,6 +218,7 @@ impl Broker {
             codec,
             next_id: 1,
             connections: BTreeMap::new(),
+            deadlines: Deadlines::default(),
             closing: BTreeMap::new(),
             sessions: SessionStore::default(),
             router: Router::default(),
@@ -232,6 +237,7 @@ impl Broker {
         let common_name = peer.common_name.as_deref().map(peer_text);
         tracing::debug!(conn = %id, ?common_name, "connection opened");
         let connection = Connection::new(id, peer, now, self.config.connect_timeout);
+        self.deadlines.schedule(connection.scheduled, id);
         self.connections.insert(id, connection);
         id
     }
@@ -283,20 +289,28 @@ impl Broker {
     /// Fires every timer due at `now`: CONNECT timeouts, keep-alive timeouts, session expiry
     /// and (strict rates) the paced replay of stored messages.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<(ConnectionId, CloseReason)> = self
-            .connections
-            .values()
-            .filter(|connection| connection.deadline() <= now)
-            .map(|connection| {
-                let reason = match &connection.state {
-                    ConnState::AwaitingConnect { .. } => CloseReason::ConnectTimeout,
-                    ConnState::Connected(attached) => {
-                        CloseReason::KeepAliveTimeout { keep_alive_secs: attached.keep_alive }
-                    }
-                };
-                (connection.id, reason)
-            })
-            .collect();
+        let mut due: Vec<(ConnectionId, CloseReason)> = Vec::new();
+        while let Some((at, id)) = self.deadlines.pop_due(now) {
+            // An entry of a closed connection, or one superseded by an earlier one: skip it.
+            let Some(connection) = self.connections.get_mut(&id) else { continue };
+            if connection.scheduled != at {
+                continue;
+            }
+            let deadline = connection.deadline();
+            if deadline > now {
+                // Packets came since: the keep-alive deadline moved on.
+                connection.scheduled = deadline;
+                self.deadlines.schedule(deadline, id);
+                continue;
+            }
+            let reason = match &connection.state {
+                ConnState::AwaitingConnect { .. } => CloseReason::ConnectTimeout,
+                ConnState::Connected(attached) => {
+                    CloseReason::KeepAliveTimeout { keep_alive_secs: attached.keep_alive }
+                }
+            };
+            due.push((id, reason));
+        }
         for (conn, reason) in due {
             self.close(now, conn, reason);
         }
@@ -347,8 +361,10 @@ impl Broker {
     /// When [`handle_timeout`](Broker::handle_timeout) must be called next, if ever. May be in
     /// the past: then call it at once.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let connections = self.connections.values().map(Connection::deadline).min();
-        [connections, self.sessions.next_expiry(), self.next_replay()].into_iter().flatten().min()
+        [self.deadlines.next(), self.sessions.next_expiry(), self.next_replay()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Open connections (with or without CONNECT).
@@ -429,7 +445,9 @@ impl Broker {
         if session.connection != Some(conn) {
             return;
         }
-        if !session.detach(now, expiry) {
+        if session.detach(now, expiry) {
+            self.sessions.detached(client_id);
+        } else {
             self.discard_session(client_id);
         }
     }

@@ -19,6 +19,7 @@
 //! has drained to half the limit or the session ends.
 
 use super::ConnectionId;
+use super::deadlines::Deadlines;
 use super::drops::DropRun;
 use bytes::Bytes;
 use iot443_proto::Instant;
@@ -145,6 +146,9 @@ impl Session {
 #[derive(Debug, Default)]
 pub(crate) struct SessionStore {
     sessions: BTreeMap<String, Session>,
+    /// When offline sessions expire (entries of sessions resumed or detached again since are
+    /// stale, and skipped when due).
+    expiries: Deadlines<String>,
 }
 
 impl SessionStore {
@@ -160,7 +164,17 @@ impl SessionStore {
 
     /// Stores `session` for `client_id`, replacing any other.
     pub(crate) fn insert(&mut self, client_id: String, session: Session) {
+        if let Some(at) = session.expires_at.filter(|_| session.connection.is_none()) {
+            self.expiries.schedule(at, client_id.clone());
+        }
         self.sessions.insert(client_id, session);
+    }
+
+    /// Notes the expiry of `client_id`'s session, just detached ([`Session::detach`]).
+    pub(crate) fn detached(&mut self, client_id: &str) {
+        if let Some(at) = self.sessions.get(client_id).and_then(|session| session.expires_at) {
+            self.expiries.schedule(at, client_id.to_owned());
+        }
     }
 
     /// Removes and returns the session of `client_id`.
@@ -169,22 +183,22 @@ impl SessionStore {
     }
 
     /// Client ids of offline sessions that have expired at `now`.
-    pub(crate) fn expired(&self, now: Instant) -> Vec<String> {
-        self.sessions
-            .iter()
-            .filter(|(_, session)| session.connection.is_none())
-            .filter(|(_, session)| session.expires_at.is_some_and(|at| at <= now))
-            .map(|(client_id, _)| client_id.clone())
-            .collect()
+    pub(crate) fn expired(&mut self, now: Instant) -> Vec<String> {
+        let mut expired: Vec<String> = Vec::new();
+        while let Some((at, client_id)) = self.expiries.pop_due(now) {
+            let Some(session) = self.sessions.get(&client_id) else { continue };
+            let due = session.connection.is_none() && session.expires_at == Some(at);
+            if due && expired.last() != Some(&client_id) {
+                expired.push(client_id);
+            }
+        }
+        expired
     }
 
-    /// The earliest expiry of an offline session.
+    /// No offline session expires earlier; may be earlier than the next real expiry (an entry
+    /// of a session resumed since), never later.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        self.sessions
-            .values()
-            .filter(|session| session.connection.is_none())
-            .filter_map(|session| session.expires_at)
-            .min()
+        self.expiries.next()
     }
 
     /// Number of sessions, online and offline.
