@@ -20,5 +20,12 @@ cargo build --release -p iot443-ffi
 if [ -f crates/iot443/examples/publish.rs ]; then
     cargo build --release -p iot443 --example publish
 fi
+# The size workload's builds for a device: the release-small profile, and no cargo feature (in a
+# target directory of its own, so that the benchmarked binaries keep every feature).
+cargo build --profile release-small --bin iot443
+cargo build --profile release-small -p iot443 --example publish
+for profile in release release-small; do
+    cargo build --profile "$profile" -p iot443 --example publish --no-default-features --target-dir target/device
+done
 cargo build --release -p iot443-bench --bin e2e
 exec target/release/e2e "$@"

@@ -122,10 +122,10 @@ impl EmulatorProcess {
         EmulatorProcess::start_command(crate::iot443_command(), dir, flags)
     }
 
-    /// Like [`EmulatorProcess::start_with`], logging warnings only (no line per connection):
-    /// for benchmarks.
-    pub fn start_quiet(dir: &Path, flags: &[&str]) -> EmulatorProcess {
-        let mut command = crate::iot443_command();
+    /// Runs the `iot443` binary at `binary` (a release build), logging warnings only (no line
+    /// per connection): for benchmarks, which must not measure against a debug build.
+    pub fn start_quiet(binary: &Path, dir: &Path, flags: &[&str]) -> EmulatorProcess {
+        let mut command = crate::iot443_command_at(binary);
         command.env("RUST_LOG", "warn");
         EmulatorProcess::start_command(command, dir, flags)
     }

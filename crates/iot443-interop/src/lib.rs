@@ -61,7 +61,12 @@ pub fn temp_dir() -> tempfile::TempDir {
 /// variables of the caller's environment removed (they would override the test's
 /// configuration), `RUST_LOG` unset and colours off.
 pub fn iot443_command() -> Command {
-    let mut command = Command::new(paths::iot443_bin());
+    iot443_command_at(&paths::iot443_bin())
+}
+
+/// Like [`iot443_command`], running the binary at `binary` (a benchmark's release build).
+pub fn iot443_command_at(binary: &std::path::Path) -> Command {
+    let mut command = Command::new(binary);
     for (name, _) in iot443::config::ENV_VARS {
         command.env_remove(name);
     }

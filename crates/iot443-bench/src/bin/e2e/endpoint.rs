@@ -88,8 +88,9 @@ impl Endpoint {
     /// The fast endpoint: the `iot443 emulator` process on its own (its ALPN listener on a free
     /// port, logging warnings only), with the same kind of PKI in `dir/emulator`. It
     /// acknowledges as soon as it has read a PUBLISH, so it shows the clients' own ceiling
-    /// where haproxy + mosquitto cap them.
-    pub(crate) fn emulator(dir: &Path) -> Result<Endpoint, String> {
+    /// where haproxy + mosquitto cap them. `iot443`: the binary run as the emulator, the
+    /// bench's release build (a debug build would be the limit).
+    pub(crate) fn emulator(iot443: &Path, dir: &Path) -> Result<Endpoint, String> {
         let pki_dir = dir.join("emulator");
         let options = PkiOptions {
             device_key: DeviceKeyKind::Rsa2048,
@@ -100,7 +101,7 @@ impl Endpoint {
         let (cert, key) = pki.device_paths("device");
         let cwd = dir.join("cwd");
         std::fs::create_dir_all(&cwd).map_err(|e| format!("{}: {e}", cwd.display()))?;
-        let emulator = EmulatorProcess::start_quiet(&pki_dir, &["--device-key", "rsa"]);
+        let emulator = EmulatorProcess::start_quiet(iot443, &pki_dir, &["--device-key", "rsa"]);
         let port = emulator.alpn_addr.port();
         Ok(Endpoint {
             port,

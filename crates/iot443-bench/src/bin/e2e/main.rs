@@ -181,8 +181,12 @@ impl Opts {
 fn run(opts: &Opts) -> Result<(), String> {
     let mut tools = Tools::find()?;
     let endpoint = if opts.emulator {
-        eprintln!("e2e: starting the iot443 emulator in {}", opts.dir.display());
-        Endpoint::emulator(&opts.dir)?
+        eprintln!(
+            "e2e: starting the iot443 emulator ({}) in {}",
+            tools.iot443.display(),
+            opts.dir.display()
+        );
+        Endpoint::emulator(&tools.iot443, &opts.dir)?
     } else {
         eprintln!("e2e: starting mosquitto behind haproxy in {}", opts.dir.display());
         Endpoint::start(&opts.dir, opts.port)?

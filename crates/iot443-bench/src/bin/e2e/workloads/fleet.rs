@@ -52,7 +52,7 @@ struct Row {
 fn run_child(name: &str, dir: &Path, tools: &Tools, lib: &str) -> Row {
     let _ = std::fs::remove_dir_all(dir);
     let pki = Pki::load_or_create(dir, &PkiOptions::default()).expect("fleet PKI");
-    let emulator = EmulatorProcess::start_quiet(dir, &[]);
+    let emulator = EmulatorProcess::start_quiet(&tools.iot443, dir, &[]);
     let pid = emulator.proc.pid();
     let (cert, key) = pki.device_paths("device");
     let ca = ServerTls::from_pki(&pki).ca;

@@ -32,7 +32,26 @@ pub(crate) fn run(tools: &Tools) -> String {
         let _ = writeln!(out, "| {name} | {:.2} MiB | {stripped} |", meta.len() as f64 / MIB);
     };
     row("`iot443` (CLI, release)", &tools.iot443);
-    row("`examples/publish.rs` (release)", &root.join("target/release/examples/publish"));
+    row(
+        "`iot443` (CLI, every feature, `release-small`)",
+        &root.join("target/release-small/iot443"),
+    );
+    row(
+        "`examples/publish.rs` (every feature, release)",
+        &root.join("target/release/examples/publish"),
+    );
+    row(
+        "`examples/publish.rs` (every feature, `release-small`)",
+        &root.join("target/release-small/examples/publish"),
+    );
+    // The device build: no cargo feature (no outbox/SQLite, doctor, proxy, WebSocket, shadow,
+    // HTTPS or bundled roots), in a target directory of its own (`run.sh` builds it).
+    for profile in ["release", "release-small"] {
+        row(
+            &format!("`examples/publish.rs` (`--no-default-features`, {profile})"),
+            &root.join(format!("target/device/{profile}/examples/publish")),
+        );
+    }
     if let Some(lib_dir) = tools.iot443.parent() {
         row("`libiot443.so` (the C API, release)", &lib_dir.join("libiot443.so"));
     }
