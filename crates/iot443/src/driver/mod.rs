@@ -32,7 +32,7 @@
 //! the transport (TCP pushes back) and tells the session, which keeps sending PINGREQ without
 //! holding the unread PINGRESPs against the link. A QoS 1 message is acknowledged only once it
 //! is in its queue: what the client holds beyond the queues is at most what one read brought
-//! (64 KiB of packets), and the endpoint keeps the rest.
+//! (16 KiB of packets, one TLS record), and the endpoint keeps the rest.
 
 mod commands;
 mod delivery;
