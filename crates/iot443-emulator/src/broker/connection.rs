@@ -91,9 +91,6 @@ pub(crate) struct Connection {
     pub(crate) slow_reader: DropRun,
     /// QoS 1 messages dropped because its session's queue was full, while it was open.
     pub(crate) dropped_qos1: u64,
-    /// The instant of this connection's live entry in the broker's deadlines: never later
-    /// than [`deadline`](Connection::deadline) (which only moves later, but on CONNECT).
-    pub(crate) scheduled: Instant,
 }
 
 impl Connection {
@@ -104,11 +101,10 @@ impl Connection {
         now: Instant,
         connect_timeout: Duration,
     ) -> Self {
-        let deadline = now + connect_timeout;
         Connection {
             id,
             peer,
-            state: ConnState::AwaitingConnect { deadline },
+            state: ConnState::AwaitingConnect { deadline: now + connect_timeout },
             rx: BytesMut::new(),
             tx: BytesMut::new(),
             publish_bucket: TokenBucket::new(PUBLISHES_PER_SECOND, PUBLISHES_PER_SECOND),
@@ -117,7 +113,6 @@ impl Connection {
             dropped_qos0: 0,
             slow_reader: DropRun::default(),
             dropped_qos1: 0,
-            scheduled: deadline,
         }
     }
 

@@ -148,21 +148,15 @@ impl Broker {
         if connect.clean_session || stored == Some(true) {
             self.discard_session(&client_id);
         }
-        let session_present = match self.sessions.get_mut(&client_id) {
-            Some(session) => {
-                session.connection = Some(conn);
-                session.expires_at = None;
-                true
-            }
-            None => {
-                let session = Session::new(!connect.clean_session, conn);
-                self.sessions.insert(client_id.clone(), session);
-                false
-            }
-        };
+        let session_present = self.sessions.resume(&client_id, conn);
+        if !session_present {
+            let session = Session::new(!connect.clean_session, conn);
+            self.sessions.insert(client_id.clone(), session);
+        }
 
         let keep_alive = clamp_keep_alive(connect.keep_alive);
         let Some(connection) = self.connections.get_mut(&conn) else { return };
+        let connect_deadline = connection.deadline();
         let deadline = now + keep_alive_grace(keep_alive);
         connection.state = ConnState::Connected(Attached {
             client_id: client_id.clone(),
@@ -170,11 +164,7 @@ impl Broker {
             deadline,
             will: connect.will,
         });
-        // A keep-alive shorter than what is left of the CONNECT timeout: an earlier entry.
-        if deadline < connection.scheduled {
-            connection.scheduled = deadline;
-            self.deadlines.schedule(deadline, conn);
-        }
+        self.deadlines.reschedule(connect_deadline, deadline, conn);
         let connack = ConnAck::new(session_present, ConnectReturnCode::ACCEPTED);
         connection.send(&self.codec, &Packet::ConnAck(connack), &mut self.events);
         if let Some(session) = self.sessions.get(&client_id) {

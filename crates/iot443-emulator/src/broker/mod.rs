@@ -197,7 +197,7 @@ pub struct Broker {
     codec: Codec,
     next_id: u64,
     connections: BTreeMap<ConnectionId, Connection>,
-    /// Connect and keep-alive deadlines of the connections (entries may be stale).
+    /// Every connection's connect or keep-alive deadline ([`Connection::deadline`]).
     deadlines: Deadlines<ConnectionId>,
     /// Output of closed connections, until the shell takes it.
     closing: BTreeMap<ConnectionId, BytesMut>,
@@ -237,7 +237,7 @@ impl Broker {
         let common_name = peer.common_name.as_deref().map(peer_text);
         tracing::debug!(conn = %id, ?common_name, "connection opened");
         let connection = Connection::new(id, peer, now, self.config.connect_timeout);
-        self.deadlines.schedule(connection.scheduled, id);
+        self.deadlines.insert(connection.deadline(), id);
         self.connections.insert(id, connection);
         id
     }
@@ -266,7 +266,9 @@ impl Broker {
                 let Some(connection) = self.connections.get_mut(&conn) else { return };
                 match self.codec.decode(&mut connection.rx) {
                     Ok(Some(packet)) => {
+                        let before = connection.deadline();
                         connection.touch(now);
+                        self.deadlines.reschedule(before, connection.deadline(), conn);
                         self.handle_packet(now, conn, packet);
                     }
                     Ok(None) => break,
@@ -290,19 +292,8 @@ impl Broker {
     /// and (strict rates) the paced replay of stored messages.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut due: Vec<(ConnectionId, CloseReason)> = Vec::new();
-        while let Some((at, id)) = self.deadlines.pop_due(now) {
-            // An entry of a closed connection, or one superseded by an earlier one: skip it.
-            let Some(connection) = self.connections.get_mut(&id) else { continue };
-            if connection.scheduled != at {
-                continue;
-            }
-            let deadline = connection.deadline();
-            if deadline > now {
-                // Packets came since: the keep-alive deadline moved on.
-                connection.scheduled = deadline;
-                self.deadlines.schedule(deadline, id);
-                continue;
-            }
+        while let Some((_, id)) = self.deadlines.pop_due(now) {
+            let Some(connection) = self.connections.get(&id) else { continue };
             let reason = match &connection.state {
                 ConnState::AwaitingConnect { .. } => CloseReason::ConnectTimeout,
                 ConnState::Connected(attached) => {
@@ -393,6 +384,7 @@ impl Broker {
     /// DISCONNECT.
     pub(crate) fn close(&mut self, now: Instant, conn: ConnectionId, reason: CloseReason) {
         let Some(mut connection) = self.connections.remove(&conn) else { return };
+        self.deadlines.remove(connection.deadline(), conn);
         let client_id = connection.attached().map(|attached| attached.client_id.clone());
         connection.end_runs();
         tracing::info!(

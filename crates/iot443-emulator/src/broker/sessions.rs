@@ -146,8 +146,7 @@ impl Session {
 #[derive(Debug, Default)]
 pub(crate) struct SessionStore {
     sessions: BTreeMap<String, Session>,
-    /// When offline sessions expire (entries of sessions resumed or detached again since are
-    /// stale, and skipped when due).
+    /// When the offline sessions expire, by client id.
     expiries: Deadlines<String>,
 }
 
@@ -164,8 +163,9 @@ impl SessionStore {
 
     /// Stores `session` for `client_id`, replacing any other.
     pub(crate) fn insert(&mut self, client_id: String, session: Session) {
+        self.forget_expiry(&client_id);
         if let Some(at) = session.expires_at.filter(|_| session.connection.is_none()) {
-            self.expiries.schedule(at, client_id.clone());
+            self.expiries.insert(at, client_id.clone());
         }
         self.sessions.insert(client_id, session);
     }
@@ -173,30 +173,43 @@ impl SessionStore {
     /// Notes the expiry of `client_id`'s session, just detached ([`Session::detach`]).
     pub(crate) fn detached(&mut self, client_id: &str) {
         if let Some(at) = self.sessions.get(client_id).and_then(|session| session.expires_at) {
-            self.expiries.schedule(at, client_id.to_owned());
+            self.expiries.insert(at, client_id.to_owned());
+        }
+    }
+
+    /// Attaches `client_id`'s stored session to `conn`, which stops its expiry; `false` when
+    /// there is none.
+    pub(crate) fn resume(&mut self, client_id: &str, conn: ConnectionId) -> bool {
+        self.forget_expiry(client_id);
+        let Some(session) = self.sessions.get_mut(client_id) else { return false };
+        session.connection = Some(conn);
+        session.expires_at = None;
+        true
+    }
+
+    /// Removes the expiry entry of `client_id`'s session, if it has one.
+    fn forget_expiry(&mut self, client_id: &str) {
+        if let Some(at) = self.sessions.get(client_id).and_then(|session| session.expires_at) {
+            self.expiries.remove(at, client_id.to_owned());
         }
     }
 
     /// Removes and returns the session of `client_id`.
     pub(crate) fn remove(&mut self, client_id: &str) -> Option<Session> {
+        self.forget_expiry(client_id);
         self.sessions.remove(client_id)
     }
 
-    /// Client ids of offline sessions that have expired at `now`.
+    /// Takes the client ids of the offline sessions expired at `now`, for the caller to discard.
     pub(crate) fn expired(&mut self, now: Instant) -> Vec<String> {
-        let mut expired: Vec<String> = Vec::new();
-        while let Some((at, client_id)) = self.expiries.pop_due(now) {
-            let Some(session) = self.sessions.get(&client_id) else { continue };
-            let due = session.connection.is_none() && session.expires_at == Some(at);
-            if due && expired.last() != Some(&client_id) {
-                expired.push(client_id);
-            }
+        let mut expired = Vec::new();
+        while let Some((_, client_id)) = self.expiries.pop_due(now) {
+            expired.push(client_id);
         }
         expired
     }
 
-    /// No offline session expires earlier; may be earlier than the next real expiry (an entry
-    /// of a session resumed since), never later.
+    /// The earliest expiry of an offline session.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
         self.expiries.next()
     }
