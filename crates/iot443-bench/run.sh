@@ -21,11 +21,22 @@ if [ -f crates/iot443/examples/publish.rs ]; then
     cargo build --release -p iot443 --example publish
 fi
 # The size workload's builds for a device: the release-small profile, and no cargo feature (in a
-# target directory of its own, so that the benchmarked binaries keep every feature).
-cargo build --profile release-small --bin iot443
-cargo build --profile release-small -p iot443 --example publish
-for profile in release release-small; do
-    cargo build --profile "$profile" -p iot443 --example publish --no-default-features --target-dir target/device
+# target directory of its own, so that the benchmarked binaries keep every feature). Several
+# minutes of building, so only when the size workload runs (the default, or `--only …size…`).
+wants_size=true
+previous=
+for arg in "$@"; do
+    if [ "$previous" = --only ]; then
+        case ",$arg," in *,size,*) wants_size=true ;; *) wants_size=false ;; esac
+    fi
+    previous=$arg
 done
+if $wants_size; then
+    cargo build --profile release-small --bin iot443
+    cargo build --profile release-small -p iot443 --example publish
+    for profile in release release-small; do
+        cargo build --profile "$profile" -p iot443 --example publish --no-default-features --target-dir target/device
+    done
+fi
 cargo build --release -p iot443-bench --bin e2e
 exec target/release/e2e "$@"

@@ -144,8 +144,8 @@ fn silence_for_one_and_a_half_keep_alive_closes_connection() {
 
 #[test]
 fn among_many_connections_only_the_silent_ones_time_out() {
-    // The deadlines are a heap whose entries go stale as PINGREQs arrive: every connection
-    // must still close at its own deadline, and no other.
+    // Each PINGREQ moves its connection's entry in the broker's ordered deadlines: every
+    // connection must still close at its own deadline, and no other.
     let mut h = Harness::new();
     let talkers: Vec<_> = (0..50).map(|n| h.connect(&format!("talker-{n}"))).collect();
     let silent: Vec<_> = (0..50).map(|n| h.connect(&format!("silent-{n}"))).collect();

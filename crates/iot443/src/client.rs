@@ -31,8 +31,9 @@ pub const COMMAND_QUEUE: usize = 256;
 /// Messages buffered per [`Subscription`] (and for the [`Events`] stream). When the application
 /// does not consume them, the driver stops reading the socket: TCP pushes back on the endpoint,
 /// nothing is dropped and memory stays bounded — these queues plus at most one read (16 KiB of
-/// packets, one TLS record) parked behind them. The client keeps sending PINGREQ meanwhile, so the endpoint
-/// keeps the connection, and it acknowledges a QoS 1 message only once it is in its queue.
+/// packets, one TLS record) parked behind them. The client keeps sending PINGREQ meanwhile, so
+/// the endpoint keeps the connection, and it acknowledges a QoS 1 message only once it is in its
+/// queue.
 pub const SUBSCRIPTION_QUEUE: usize = 1024;
 
 /// AWS IoT Core's limit on filters in one SUBSCRIBE.

@@ -433,13 +433,7 @@ impl Broker {
     /// offline, until it expires; a clean one is discarded.
     fn detach_session(&mut self, now: Instant, client_id: &str, conn: ConnectionId) {
         let expiry = self.config.session_expiry;
-        let Some(session) = self.sessions.get_mut(client_id) else { return };
-        if session.connection != Some(conn) {
-            return;
-        }
-        if session.detach(now, expiry) {
-            self.sessions.detached(client_id);
-        } else {
+        if self.sessions.detach(client_id, conn, now, expiry) == Some(false) {
             self.discard_session(client_id);
         }
     }

@@ -170,11 +170,22 @@ impl SessionStore {
         self.sessions.insert(client_id, session);
     }
 
-    /// Notes the expiry of `client_id`'s session, just detached ([`Session::detach`]).
-    pub(crate) fn detached(&mut self, client_id: &str) {
-        if let Some(at) = self.sessions.get(client_id).and_then(|session| session.expires_at) {
+    /// Detaches `client_id`'s session from `conn` at `now` ([`Session::detach`]) and schedules
+    /// its expiry. `None` when the session is not `conn`'s (gone, or taken over); else whether
+    /// it stays (persistent) — the caller discards one that does not.
+    pub(crate) fn detach(
+        &mut self,
+        client_id: &str,
+        conn: ConnectionId,
+        now: Instant,
+        expiry: std::time::Duration,
+    ) -> Option<bool> {
+        let session = self.sessions.get_mut(client_id).filter(|s| s.connection == Some(conn))?;
+        let stays = session.detach(now, expiry);
+        if let Some(at) = session.expires_at.filter(|_| stays) {
             self.expiries.insert(at, client_id.to_owned());
         }
+        Some(stays)
     }
 
     /// Attaches `client_id`'s stored session to `conn`, which stops its expiry; `false` when
